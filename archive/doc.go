@@ -1,0 +1,29 @@
+// Package archive writes and reads bale bundles: one tar stream, compressed with zstd, that is
+// at once a Docker Distribution registry v2 storage root (extract it with `tar --zstd -xf` and
+// serve it) and a catalog-led stream bale can verify while it unpacks.
+//
+// Members, in this order (format version 1; docs/bundle-format.md is the full specification):
+//
+//	bale/catalog.db                                          the bbolt catalog (package catalog)
+//	docker/registry/v2/blobs/sha256/<hex[:2]>/<hex>/data      every blob once, by digest
+//	docker/registry/v2/repositories/<repo>/_layers/sha256/<hex>/link          by repo, digest
+//	docker/registry/v2/repositories/<repo>/_manifests/revisions/sha256/<hex>/link
+//	docker/registry/v2/repositories/<repo>/_manifests/tags/<tag>/index/sha256/<hex>/link
+//	docker/registry/v2/repositories/<repo>/_manifests/tags/<tag>/current/link  tags last
+//
+// Every member is a regular file owned by 0:0 with the catalog's creation time; blobs and the
+// catalog have mode 0444, links 0644. Paths come from registry.PathFor only; the reader maps each
+// name back with registry.ParsePath and refuses anything else.
+package archive
+
+import "errors"
+
+// CatalogName is the tar name of the catalog, always the first member.
+const CatalogName = "bale/catalog.db"
+
+// MaxCatalogSize bounds the catalog a reader accepts.
+const MaxCatalogSize = 256 << 20
+
+// ErrBundle reports a bundle that is malformed: wrong member order or type, unexpected names,
+// members that contradict the catalog.
+var ErrBundle = errors.New("malformed bundle")

@@ -1,0 +1,269 @@
+package archive
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/bale-project/bale/catalog"
+	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/registry"
+)
+
+// Decoder limits for untrusted bundles: bale writes windows of at most 8 MiB.
+const (
+	maxWindow        = 64 << 20
+	maxDecoderMemory = 256 << 20
+)
+
+// linkSize is the exact size of a link file: "sha256:" and 64 hex digits.
+const linkSize = 71
+
+// Member is one bundle member after the catalog: a blob (Read it to EOF to verify it) or a
+// link file (already checked against the catalog).
+type Member struct {
+	Name string
+	Spec registry.PathSpec
+	// Blob describes the content of a BlobData member.
+	Blob layout.Descriptor
+	// Link is the digest a link member holds.
+	Link   digest.Digest
+	body   *layout.Verifier
+	failed error // the error Read returned, already seen by the caller
+}
+
+// Read reads a blob member's content, failing with layout.ErrDigestMismatch at EOF if it does
+// not match its digest. It returns io.EOF at once for links.
+func (m *Member) Read(p []byte) (int, error) {
+	if m.body == nil {
+		return 0, io.EOF
+	}
+	n, err := m.body.Read(p)
+	if err != nil && err != io.EOF {
+		m.failed = err
+	}
+	return n, err
+}
+
+// Reader reads a bundle member by member, checking each name, type, size and order against
+// the catalog at its head, and every blob against its digest.
+type Reader struct {
+	zr      *zstd.Decoder
+	tr      *tar.Reader
+	cat     *catalog.Catalog
+	cur     *Member
+	blobs   map[digest.Digest]bool
+	links   map[string]digest.Digest // expected link members: name -> content
+	seen    map[string]bool
+	inLinks bool // a link member has been read: no more blobs
+	inTags  bool // a tag link has been read: no more repository links
+	done    bool
+}
+
+// NewReader starts reading a bundle from r: it decodes the catalog, which must be the first
+// member, and validates it.
+func NewReader(r io.Reader) (*Reader, error) {
+	zr, err := zstd.NewReader(r, zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderMaxMemory(maxDecoderMemory))
+	if err != nil {
+		return nil, err
+	}
+	br := &Reader{zr: zr, tr: tar.NewReader(zr), blobs: map[digest.Digest]bool{}, seen: map[string]bool{}}
+	if err := br.readCatalog(); err != nil {
+		zr.Close()
+		return nil, err
+	}
+	br.links = map[string]digest.Digest{}
+	for _, spec := range Links(br.cat) {
+		name, err := registry.PathFor(spec)
+		if err != nil {
+			zr.Close()
+			return nil, fmt.Errorf("catalog: %w", err)
+		}
+		br.links[name] = linkTarget(br.cat, spec)
+	}
+	return br, nil
+}
+
+// Catalog returns the bundle's catalog.
+func (r *Reader) Catalog() *catalog.Catalog { return r.cat }
+
+// Close releases the decoder.
+func (r *Reader) Close() error {
+	r.zr.Close()
+	return nil
+}
+
+func (r *Reader) readCatalog() error {
+	hdr, err := r.tr.Next()
+	if err != nil {
+		return fmt.Errorf("reading bundle head: %v (not a bale bundle, or damaged): %w", err, ErrBundle)
+	}
+	if hdr.Name != CatalogName || !isRegular(hdr) {
+		return fmt.Errorf("first member is %q, want the catalog %q (not a bale bundle?): %w", hdr.Name, CatalogName, ErrBundle)
+	}
+	if hdr.Size > MaxCatalogSize || hdr.Size < 0 {
+		return fmt.Errorf("catalog of %d bytes exceeds %d: %w", hdr.Size, MaxCatalogSize, ErrBundle)
+	}
+	f, err := os.CreateTemp("", "bale-catalog-*.db")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	n, err := io.Copy(f, r.tr)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("reading catalog: %w", err)
+	}
+	if n != hdr.Size {
+		return fmt.Errorf("catalog truncated at %d of %d bytes: %w", n, hdr.Size, ErrBundle)
+	}
+	c, err := catalog.Read(f.Name())
+	if err != nil {
+		return fmt.Errorf("bundle catalog: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("bundle catalog: %w", err)
+	}
+	if id := c.ComputeID(); id != c.Meta.ID {
+		return fmt.Errorf("bundle catalog id %s does not match its content (%s): %w", c.Meta.ID, id, ErrBundle)
+	}
+	r.cat = c
+	return nil
+}
+
+func isRegular(h *tar.Header) bool {
+	return h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA //nolint:staticcheck // old writers
+}
+
+// Next returns the next member, having verified the previous one to its end. At the end of
+// the bundle it checks that every blob and link of the catalog was present and returns io.EOF.
+func (r *Reader) Next() (*Member, error) {
+	if r.done {
+		return nil, io.EOF
+	}
+	if r.cur != nil {
+		if r.cur.failed != nil {
+			// The caller has seen this member fail; skip the rest of it.
+			if _, err := io.Copy(io.Discard, r.tr); err != nil {
+				return nil, fmt.Errorf("reading bundle: %v (truncated or damaged): %w", err, ErrBundle)
+			}
+		} else if _, err := io.Copy(io.Discard, r.cur); err != nil {
+			return nil, fmt.Errorf("bundle member %s: %w", r.cur.Name, err)
+		}
+		r.cur = nil
+	}
+	hdr, err := r.tr.Next()
+	if err == io.EOF {
+		return nil, r.finish()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading bundle: %v (truncated or damaged): %w", err, ErrBundle)
+	}
+	m, err := r.member(hdr)
+	if err != nil {
+		return nil, fmt.Errorf("bundle member %q: %w", hdr.Name, err)
+	}
+	r.cur = m
+	return m, nil
+}
+
+func (r *Reader) member(hdr *tar.Header) (*Member, error) {
+	if !isRegular(hdr) {
+		return nil, fmt.Errorf("type %q is not a regular file: %w", hdr.Typeflag, ErrBundle)
+	}
+	if r.seen[hdr.Name] {
+		return nil, fmt.Errorf("duplicate member: %w", ErrBundle)
+	}
+	r.seen[hdr.Name] = true
+	spec, err := registry.ParsePath(hdr.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, ErrBundle)
+	}
+	m := &Member{Name: hdr.Name, Spec: spec}
+	if b, ok := spec.(registry.BlobData); ok {
+		if r.inLinks {
+			return nil, fmt.Errorf("blob after link members: %w", ErrBundle)
+		}
+		desc, err := r.cat.Descriptor(b.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("blob not in the catalog: %w", ErrBundle)
+		}
+		if hdr.Size != desc.Size {
+			return nil, fmt.Errorf("member of %d bytes, the catalog says %d: %w", hdr.Size, desc.Size, ErrBundle)
+		}
+		r.blobs[b.Digest] = true
+		m.Blob = desc
+		m.body = layout.NewVerifier(r.tr, desc)
+		return m, nil
+	}
+	want, ok := r.links[hdr.Name]
+	if !ok {
+		return nil, fmt.Errorf("link not in the catalog: %w", ErrBundle)
+	}
+	_, isTag := spec.(registry.TagCurrent)
+	if _, ok := spec.(registry.TagIndex); ok {
+		isTag = true
+	}
+	if r.inTags && !isTag {
+		return nil, fmt.Errorf("repository link after tag links: %w", ErrBundle)
+	}
+	r.inLinks, r.inTags = true, r.inTags || isTag
+	if hdr.Size != linkSize {
+		return nil, fmt.Errorf("link of %d bytes, want %d: %w", hdr.Size, linkSize, ErrBundle)
+	}
+	buf := make([]byte, linkSize)
+	if _, err := io.ReadFull(r.tr, buf); err != nil {
+		return nil, fmt.Errorf("reading link: %v: %w", err, ErrBundle)
+	}
+	if digest.Digest(buf) != want {
+		return nil, fmt.Errorf("link holds %q, the catalog says %s: %w", buf, want, ErrBundle)
+	}
+	m.Link = want
+	return m, nil
+}
+
+func (r *Reader) finish() error {
+	r.done = true
+	var errs []error
+	for _, d := range r.cat.SortedBlobs() {
+		if !r.blobs[d] {
+			errs = append(errs, fmt.Errorf("blob %s is in the catalog but not in the bundle: %w", d, ErrBundle))
+		}
+	}
+	for name := range r.links {
+		if !r.seen[name] {
+			errs = append(errs, fmt.Errorf("link %s is missing from the bundle: %w", name, ErrBundle))
+			break
+		}
+	}
+	// Drain what follows the tar end so zstd checksums over the whole stream are checked.
+	if _, err := io.Copy(io.Discard, r.zr); err != nil {
+		errs = append(errs, fmt.Errorf("reading bundle end: %v: %w", err, ErrBundle))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return io.EOF
+}
+
+// ReadCatalog reads only the catalog at the head of the bundle file at path.
+func ReadCatalog(path string) (*catalog.Catalog, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer r.Close()
+	return r.cat, nil
+}

@@ -1,0 +1,220 @@
+package archive
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/bale-project/bale/catalog"
+	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/registry"
+)
+
+// WriteOptions tune Write.
+type WriteOptions struct {
+	// Level is the zstd level; zero means zstd.SpeedDefault (about zstd -3).
+	Level zstd.EncoderLevel
+	// Progress, if set, is called after each blob with its digest and size.
+	Progress func(d digest.Digest, size int64)
+}
+
+// WriteFile writes the bundle of c to path through a temporary file in the same directory; on
+// any error nothing is left at path or beside it.
+func WriteFile(path string, c *catalog.Catalog, src layout.Source, opt WriteOptions) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), ".bale-tmp-*")
+	if err != nil {
+		return fmt.Errorf("creating bundle: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := Write(f, c, src, opt); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// Write streams the bundle of c to w: the catalog, every blob read from src and verified, the
+// repository links, the tags. c must be finished (catalog.Finish).
+func Write(w io.Writer, c *catalog.Catalog, src layout.Source, opt WriteOptions) (err error) {
+	dbBytes, err := catalogBytes(c)
+	if err != nil {
+		return err
+	}
+	level := opt.Level
+	if level == 0 {
+		level = zstd.SpeedDefault
+	}
+	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	tw := tar.NewWriter(zw)
+	mw := memberWriter{tw: tw, mtime: c.Meta.Created.UTC().Truncate(time.Second)}
+	if err := mw.file(CatalogName, 0o444, dbBytes); err != nil {
+		return err
+	}
+	repoOf := blobRepos(c)
+	for _, d := range c.SortedBlobs() {
+		desc, _ := c.Descriptor(d)
+		if err := mw.blob(src, repoOf[d], desc); err != nil {
+			return err
+		}
+		if opt.Progress != nil {
+			opt.Progress(d, desc.Size)
+		}
+	}
+	for _, spec := range Links(c) {
+		if err := mw.link(spec, linkTarget(c, spec)); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+func catalogBytes(c *catalog.Catalog) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "bale-catalog-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	p := filepath.Join(dir, "catalog.db")
+	if err := catalog.Write(p, c); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxCatalogSize {
+		return nil, fmt.Errorf("catalog of %d bytes exceeds %d", len(b), MaxCatalogSize)
+	}
+	return b, nil
+}
+
+// blobRepos maps each blob to a repository that holds it, for sources that care.
+func blobRepos(c *catalog.Catalog) map[digest.Digest]string {
+	out := map[digest.Digest]string{}
+	for _, name := range c.RepoNames() {
+		for _, md := range c.Repos[name].Manifests {
+			if _, ok := out[md]; !ok {
+				out[md] = name
+			}
+			if m := c.Manifests[md]; m != nil {
+				for _, b := range m.Blobs {
+					if _, ok := out[b]; !ok {
+						out[b] = name
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Links lists the link files of a bundle in member order: for each repository its _layers
+// links then its revision links, then for each tag its index link and its current link.
+func Links(c *catalog.Catalog) []registry.PathSpec {
+	var specs []registry.PathSpec
+	names := c.RepoNames()
+	for _, name := range names {
+		for _, d := range c.RepoLayers(name) {
+			specs = append(specs, registry.LayerLink{Repo: name, Digest: d})
+		}
+		for _, d := range c.Repos[name].Manifests {
+			specs = append(specs, registry.RevisionLink{Repo: name, Digest: d})
+		}
+	}
+	for _, e := range c.Entries() {
+		if e.Tag != "" {
+			specs = append(specs,
+				registry.TagIndex{Repo: e.Repo, Tag: e.Tag, Digest: e.Digest},
+				registry.TagCurrent{Repo: e.Repo, Tag: e.Tag})
+		}
+	}
+	return specs
+}
+
+// linkTarget is the digest the link file of spec holds according to c.
+func linkTarget(c *catalog.Catalog, spec registry.PathSpec) digest.Digest {
+	if t, ok := spec.(registry.TagCurrent); ok {
+		if r := c.Repos[t.Repo]; r != nil {
+			return r.Tags[t.Tag]
+		}
+		return ""
+	}
+	return registry.LinkDigest(spec)
+}
+
+type memberWriter struct {
+	tw    *tar.Writer
+	mtime time.Time
+}
+
+func (m memberWriter) header(name string, mode int64, size int64) error {
+	return m.tw.WriteHeader(&tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     name,
+		Mode:     mode,
+		Size:     size,
+		ModTime:  m.mtime,
+	})
+}
+
+func (m memberWriter) file(name string, mode int64, b []byte) error {
+	if err := m.header(name, mode, int64(len(b))); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if _, err := m.tw.Write(b); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return nil
+}
+
+func (m memberWriter) blob(src layout.Source, repo string, d layout.Descriptor) error {
+	name, err := registry.PathFor(registry.BlobData{Digest: d.Digest})
+	if err != nil {
+		return err
+	}
+	rc, err := src.OpenBlob(repo, d)
+	if err != nil {
+		return fmt.Errorf("blob %s of %s: %w", d.Digest, repo, err)
+	}
+	defer rc.Close()
+	if err := m.header(name, 0o444, d.Size); err != nil {
+		return err
+	}
+	if _, err := io.Copy(m.tw, layout.NewVerifier(rc, d)); err != nil {
+		return fmt.Errorf("blob %s of %s: %w", d.Digest, repo, err)
+	}
+	return nil
+}
+
+func (m memberWriter) link(spec registry.PathSpec, d digest.Digest) error {
+	name, err := registry.PathFor(spec)
+	if err != nil {
+		return err
+	}
+	return m.file(name, 0o644, []byte(d))
+}

@@ -1,0 +1,17 @@
+package catalog
+
+// Bucket and key names of the catalog database (see the package doc for the tree).
+var (
+	bucketV1        = []byte("v1")
+	bucketMeta      = []byte("meta")
+	bucketRepos     = []byte("repos")
+	bucketTags      = []byte("tags")
+	bucketPinned    = []byte("pinned")
+	bucketManifests = []byte("manifests")
+	bucketBlobs     = []byte("blobs")
+
+	keyFormat  = []byte("format")
+	keyCreated = []byte("created")
+	keyBale    = []byte("bale")
+	keyID      = []byte("id")
+)

@@ -1,0 +1,371 @@
+package catalog
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/bale-project/bale/layout"
+)
+
+// FormatVersion is the catalog and bundle format this package writes and the only one it reads.
+const FormatVersion = 1
+
+// ErrNotFound reports a tag, manifest or blob the catalog does not hold.
+var ErrNotFound = layout.ErrNotFound
+
+// ErrInconsistent reports a catalog whose parts contradict each other (a tag pointing at an
+// unknown manifest, a manifest naming a blob the catalog lacks, an unreferenced blob).
+var ErrInconsistent = errors.New("inconsistent catalog")
+
+// Meta describes a bundle as a whole.
+type Meta struct {
+	Format      int       `json:"format"`
+	Created     time.Time `json:"created"`
+	BaleVersion string    `json:"bale"`
+	ID          string    `json:"id"`
+}
+
+// Repo is what one repository holds.
+type Repo struct {
+	Tags      map[string]digest.Digest `json:"tags,omitempty"`
+	Pinned    []digest.Digest          `json:"pinned,omitempty"`
+	Manifests []digest.Digest          `json:"manifests"`
+}
+
+// ManifestRecord describes one manifest.
+type ManifestRecord struct {
+	MediaType string `json:"mediaType"`
+	Size      int64  `json:"size"`
+	// Platform is the child's platform in its index, or the config's os/architecture for an
+	// image manifest, when known.
+	Platform *layout.Platform `json:"platform,omitempty"`
+	// Children are the manifests of an index, in index order.
+	Children []digest.Digest `json:"children,omitempty"`
+	// Blobs are the config then the layers of an image manifest.
+	Blobs []digest.Digest `json:"blobs,omitempty"`
+}
+
+// BlobRecord describes one blob.
+type BlobRecord struct {
+	Size      int64  `json:"size"`
+	MediaType string `json:"mediaType,omitempty"`
+}
+
+// Catalog is everything a bundle or layout holds.
+type Catalog struct {
+	Meta      Meta
+	Repos     map[string]*Repo
+	Manifests map[digest.Digest]*ManifestRecord
+	Blobs     map[digest.Digest]*BlobRecord
+}
+
+// New returns an empty catalog of the current format.
+func New() *Catalog {
+	return &Catalog{
+		Meta:      Meta{Format: FormatVersion},
+		Repos:     map[string]*Repo{},
+		Manifests: map[digest.Digest]*ManifestRecord{},
+		Blobs:     map[digest.Digest]*BlobRecord{},
+	}
+}
+
+func (c *Catalog) repo(name string) *Repo {
+	r := c.Repos[name]
+	if r == nil {
+		r = &Repo{Tags: map[string]digest.Digest{}}
+		c.Repos[name] = r
+	}
+	return r
+}
+
+// Add records img in repo under tag, or as pinned by digest when tag is "". platforms gives
+// the os/architecture of image manifests that are not children of an index (from their
+// configs); it may be nil.
+func (c *Catalog) Add(repo, tag string, img *layout.Image, platforms map[digest.Digest]layout.Platform) {
+	r := c.repo(repo)
+	if tag != "" {
+		r.Tags[tag] = img.Digest()
+	} else {
+		r.Pinned = addSorted(r.Pinned, img.Digest())
+	}
+	childPlatform := map[digest.Digest]*layout.Platform{}
+	for _, d := range img.Manifest.Manifests {
+		childPlatform[d.Digest] = d.Platform
+	}
+	for _, m := range img.Manifests() {
+		r.Manifests = addSorted(r.Manifests, m.Digest)
+		c.Blobs[m.Digest] = &BlobRecord{Size: int64(len(m.Raw)), MediaType: m.MediaType}
+		rec := &ManifestRecord{MediaType: m.MediaType, Size: int64(len(m.Raw))}
+		if p := childPlatform[m.Digest]; p != nil {
+			rec.Platform = p
+		} else if p, ok := platforms[m.Digest]; ok {
+			rec.Platform = &p
+		}
+		for _, cd := range m.Manifests {
+			rec.Children = append(rec.Children, cd.Digest)
+		}
+		for _, b := range m.Blobs() {
+			rec.Blobs = append(rec.Blobs, b.Digest)
+			if _, ok := c.Blobs[b.Digest]; !ok {
+				c.Blobs[b.Digest] = &BlobRecord{Size: b.Size, MediaType: b.MediaType}
+			}
+		}
+		if old := c.Manifests[m.Digest]; old == nil || old.Platform == nil {
+			c.Manifests[m.Digest] = rec
+		}
+	}
+}
+
+func addSorted(s []digest.Digest, d digest.Digest) []digest.Digest {
+	i := sort.Search(len(s), func(i int) bool { return s[i] >= d })
+	if i < len(s) && s[i] == d {
+		return s
+	}
+	s = append(s, "")
+	copy(s[i+1:], s[i:])
+	s[i] = d
+	return s
+}
+
+// RepoNames returns the repository names, sorted.
+func (c *Catalog) RepoNames() []string {
+	names := make([]string, 0, len(c.Repos))
+	for n := range c.Repos {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Entry is one top-level image of the catalog: a tag, or a manifest pinned by digest.
+type Entry struct {
+	Repo   string
+	Tag    string // "" for a pinned digest
+	Digest digest.Digest
+}
+
+// Ref is the entry as a reference.
+func (e Entry) Ref() layout.Ref {
+	if e.Tag == "" {
+		return layout.Ref{Repo: e.Repo, Digest: e.Digest}
+	}
+	return layout.Ref{Repo: e.Repo, Tag: e.Tag}
+}
+
+// Entries lists every tag and pinned digest, sorted by repo, then tags before pins.
+func (c *Catalog) Entries() []Entry {
+	var out []Entry
+	for _, name := range c.RepoNames() {
+		r := c.Repos[name]
+		tags := make([]string, 0, len(r.Tags))
+		for t := range r.Tags {
+			tags = append(tags, t)
+		}
+		sort.Strings(tags)
+		for _, t := range tags {
+			out = append(out, Entry{Repo: name, Tag: t, Digest: r.Tags[t]})
+		}
+		for _, d := range r.Pinned {
+			out = append(out, Entry{Repo: name, Digest: d})
+		}
+	}
+	return out
+}
+
+// ManifestClosure returns manifest d followed by its children (for an index).
+func (c *Catalog) ManifestClosure(d digest.Digest) []digest.Digest {
+	out := []digest.Digest{d}
+	if m := c.Manifests[d]; m != nil {
+		out = append(out, m.Children...)
+	}
+	return out
+}
+
+// ImageBlobs returns the config and layer digests of manifest d and of its children, each once.
+func (c *Catalog) ImageBlobs(d digest.Digest) []digest.Digest {
+	var out []digest.Digest
+	seen := map[digest.Digest]bool{}
+	for _, md := range c.ManifestClosure(d) {
+		if m := c.Manifests[md]; m != nil {
+			for _, b := range m.Blobs {
+				if !seen[b] {
+					seen[b] = true
+					out = append(out, b)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ImageSize is the bytes of every manifest and blob of image d, each counted once.
+func (c *Catalog) ImageSize(d digest.Digest) int64 {
+	var n int64
+	for _, md := range c.ManifestClosure(d) {
+		if b := c.Blobs[md]; b != nil {
+			n += b.Size
+		}
+	}
+	for _, b := range c.ImageBlobs(d) {
+		if r := c.Blobs[b]; r != nil {
+			n += r.Size
+		}
+	}
+	return n
+}
+
+// RepoLayers returns the config and layer digests of every manifest of repo, sorted: the
+// repository's _layers links.
+func (c *Catalog) RepoLayers(repo string) []digest.Digest {
+	r := c.Repos[repo]
+	if r == nil {
+		return nil
+	}
+	var out []digest.Digest
+	for _, md := range r.Manifests {
+		if m := c.Manifests[md]; m != nil {
+			for _, b := range m.Blobs {
+				out = addSorted(out, b)
+			}
+		}
+	}
+	return out
+}
+
+// Descriptor returns the descriptor of blob d.
+func (c *Catalog) Descriptor(d digest.Digest) (layout.Descriptor, error) {
+	b := c.Blobs[d]
+	if b == nil {
+		return layout.Descriptor{}, fmt.Errorf("blob %s: %w", d, ErrNotFound)
+	}
+	return layout.Descriptor{MediaType: b.MediaType, Digest: d, Size: b.Size}, nil
+}
+
+// SortedBlobs returns every blob digest, sorted.
+func (c *Catalog) SortedBlobs() []digest.Digest {
+	out := make([]digest.Digest, 0, len(c.Blobs))
+	for d := range c.Blobs {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// TotalBlobBytes is the sum of the sizes of every blob.
+func (c *Catalog) TotalBlobBytes() int64 {
+	var n int64
+	for _, b := range c.Blobs {
+		n += b.Size
+	}
+	return n
+}
+
+// ComputeID returns the bundle id: the sha256 of a canonical text of every entry and blob
+// (docs/bundle-format.md), so equal content gives an equal id.
+func (c *Catalog) ComputeID() string {
+	h := sha256.New()
+	for _, e := range c.Entries() {
+		fmt.Fprintf(h, "ref %s %s %s\n", e.Repo, e.Tag, e.Digest)
+	}
+	for _, d := range c.SortedBlobs() {
+		fmt.Fprintf(h, "blob %s %d\n", d, c.Blobs[d].Size)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// Validate checks that the catalog is self-consistent: every digest valid, every tag and pin
+// names a manifest of its repo, every manifest's children and blobs are known, the children of
+// an index are in the same repo, and every blob is used.
+func (c *Catalog) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf(format+": %w", append(a, ErrInconsistent)...))
+	}
+	if c.Meta.Format != FormatVersion {
+		bad("format %d", c.Meta.Format)
+	}
+	used := map[digest.Digest]bool{}
+	for _, name := range c.RepoNames() {
+		if err := layout.ValidateRepo(name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r := c.Repos[name]
+		inRepo := map[digest.Digest]bool{}
+		for _, d := range r.Manifests {
+			inRepo[d] = true
+			used[d] = true
+			m := c.Manifests[d]
+			if m == nil {
+				bad("repository %s lists manifest %s the catalog lacks", name, d)
+				continue
+			}
+			for _, ch := range m.Children {
+				if !slicesContains(r.Manifests, ch) {
+					bad("repository %s: index %s has child %s not in the repository", name, d, ch)
+				}
+			}
+		}
+		for t, d := range r.Tags {
+			if err := layout.ValidateTag(t); err != nil {
+				errs = append(errs, err)
+			}
+			if !inRepo[d] {
+				bad("tag %s:%s points at %s, not a manifest of the repository", name, t, d)
+			}
+		}
+		for _, d := range r.Pinned {
+			if !inRepo[d] {
+				bad("pinned %s@%s is not a manifest of the repository", name, d)
+			}
+		}
+	}
+	for d, m := range c.Manifests {
+		if err := layout.ValidateDigest(d); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if b := c.Blobs[d]; b == nil || b.Size != m.Size {
+			bad("manifest %s has no blob record of size %d", d, m.Size)
+		}
+		if !layout.IsManifestType(m.MediaType) {
+			bad("manifest %s has media type %q", d, m.MediaType)
+		}
+		for _, ch := range m.Children {
+			if c.Manifests[ch] == nil {
+				bad("index %s names child %s the catalog lacks", d, ch)
+			}
+			used[ch] = true
+		}
+		for _, b := range m.Blobs {
+			if c.Blobs[b] == nil {
+				bad("manifest %s names blob %s the catalog lacks", d, b)
+			}
+			used[b] = true
+		}
+	}
+	for d, b := range c.Blobs {
+		if err := layout.ValidateDigest(d); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if b.Size < 0 {
+			bad("blob %s has negative size", d)
+		}
+		if !used[d] {
+			bad("blob %s is not referenced by any manifest", d)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func slicesContains(s []digest.Digest, d digest.Digest) bool {
+	i := sort.Search(len(s), func(i int) bool { return s[i] >= d })
+	return i < len(s) && s[i] == d
+}

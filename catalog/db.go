@@ -1,0 +1,236 @@
+package catalog
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrFormat reports a catalog that is not a bale catalog, or one of a format this bale does
+// not know.
+var ErrFormat = errors.New("not a bale catalog of a known format")
+
+// Write stores c as a new bbolt database at path (which must not exist). Equal catalogs give
+// byte-identical files: bbolt allocates pages while it walks a Go map of the buckets changed in
+// a transaction, so each Update changes one bucket path only, and keys go in sorted order.
+func Write(path string, c *Catalog) error {
+	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second, NoGrowSync: true})
+	if err != nil {
+		return fmt.Errorf("creating catalog %s: %w", path, err)
+	}
+	// A temporary file, synced by its reader's rename or not at all: no fsync per transaction.
+	db.NoSync = true
+	for _, step := range writeSteps(c) {
+		if err = db.Update(step); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = db.Sync()
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing catalog %s: %w", path, err)
+	}
+	return nil
+}
+
+// kv is one key and value to put.
+type kv struct{ k, v []byte }
+
+// writeSteps returns the transactions that write c, each filling one new bucket at the end of
+// a path of existing ones.
+func writeSteps(c *Catalog) []func(*bolt.Tx) error {
+	fill := func(items []kv, path ...[]byte) func(*bolt.Tx) error {
+		return func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists(path[0])
+			if err != nil {
+				return err
+			}
+			for _, name := range path[1:] {
+				if b, err = b.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			for _, it := range items {
+				if err := b.Put(it.k, it.v); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	meta := []kv{ // sorted keys: bale, created, format, id
+		{keyBale, []byte(c.Meta.BaleVersion)},
+		{keyCreated, []byte(c.Meta.Created.UTC().Format(time.RFC3339))},
+		{keyFormat, []byte(strconv.Itoa(FormatVersion))},
+		{keyID, []byte(c.Meta.ID)},
+	}
+	var manifests, blobs []kv
+	for _, d := range c.SortedBlobs() {
+		if m := c.Manifests[d]; m != nil {
+			manifests = append(manifests, kv{[]byte(d), mustJSON(m)})
+		}
+		blobs = append(blobs, kv{[]byte(d), mustJSON(c.Blobs[d])})
+	}
+	steps := []func(*bolt.Tx) error{
+		fill(meta, bucketV1, bucketMeta),
+		fill(manifests, bucketV1, bucketManifests),
+		fill(blobs, bucketV1, bucketBlobs),
+		fill(nil, bucketV1, bucketRepos),
+	}
+	tags := map[string][]kv{}
+	for _, e := range c.Entries() {
+		if e.Tag != "" {
+			tags[e.Repo] = append(tags[e.Repo], kv{[]byte(e.Tag), []byte(e.Digest)})
+		}
+	}
+	for _, name := range c.RepoNames() {
+		r, n := c.Repos[name], []byte(name)
+		steps = append(steps,
+			fill(nil, bucketV1, bucketRepos, n),
+			fill(digestKeys(r.Manifests), bucketV1, bucketRepos, n, bucketManifests),
+			fill(digestKeys(r.Pinned), bucketV1, bucketRepos, n, bucketPinned),
+			fill(tags[name], bucketV1, bucketRepos, n, bucketTags))
+	}
+	return steps
+}
+
+func digestKeys(ds []digest.Digest) []kv {
+	out := make([]kv, len(ds))
+	for i, d := range ds {
+		out[i] = kv{k: []byte(d), v: []byte{}}
+	}
+	return out
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // records are plain structs
+	}
+	return b
+}
+
+// Read loads the catalog database at path in one View. It refuses files that are not bbolt,
+// lack the v1 schema, or declare another format version. It does not call Validate.
+func Read(path string) (*Catalog, error) {
+	if fi, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	} else if fi.Size() < 1024 {
+		return nil, fmt.Errorf("catalog %s: %d bytes, too small for a database: %w", path, fi.Size(), ErrFormat)
+	}
+	db, err := bolt.Open(path, 0o444, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s: %v: %w", path, err, ErrFormat)
+	}
+	defer db.Close()
+	c := New()
+	err = db.View(func(tx *bolt.Tx) error { return readTx(tx, c) })
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func readTx(tx *bolt.Tx, c *Catalog) error {
+	v1 := tx.Bucket(bucketV1)
+	if v1 == nil {
+		return fmt.Errorf("no %q bucket: %w", bucketV1, ErrFormat)
+	}
+	meta := v1.Bucket(bucketMeta)
+	if meta == nil {
+		return fmt.Errorf("no meta bucket: %w", ErrFormat)
+	}
+	f, err := strconv.Atoi(string(meta.Get(keyFormat)))
+	if err != nil {
+		return fmt.Errorf("format version %q: %w", meta.Get(keyFormat), ErrFormat)
+	}
+	if f != FormatVersion {
+		return fmt.Errorf("bundle format %d, this bale reads format %d (a newer bale may read it): %w", f, FormatVersion, ErrFormat)
+	}
+	c.Meta.Format = f
+	if c.Meta.Created, err = time.Parse(time.RFC3339, string(meta.Get(keyCreated))); err != nil {
+		return fmt.Errorf("created time %q: %w", meta.Get(keyCreated), ErrFormat)
+	}
+	c.Meta.BaleVersion = string(meta.Get(keyBale))
+	c.Meta.ID = string(meta.Get(keyID))
+
+	if err := eachJSON(v1.Bucket(bucketManifests), "manifests", func(d digest.Digest, v []byte) error {
+		m := &ManifestRecord{}
+		if err := json.Unmarshal(v, m); err != nil {
+			return err
+		}
+		c.Manifests[d] = m
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := eachJSON(v1.Bucket(bucketBlobs), "blobs", func(d digest.Digest, v []byte) error {
+		b := &BlobRecord{}
+		if err := json.Unmarshal(v, b); err != nil {
+			return err
+		}
+		c.Blobs[d] = b
+		return nil
+	}); err != nil {
+		return err
+	}
+	repos := v1.Bucket(bucketRepos)
+	if repos == nil {
+		return fmt.Errorf("no repos bucket: %w", ErrFormat)
+	}
+	return repos.ForEachBucket(func(name []byte) error {
+		rb := repos.Bucket(name)
+		r := c.repo(string(name))
+		if err := eachKey(rb.Bucket(bucketManifests), func(k, _ []byte) error {
+			r.Manifests = append(r.Manifests, digest.Digest(k))
+			return nil
+		}); err != nil {
+			return fmt.Errorf("repository %q manifests: %w", name, err)
+		}
+		if err := eachKey(rb.Bucket(bucketPinned), func(k, _ []byte) error {
+			r.Pinned = append(r.Pinned, digest.Digest(k))
+			return nil
+		}); err != nil {
+			return fmt.Errorf("repository %q pinned: %w", name, err)
+		}
+		if err := eachKey(rb.Bucket(bucketTags), func(k, v []byte) error {
+			r.Tags[string(k)] = digest.Digest(v)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("repository %q tags: %w", name, err)
+		}
+		return nil
+	})
+}
+
+func eachKey(b *bolt.Bucket, fn func(k, v []byte) error) error {
+	if b == nil {
+		return fmt.Errorf("missing bucket: %w", ErrFormat)
+	}
+	return b.ForEach(func(k, v []byte) error {
+		// Values are valid only inside the transaction: copy what leaves it.
+		return fn(append([]byte(nil), k...), append([]byte(nil), v...))
+	})
+}
+
+func eachJSON(b *bolt.Bucket, what string, fn func(d digest.Digest, v []byte) error) error {
+	if b == nil {
+		return fmt.Errorf("no %s bucket: %w", what, ErrFormat)
+	}
+	return b.ForEach(func(k, v []byte) error {
+		if err := fn(digest.Digest(k), v); err != nil {
+			return fmt.Errorf("%s %q: %v: %w", what, k, err, ErrFormat)
+		}
+		return nil
+	})
+}

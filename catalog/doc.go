@@ -1,0 +1,23 @@
+// Package catalog is the index of what a bundle (or any layout) holds: tags, manifests and
+// blobs. In memory it is a Catalog; on disk it is a bbolt database, the first member of every
+// bundle, so that listing a bundle reads only the head of the file.
+//
+// The database schema, version 1 (also specified in docs/bundle-format.md):
+//
+//	v1/                                   bucket
+//	├── meta/                             bucket
+//	│   ├── format   -> "1"               ASCII decimal format version; readers refuse others
+//	│   ├── created  -> RFC 3339 UTC time
+//	│   ├── bale     -> version of the bale that wrote it
+//	│   └── id       -> "sha256:<hex>"    bundle id, a digest of the content (see ID)
+//	├── repos/                            bucket
+//	│   └── <repo>/                       bucket per repository name ("a/b/c" is one key)
+//	│       ├── tags/      <tag>    -> "sha256:<hex>"  manifest the tag points at
+//	│       ├── pinned/    <digest> -> ""              top-level manifests named by digest only
+//	│       └── manifests/ <digest> -> ""              every manifest of the repo (revision links)
+//	├── manifests/  <digest> -> JSON ManifestRecord
+//	└── blobs/      <digest> -> JSON BlobRecord    every blob the bundle carries, manifests included
+//
+// Every read is one View and every write one Update; values are decoded inside the
+// transaction.
+package catalog

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/catalog"
+	"github.com/bale-project/bale/layout"
+)
+
+// listImage is one row of `bale list`.
+type listImage struct {
+	Repo      string   `json:"repo"`
+	Tag       string   `json:"tag,omitempty"`
+	Digest    string   `json:"digest"`
+	MediaType string   `json:"mediaType"`
+	Platforms []string `json:"platforms,omitempty"`
+	Size      int64    `json:"size"`
+}
+
+// listOutput is the JSON document of `bale list --json`.
+type listOutput struct {
+	Location string      `json:"location"`
+	ID       string      `json:"id"`
+	Format   int         `json:"format,omitempty"`
+	Created  *time.Time  `json:"created,omitempty"`
+	Bale     string      `json:"bale,omitempty"`
+	Images   []listImage `json:"images"`
+	Blobs    int         `json:"blobs"`
+	Bytes    int64       `json:"bytes"`
+}
+
+func listCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "list",
+		Aliases:   []string{"ls"},
+		Usage:     "list the images of a bundle, registry storage dir or skopeo dir tree",
+		ArgsUsage: "BUNDLE|LOCATION",
+		Description: `Prints one line per tag (and per image pinned by digest): repository, tag, manifest digest,
+media type, platforms and size (every manifest and blob of the image, each counted once).
+For a bundle only the catalog at the head of the file is read.
+
+` + exitCodesHelp,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
+		},
+		Action: func(cx *cli.Context) error {
+			if cx.NArg() != 1 {
+				return usagef("list takes one BUNDLE or LOCATION, got %d arguments", cx.NArg())
+			}
+			loc, err := parseLocation(cx.Args().First(), true)
+			if err != nil {
+				return err
+			}
+			c, err := loadCatalog(loc)
+			if err != nil {
+				return err
+			}
+			out := listOf(loc, c)
+			if cx.Bool("json") {
+				enc := json.NewEncoder(cx.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			tw := tabwriter.NewWriter(cx.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tTYPE\tPLATFORMS\tSIZE")
+			for _, im := range out.Images {
+				tag := im.Tag
+				if tag == "" {
+					tag = "<pinned>"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", im.Repo, tag, im.Digest, shortType(im.MediaType),
+					strings.Join(im.Platforms, ","), humanBytes(im.Size))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cx.App.Writer, "%d images, %d blobs, %s", len(out.Images), out.Blobs, humanBytes(out.Bytes))
+			if out.Format != 0 {
+				fmt.Fprintf(cx.App.Writer, "; bundle format %d, id %s, created %s by bale %s",
+					out.Format, out.ID, out.Created.Format(time.RFC3339), out.Bale)
+			}
+			fmt.Fprintln(cx.App.Writer)
+			return nil
+		},
+	}
+}
+
+// loadCatalog reads a bundle's catalog, or builds the catalog of a registry or dir location.
+func loadCatalog(loc location) (*catalog.Catalog, error) {
+	if loc.Kind == kindBundle {
+		return archive.ReadCatalog(loc.Path)
+	}
+	src, err := openSource(loc)
+	if err != nil {
+		return nil, err
+	}
+	c, err := catalog.FromSource(src, nil, catalog.BuildOptions{})
+	if err != nil {
+		return nil, err
+	}
+	c.Meta.ID = c.ComputeID()
+	return c, nil
+}
+
+func listOf(loc location, c *catalog.Catalog) listOutput {
+	out := listOutput{Location: loc.String(), ID: c.Meta.ID, Blobs: len(c.Blobs), Bytes: c.TotalBlobBytes(), Images: []listImage{}}
+	if loc.Kind == kindBundle {
+		out.Format, out.Created, out.Bale = c.Meta.Format, &c.Meta.Created, c.Meta.BaleVersion
+	}
+	for _, e := range c.Entries() {
+		m := c.Manifests[e.Digest]
+		im := listImage{Repo: e.Repo, Tag: e.Tag, Digest: string(e.Digest), Size: c.ImageSize(e.Digest)}
+		if m != nil {
+			im.MediaType = m.MediaType
+			im.Platforms = platformsOf(c, m)
+		}
+		out.Images = append(out.Images, im)
+	}
+	return out
+}
+
+func platformsOf(c *catalog.Catalog, m *catalog.ManifestRecord) []string {
+	var ps []string
+	if m.Platform != nil && len(m.Children) == 0 {
+		ps = append(ps, m.Platform.String())
+	}
+	for _, ch := range m.Children {
+		if cm := c.Manifests[ch]; cm != nil && cm.Platform != nil {
+			ps = append(ps, cm.Platform.String())
+		}
+	}
+	sort.Strings(ps)
+	return ps
+}
+
+func shortType(mt string) string {
+	switch mt {
+	case layout.MediaTypeDockerManifest:
+		return "docker"
+	case layout.MediaTypeDockerManifestList:
+		return "docker-list"
+	case layout.MediaTypeOCIManifest:
+		return "oci"
+	case layout.MediaTypeOCIIndex:
+		return "oci-index"
+	}
+	return mt
+}

@@ -1,0 +1,86 @@
+// Command bale ships container images to places the internet does not reach: it packs images
+// from a registry storage directory or a skopeo dir tree into one verified bundle, and unpacks
+// bundles into registry storage or skopeo dir trees on the other side.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/catalog"
+	"github.com/bale-project/bale/layout"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// Exit codes, listed in every command's help.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitNotFound = 3
+	exitInvalid  = 4
+)
+
+const exitCodesHelp = `EXIT CODES:
+   0  success
+   1  error (I/O, permissions, ...)
+   2  usage error
+   3  images, manifests or blobs not found
+   4  content failed verification, or a malformed bundle`
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "bale",
+		Usage:   "pack container images into one verified bundle and unpack them where the internet does not reach",
+		Version: version,
+		Description: `Locations are written like skopeo transports:
+   registry:PATH  Docker registry v2 storage root (PATH/docker/registry/v2/...), as served by registry:2
+   dir:PATH       a tree of skopeo dir: images, PATH/<repo>:<tag>/ (nested repos as folders)
+   PATH           detected from what it holds (a bundle file, registry storage, or a dir tree)`,
+		Commands:             []*cli.Command{packCommand(), unpackCommand(), listCommand(), verifyCommand()},
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {},
+	}
+}
+
+func main() {
+	err := newApp().Run(os.Args)
+	if err == nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "bale: %v\n", err)
+	os.Exit(exitCode(err))
+}
+
+// usageError marks errors in the command line itself.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// exitCode maps an error to the process exit code, in one place.
+func exitCode(err error) int {
+	var ue usageError
+	var ec cli.ExitCoder
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &ec):
+		return ec.ExitCode()
+	case errors.Is(err, layout.ErrDigestMismatch), errors.Is(err, archive.ErrBundle),
+		errors.Is(err, catalog.ErrInconsistent), errors.Is(err, catalog.ErrFormat), errors.Is(err, layout.ErrInvalid):
+		return exitInvalid
+	case errors.Is(err, layout.ErrNotFound):
+		return exitNotFound
+	}
+	return exitError
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/dirtree"
+	"github.com/bale-project/bale/layout/registry"
+)
+
+// stagingDir is the registry store unpack uses inside the first dir: target when no registry:
+// target is given; it is removed after a successful unpack and reused by a re-run after a
+// failed one.
+const stagingDir = ".bale-staging"
+
+func unpackCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "unpack",
+		Usage:     "verify a bundle and unpack it into a registry storage dir and/or a skopeo dir tree",
+		ArgsUsage: "BUNDLE",
+		Description: `Unpacks BUNDLE into each --to location:
+   --to registry:PATH  registry storage root, served by registry:2 / docker-registry with
+                       rootdirectory PATH; merged with what PATH already holds (other
+                       repositories and tags are left alone)
+   --to dir:PATH       a tree of skopeo dir: images, PATH/<repo>:<tag>/, ready for
+                       skopeo sync --src dir --dest docker PATH HOST/PREFIX (use --scoped to
+                       keep nested repository names)
+Both at once is the common case: the dir tree is hard-linked out of the registry storage, so
+each blob is stored once. With dir: alone each unique blob is still stored once and linked into
+every image that uses it. Across file systems bale copies instead, and says so.
+
+Every blob is verified against its digest and size while it streams, and written under a
+temporary name then renamed. Blobs come first, repository links next, tags last: an error at
+any point leaves no tag pointing at missing content, and re-running the same command
+completes the work (blobs already present and valid are kept).
+
+` + exitCodesHelp,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH or dir:PATH; repeatable)", Required: true},
+		},
+		Action: func(cx *cli.Context) error {
+			if cx.NArg() != 1 {
+				return usagef("unpack takes one BUNDLE, got %d arguments (see bale unpack --help)", cx.NArg())
+			}
+			bundle := cx.Args().First()
+			var (
+				store   *registry.Store
+				regLoc  location
+				trees   []*dirtree.Tree
+				sinks   []layout.Sink
+				targets []string
+			)
+			for _, t := range cx.StringSlice("to") {
+				loc, err := parseTarget(t)
+				if err != nil {
+					return err
+				}
+				targets = append(targets, loc.String())
+				switch loc.Kind {
+				case kindRegistry:
+					if store != nil {
+						return usagef("one registry: target at most (got %s and %s)", regLoc, loc)
+					}
+					if store, err = registry.Create(loc.Path); err != nil {
+						return err
+					}
+					regLoc = loc
+				case kindDir:
+					tree, err := dirtree.Create(loc.Path)
+					if err != nil {
+						return err
+					}
+					trees = append(trees, tree)
+					sinks = append(sinks, tree)
+				}
+			}
+			staging := ""
+			if store == nil {
+				staging = filepath.Join(trees[0].Root(), stagingDir)
+				var err error
+				if store, err = registry.Create(staging); err != nil {
+					return err
+				}
+			}
+			f, err := os.Open(bundle)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			start := time.Now()
+			res, err := archive.Unpack(f, store, archive.UnpackOptions{Also: sinks})
+			if err != nil {
+				if staging != "" {
+					return fmt.Errorf("%w\n(verified blobs are kept in %s; re-run to resume, or delete it)", err, staging)
+				}
+				return err
+			}
+			if staging != "" {
+				if err := os.RemoveAll(staging); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(cx.App.ErrWriter, "unpacked %d images from %s into %s in %.1fs: %d blobs written (%s), %d already present\n",
+				len(res.Catalog.Entries()), bundle, strings.Join(targets, ", "), time.Since(start).Seconds(),
+				res.BlobsWritten, humanBytes(res.BytesWritten), res.BlobsReused)
+			for _, tree := range trees {
+				if tree.Copied > 0 {
+					fmt.Fprintf(cx.App.ErrWriter, "note: %s is on another file system than the registry storage: %d files were copied, not hard-linked\n", tree.Root(), tree.Copied)
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// parseTarget parses an unpack target: registry:PATH or dir:PATH, or an existing PATH whose
+// kind can be detected.
+func parseTarget(s string) (location, error) {
+	if strings.HasPrefix(s, kindRegistry+":") || strings.HasPrefix(s, kindDir+":") {
+		return parseLocation(s, false)
+	}
+	if _, err := os.Stat(s); err != nil {
+		return location{}, usagef("--to %s: say registry:%s or dir:%s", s, s, s)
+	}
+	return parseLocation(s, false)
+}

@@ -1,0 +1,70 @@
+package layout
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Descriptor names a blob: its media type, digest and size, as in OCI and Docker manifests.
+type Descriptor struct {
+	MediaType   string            `json:"mediaType,omitempty"`
+	Digest      digest.Digest     `json:"digest"`
+	Size        int64             `json:"size"`
+	URLs        []string          `json:"urls,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Platform    *Platform         `json:"platform,omitempty"`
+}
+
+// Platform is the os/architecture/variant of one child of an index.
+type Platform struct {
+	Architecture string   `json:"architecture"`
+	OS           string   `json:"os"`
+	OSVersion    string   `json:"os.version,omitempty"`
+	OSFeatures   []string `json:"os.features,omitempty"`
+	Variant      string   `json:"variant,omitempty"`
+}
+
+// String formats p as os/arch[/variant].
+func (p Platform) String() string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+// ParsePlatform parses "os/arch" or "os/arch/variant".
+func ParsePlatform(s string) (Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return Platform{}, fmt.Errorf("platform %q: want OS/ARCH[/VARIANT], e.g. linux/amd64: %w", s, ErrInvalid)
+	}
+	p := Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
+
+// Matches reports whether a child with platform c satisfies the wanted platform p. An empty
+// variant in p matches any variant.
+func (p Platform) Matches(c *Platform) bool {
+	if c == nil || c.OS != p.OS || c.Architecture != p.Architecture {
+		return false
+	}
+	return p.Variant == "" || p.Variant == c.Variant
+}
+
+// ValidateDigest checks that d is a well-formed sha256 digest, the only algorithm bale stores.
+// It must be called before a digest becomes part of a path.
+func ValidateDigest(d digest.Digest) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("digest %q: %v: %w", string(d), err, ErrInvalid)
+	}
+	if d.Algorithm() != digest.SHA256 {
+		return fmt.Errorf("digest %q: only sha256 is supported: %w", string(d), ErrUnsupported)
+	}
+	return nil
+}

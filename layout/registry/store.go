@@ -1,0 +1,396 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/bale-project/bale/internal/fsutil"
+	"github.com/bale-project/bale/layout"
+)
+
+// Store is a registry storage root directory.
+type Store struct {
+	root string
+	// Copied counts blobs PutImage had to copy because linking was impossible.
+	Copied int
+}
+
+var (
+	_ layout.FileSource = (*Store)(nil)
+	_ layout.Sink       = (*Store)(nil)
+)
+
+// Is reports whether root holds registry storage (a docker/registry/v2 directory).
+func Is(root string) bool {
+	fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(StoragePrefix)))
+	return err == nil && fi.IsDir()
+}
+
+// Open opens existing registry storage at root.
+func Open(root string) (*Store, error) {
+	if !Is(root) {
+		return nil, fmt.Errorf("%s: no %s directory, not registry storage: %w", root, StoragePrefix, layout.ErrNotFound)
+	}
+	return &Store{root: root}, nil
+}
+
+// Create opens registry storage at root, creating the blobs/ and repositories/ directories the
+// registry's garbage collector requires.
+func Create(root string) (*Store, error) {
+	s := &Store{root: root}
+	for _, spec := range []PathSpec{Blobs{}, Repositories{}} {
+		if err := os.MkdirAll(s.mustPath(spec), fsutil.DirMode); err != nil {
+			return nil, fmt.Errorf("creating registry storage: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Root is the storage root directory.
+func (s *Store) Root() string { return s.root }
+
+// Path returns the OS path of spec under the root.
+func (s *Store) Path(spec PathSpec) (string, error) {
+	p, err := PathFor(spec)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(s.root, filepath.FromSlash(p)), nil
+}
+
+func (s *Store) mustPath(spec PathSpec) string {
+	p, err := s.Path(spec)
+	if err != nil {
+		panic(err) // only for specs without names or digests
+	}
+	return p
+}
+
+// ReadLink reads a link file and returns the digest it holds; ErrNotFound if it is absent.
+func (s *Store) ReadLink(spec PathSpec) (digest.Digest, error) {
+	p, err := s.Path(spec)
+	if err != nil {
+		return "", err
+	}
+	f, _, err := fsutil.OpenRegular(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: %w", p, layout.ErrNotFound)
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 256))
+	if err != nil {
+		return "", err
+	}
+	d := digest.Digest(b)
+	if err := layout.ValidateDigest(d); err != nil {
+		return "", fmt.Errorf("link %s: %w", p, err)
+	}
+	if want := LinkDigest(spec); want != "" && want != d {
+		return "", fmt.Errorf("link %s holds %s: %w", p, d, layout.ErrInvalid)
+	}
+	return d, nil
+}
+
+// HasLink reports whether the link file of spec exists and is valid.
+func (s *Store) HasLink(spec PathSpec) bool {
+	_, err := s.ReadLink(spec)
+	return err == nil
+}
+
+// Repos lists every repository (a directory with a _manifests or _layers child), sorted.
+func (s *Store) Repos() ([]string, error) {
+	root := s.mustPath(Repositories{})
+	var repos []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root && errors.Is(err, fs.ErrNotExist) {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), "_") {
+			if d.Name() == "_manifests" || d.Name() == "_layers" {
+				rel, _ := filepath.Rel(root, filepath.Dir(p))
+				rel = filepath.ToSlash(rel)
+				if len(repos) == 0 || repos[len(repos)-1] != rel {
+					repos = append(repos, rel)
+				}
+			}
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing repositories: %w", err)
+	}
+	sort.Strings(repos)
+	return repos, nil
+}
+
+// Tags lists the tags of repo that have a current link, sorted.
+func (s *Store) Tags(repo string) ([]string, error) {
+	cur, err := s.Path(TagCurrent{Repo: repo, Tag: "x"})
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(filepath.Dir(filepath.Dir(cur)))
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var tags []string
+	for _, e := range ents {
+		if e.IsDir() && layout.ValidateTag(e.Name()) == nil && s.HasLink(TagCurrent{Repo: repo, Tag: e.Name()}) {
+			tags = append(tags, e.Name())
+		}
+	}
+	sort.Strings(tags)
+	return tags, nil
+}
+
+// Refs lists every tag of every repository.
+func (s *Store) Refs() ([]layout.Ref, error) {
+	repos, err := s.Repos()
+	if err != nil {
+		return nil, err
+	}
+	var refs []layout.Ref
+	for _, r := range repos {
+		if layout.ValidateRepo(r) != nil {
+			continue
+		}
+		tags, err := s.Tags(r)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tags {
+			refs = append(refs, layout.Ref{Repo: r, Tag: t})
+		}
+	}
+	return refs, nil
+}
+
+// Resolve returns the manifest digest of ref: the tag's current link, or the digest if the
+// repository holds that manifest.
+func (s *Store) Resolve(ref layout.Ref) (digest.Digest, error) {
+	if ref.Digest != "" {
+		if !s.hasManifest(ref.Repo, ref.Digest) {
+			return "", fmt.Errorf("%s: %w", ref, layout.ErrNotFound)
+		}
+		return ref.Digest, nil
+	}
+	d, err := s.ReadLink(TagCurrent{Repo: ref.Repo, Tag: ref.Tag})
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", ref, err)
+	}
+	return d, nil
+}
+
+// hasManifest reports whether repo links manifest d; like registry 2.8, a _layers link counts.
+func (s *Store) hasManifest(repo string, d digest.Digest) bool {
+	return s.HasLink(RevisionLink{Repo: repo, Digest: d}) || s.HasLink(LayerLink{Repo: repo, Digest: d})
+}
+
+// ReadManifest reads manifest d of repo, which must be linked in repo, and verifies it.
+func (s *Store) ReadManifest(repo string, d digest.Digest) (*layout.Manifest, error) {
+	if err := layout.ValidateDigest(d); err != nil {
+		return nil, err
+	}
+	if !s.hasManifest(repo, d) {
+		return nil, fmt.Errorf("manifest %s is not linked in repository %s: %w", d, repo, layout.ErrNotFound)
+	}
+	p := s.mustBlob(d)
+	f, size, err := fsutil.OpenRegular(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("manifest %s of %s: blob data missing: %w", d, repo, layout.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if size > layout.MaxManifestSize {
+		return nil, fmt.Errorf("manifest %s: %d bytes: %w", d, size, layout.ErrInvalid)
+	}
+	b, err := io.ReadAll(layout.NewVerifier(f, layout.Descriptor{Digest: d, Size: size}))
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s of %s: %w", d, repo, err)
+	}
+	m, err := layout.ParseManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s of %s: %w", d, repo, err)
+	}
+	return m, nil
+}
+
+func (s *Store) mustBlob(d digest.Digest) string { return s.mustPath(BlobData{Digest: d}) }
+
+// BlobPath returns the data file of blob d (which must be a valid digest).
+func (s *Store) BlobPath(_ string, d layout.Descriptor) (string, error) {
+	return s.Path(BlobData{Digest: d.Digest})
+}
+
+// OpenBlob opens the data file of blob d.
+func (s *Store) OpenBlob(_ string, d layout.Descriptor) (io.ReadCloser, error) {
+	p, err := s.Path(BlobData{Digest: d.Digest})
+	if err != nil {
+		return nil, err
+	}
+	f, _, err := fsutil.OpenRegular(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("blob %s: %w", d.Digest, layout.ErrNotFound)
+	}
+	return f, err
+}
+
+// StatBlob reports whether blob d is present as a regular file of the right size (its content
+// is not read).
+func (s *Store) StatBlob(d layout.Descriptor) bool {
+	p, err := s.Path(BlobData{Digest: d.Digest})
+	if err != nil {
+		return false
+	}
+	fi, err := os.Lstat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == d.Size
+}
+
+// VerifyBlob hashes blob d and checks it against its digest and size.
+func (s *Store) VerifyBlob(d layout.Descriptor) error {
+	p, err := s.Path(BlobData{Digest: d.Digest})
+	if err != nil {
+		return err
+	}
+	if err := fsutil.VerifyFile(p, d); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("blob %s: %w", d.Digest, layout.ErrNotFound)
+		}
+		return err
+	}
+	return nil
+}
+
+// WriteBlob stores blob d from r, verifying it; the data file appears only if it matches.
+func (s *Store) WriteBlob(d layout.Descriptor, r io.Reader) error {
+	p, err := s.Path(BlobData{Digest: d.Digest})
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteVerified(p, d, r, fsutil.BlobMode)
+}
+
+// LinkBlob stores blob d as a hard link to file src, which the caller has verified. The error
+// satisfies fsutil.IsCrossDevice when src is on another file system.
+func (s *Store) LinkBlob(d layout.Descriptor, src string) error {
+	p, err := s.Path(BlobData{Digest: d.Digest})
+	if err != nil {
+		return err
+	}
+	return fsutil.Link(src, p)
+}
+
+// WriteLink writes the link file of spec holding d, unless it already holds d.
+func (s *Store) WriteLink(spec PathSpec, d digest.Digest) error {
+	if err := layout.ValidateDigest(d); err != nil {
+		return err
+	}
+	if got, err := s.ReadLink(spec); err == nil && got == d {
+		return nil
+	}
+	p, err := s.Path(spec)
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFile(p, []byte(d), fsutil.FileMode)
+}
+
+// LinkImage writes the repository links of img in repo the way the registry does on a push:
+// a revision link for every manifest (index children included) and a _layers link for every
+// config and layer. The blobs must already be stored.
+func (s *Store) LinkImage(repo string, img *layout.Image) error {
+	for _, b := range img.Blobs() {
+		if err := s.WriteLink(LayerLink{Repo: repo, Digest: b.Digest}, b.Digest); err != nil {
+			return err
+		}
+	}
+	for _, m := range img.Manifests() {
+		if err := s.WriteLink(RevisionLink{Repo: repo, Digest: m.Digest}, m.Digest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Tag points repo:tag at manifest d: the tag's index entry first, then its current link, as
+// the registry's tagStore.Tag does.
+func (s *Store) Tag(repo, tag string, d digest.Digest) error {
+	if err := s.WriteLink(TagIndex{Repo: repo, Tag: tag, Digest: d}, d); err != nil {
+		return err
+	}
+	return s.WriteLink(TagCurrent{Repo: repo, Tag: tag}, d)
+}
+
+// PutImage stores img in repo: every manifest and blob not yet present (hard-linked from a
+// file-backed src on the same file system, else copied and verified), then the repository
+// links, then the tag if ref has one.
+func (s *Store) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) error {
+	descs := img.Blobs()
+	for _, m := range img.Manifests() {
+		descs = append(descs, m.Descriptor())
+	}
+	for _, d := range descs {
+		if s.StatBlob(d) {
+			continue
+		}
+		p, err := s.Path(BlobData{Digest: d.Digest})
+		if err != nil {
+			return err
+		}
+		copied, err := fsutil.Place(p, src, ref.Repo, d)
+		if copied {
+			s.Copied++
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := s.LinkImage(ref.Repo, img); err != nil {
+		return err
+	}
+	if ref.Tag != "" {
+		return s.Tag(ref.Repo, ref.Tag, img.Digest())
+	}
+	return nil
+}
+
+// CheckLinks reports the links the registry needs to serve img from repo that are missing: a
+// _layers link for every config and layer, a revision link for every manifest.
+func (s *Store) CheckLinks(repo string, img *layout.Image) []error {
+	var errs []error
+	for _, b := range img.Blobs() {
+		if !s.HasLink(LayerLink{Repo: repo, Digest: b.Digest}) {
+			errs = append(errs, fmt.Errorf("repository %s: no _layers link for blob %s (the registry will not serve it): %w", repo, b.Digest, layout.ErrNotFound))
+		}
+	}
+	for _, m := range img.Manifests() {
+		if !s.HasLink(RevisionLink{Repo: repo, Digest: m.Digest}) {
+			errs = append(errs, fmt.Errorf("repository %s: no revision link for manifest %s: %w", repo, m.Digest, layout.ErrNotFound))
+		}
+	}
+	return errs
+}

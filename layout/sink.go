@@ -1,0 +1,34 @@
+package layout
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sink is a layout whole images are written to.
+type Sink interface {
+	// PutImage writes img under ref (a tag, or a digest for an untagged image), taking its
+	// manifests and blobs from src. Content comes before the tag; an existing tag is replaced.
+	PutImage(ref Ref, img *Image, src Source) error
+}
+
+// CopyImages copies refs from src to dst, loading each image from src. Every failure is
+// reported, not only the first.
+func CopyImages(src Source, dst Sink, refs []Ref) error {
+	var errs []error
+	for _, ref := range refs {
+		d, err := src.Resolve(ref)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		img, err := LoadImage(src, ref.Repo, d)
+		if err == nil {
+			err = dst.PutImage(ref, img, src)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ref, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,27 @@
+package layout
+
+import (
+	"io"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Source is a layout images are read from.
+type Source interface {
+	// Refs lists every tag the layout holds (repo:tag, Digest unset), sorted by repo then tag.
+	Refs() ([]Ref, error)
+	// Resolve returns the top-level manifest digest that ref names in the layout, or ErrNotFound.
+	Resolve(ref Ref) (digest.Digest, error)
+	// ReadManifest reads and parses manifest d of repo, verifying its digest.
+	ReadManifest(repo string, d digest.Digest) (*Manifest, error)
+	// OpenBlob opens blob d of repo. The caller verifies what it reads (see NewVerifier).
+	OpenBlob(repo string, d Descriptor) (io.ReadCloser, error)
+}
+
+// FileSource is a Source whose blobs are plain files, so that a sink on the same filesystem
+// can hard-link them instead of copying.
+type FileSource interface {
+	Source
+	// BlobPath returns the path of the file holding blob d of repo.
+	BlobPath(repo string, d Descriptor) (string, error)
+}
