@@ -321,4 +321,5 @@ func swapDir(tmp, dst string) error {
 	}
 	return os.Rename(tmp, dst)
 }
+
 var _ layout.Sink = (*Tree)(nil)
