@@ -1,0 +1,40 @@
+# bale: `make demo` builds bale and runs pack -> list -> unpack -> verify on the sample registry
+# storage in testdata/; `make test` runs every test (the real skopeo and docker-registry are
+# needed for the end-to-end tests: apt-get install -y skopeo docker-registry zstd).
+
+GO      ?= go
+BALE    := bin/bale
+DEMO    := .demo
+SAMPLE  := testdata/sample-registry
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: build demo test fuzz clean
+
+build:
+	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BALE) ./cmd/bale
+
+demo: build
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BALE) pack -o $(DEMO)/sample.tar.zst registry:$(SAMPLE)
+	$(BALE) list $(DEMO)/sample.tar.zst
+	$(BALE) unpack --to registry:$(DEMO)/registry --to dir:$(DEMO)/images $(DEMO)/sample.tar.zst
+	$(BALE) verify $(DEMO)/sample.tar.zst
+	$(BALE) verify registry:$(DEMO)/registry
+	$(BALE) verify dir:$(DEMO)/images
+	@echo "demo OK: bundle $(DEMO)/sample.tar.zst, registry storage $(DEMO)/registry, skopeo dir tree $(DEMO)/images"
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+# Each fuzz target for FUZZTIME (not part of `make test`).
+FUZZTIME ?= 5m
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' ./... | grep '^Fuzz'); do \
+		pkg=$$(grep -rl "func $$t(" --include='*_test.go' . | xargs -n1 dirname | head -1); \
+		echo "== $$t in $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+clean:
+	rm -rf bin $(DEMO)
