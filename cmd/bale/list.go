@@ -52,8 +52,8 @@ For a bundle only the catalog at the head of the file is read.
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
 		},
 		Action: func(cx *cli.Context) error {
-			if cx.NArg() != 1 {
-				return usagef("list takes one BUNDLE or LOCATION, got %d arguments", cx.NArg())
+			if err := checkArgs(cx, 1, "BUNDLE|LOCATION"); err != nil {
+				return err
 			}
 			loc, err := parseLocation(cx.Args().First(), true)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -83,4 +84,18 @@ func exitCode(err error) int {
 		return exitNotFound
 	}
 	return exitError
+}
+
+// checkArgs checks that the command got n arguments and no options after them (urfave/cli
+// stops parsing options at the first argument).
+func checkArgs(cx *cli.Context, n int, what string) error {
+	for _, a := range cx.Args().Slice() {
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			return usagef("option %s after the arguments: put options first, e.g. bale %s [options] %s", a, cx.Command.Name, what)
+		}
+	}
+	if cx.NArg() != n {
+		return usagef("%s takes %s, got %d arguments (see bale %s --help)", cx.Command.Name, what, cx.NArg(), cx.Command.Name)
+	}
+	return nil
 }

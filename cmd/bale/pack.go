@@ -35,14 +35,17 @@ newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH say
 
 ` + exitCodesHelp,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the bundle to `FILE` (e.g. release.tar.zst)", Required: true},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the bundle to `FILE` (e.g. release.tar.zst)"},
 			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "pack only the images listed in `FILE|DIR` (repeatable)"},
 			&cli.StringFlag{Name: "platform", Usage: "keep only this platform of multi-arch images, as `OS/ARCH[/VARIANT]`"},
 			&cli.StringFlag{Name: "created", Usage: "creation `TIME` to record (RFC 3339); default $SOURCE_DATE_EPOCH, else the newest image config time"},
 		},
 		Action: func(cx *cli.Context) error {
-			if cx.NArg() != 1 {
-				return usagef("pack takes one SOURCE, got %d arguments (see bale pack --help)", cx.NArg())
+			if err := checkArgs(cx, 1, "SOURCE"); err != nil {
+				return err
+			}
+			if cx.String("output") == "" {
+				return usagef("pack needs -o FILE, the bundle to write (see bale pack --help)")
 			}
 			loc, err := parseLocation(cx.Args().First(), false)
 			if err != nil {

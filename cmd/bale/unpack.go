@@ -43,11 +43,14 @@ completes the work (blobs already present and valid are kept).
 
 ` + exitCodesHelp,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH or dir:PATH; repeatable)", Required: true},
+			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH or dir:PATH; repeatable)"},
 		},
 		Action: func(cx *cli.Context) error {
-			if cx.NArg() != 1 {
-				return usagef("unpack takes one BUNDLE, got %d arguments (see bale unpack --help)", cx.NArg())
+			if err := checkArgs(cx, 1, "BUNDLE"); err != nil {
+				return err
+			}
+			if len(cx.StringSlice("to")) == 0 {
+				return usagef("unpack needs at least one --to registry:PATH or --to dir:PATH (see bale unpack --help)")
 			}
 			bundle := cx.Args().First()
 			var (

@@ -28,8 +28,8 @@ Prints every problem found and exits non-zero if there is any.
 
 ` + exitCodesHelp,
 		Action: func(cx *cli.Context) error {
-			if cx.NArg() != 1 {
-				return usagef("verify takes one BUNDLE or LOCATION, got %d arguments", cx.NArg())
+			if err := checkArgs(cx, 1, "BUNDLE|LOCATION"); err != nil {
+				return err
 			}
 			loc, err := parseLocation(cx.Args().First(), true)
 			if err != nil {
