@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -200,6 +201,17 @@ func (r *Reader) member(hdr *tar.Header) (*Member, error) {
 		}
 		r.blobs[b.Digest] = true
 		m.Blob = desc
+		if rec := r.cat.Manifests[b.Digest]; rec != nil {
+			raw, err := io.ReadAll(layout.NewVerifier(r.tr, desc))
+			if err != nil {
+				return nil, err
+			}
+			if err := r.checkManifest(raw, rec); err != nil {
+				return nil, err
+			}
+			m.body = layout.NewVerifier(bytes.NewReader(raw), desc)
+			return m, nil
+		}
 		m.body = layout.NewVerifier(r.tr, desc)
 		return m, nil
 	}
@@ -227,6 +239,42 @@ func (r *Reader) member(hdr *tar.Header) (*Member, error) {
 	}
 	m.Link = want
 	return m, nil
+}
+
+// checkManifest parses a manifest member and checks that the catalog describes it truly: its
+// media type, children and blobs, and the sizes of what it references. Links and dir trees
+// are written from the catalog, so a catalog that lied could otherwise leave a tag whose
+// content is incomplete.
+func (r *Reader) checkManifest(raw []byte, rec *catalog.ManifestRecord) error {
+	m, err := layout.ParseManifest(raw)
+	if err != nil {
+		return err
+	}
+	bad := func(what string, a ...any) error {
+		return fmt.Errorf("manifest %s: %s: %w", m.Digest, fmt.Sprintf(what, a...), ErrBundle)
+	}
+	if m.MediaType != rec.MediaType {
+		return bad("media type %s, the catalog says %s", m.MediaType, rec.MediaType)
+	}
+	refs, want := m.Manifests, rec.Children
+	if !m.IsIndex() {
+		refs, want = m.Blobs(), rec.Blobs
+	}
+	if len(refs) != len(want) {
+		return bad("references %d manifests or blobs, the catalog says %d", len(refs), len(want))
+	}
+	for i, d := range refs {
+		if d.Digest != want[i] {
+			return bad("reference %d is %s, the catalog says %s", i, d.Digest, want[i])
+		}
+		if b := r.cat.Blobs[d.Digest]; b == nil || b.Size != d.Size {
+			return bad("%s has size %d, not the catalog's", d.Digest, d.Size)
+		}
+		if cm := r.cat.Manifests[d.Digest]; m.IsIndex() && (cm == nil || cm.MediaType != d.MediaType) {
+			return bad("child %s has media type %s, not the catalog's", d.Digest, d.MediaType)
+		}
+	}
+	return nil
 }
 
 func (r *Reader) finish() error {

@@ -66,6 +66,11 @@ func Unpack(r io.Reader, dst *registry.Store, opt UnpackOptions) (*UnpackResult,
 		}
 	}
 	c := br.Catalog()
+	for _, name := range c.RepoNames() {
+		if err := dst.EnsureRepo(name); err != nil {
+			return res, err
+		}
+	}
 	for _, spec := range Links(c) {
 		if err := dst.WriteLink(spec, linkTarget(c, spec)); err != nil {
 			return res, err

@@ -49,6 +49,8 @@ type ManifestRecord struct {
 	Children []digest.Digest `json:"children,omitempty"`
 	// Blobs are the config then the layers of an image manifest.
 	Blobs []digest.Digest `json:"blobs,omitempty"`
+
+	fromIndex bool // Platform came from an index descriptor (while building only)
 }
 
 // BlobRecord describes one blob.
@@ -98,27 +100,46 @@ func (c *Catalog) Add(repo, tag string, img *layout.Image, platforms map[digest.
 	for _, d := range img.Manifest.Manifests {
 		childPlatform[d.Digest] = d.Platform
 	}
+	// What is recorded must not depend on the order images are added in: where two images
+	// describe the same blob or manifest differently, a fixed rule picks one.
 	for _, m := range img.Manifests() {
 		r.Manifests = addSorted(r.Manifests, m.Digest)
-		c.Blobs[m.Digest] = &BlobRecord{Size: int64(len(m.Raw)), MediaType: m.MediaType}
-		rec := &ManifestRecord{MediaType: m.MediaType, Size: int64(len(m.Raw))}
-		if p := childPlatform[m.Digest]; p != nil {
-			rec.Platform = p
-		} else if p, ok := platforms[m.Digest]; ok {
-			rec.Platform = &p
-		}
-		for _, cd := range m.Manifests {
-			rec.Children = append(rec.Children, cd.Digest)
-		}
-		for _, b := range m.Blobs() {
-			rec.Blobs = append(rec.Blobs, b.Digest)
-			if _, ok := c.Blobs[b.Digest]; !ok {
-				c.Blobs[b.Digest] = &BlobRecord{Size: b.Size, MediaType: b.MediaType}
+		c.addBlob(m.Descriptor())
+		rec := c.Manifests[m.Digest]
+		if rec == nil {
+			rec = &ManifestRecord{MediaType: m.MediaType, Size: int64(len(m.Raw))}
+			for _, cd := range m.Manifests {
+				rec.Children = append(rec.Children, cd.Digest)
 			}
-		}
-		if old := c.Manifests[m.Digest]; old == nil || old.Platform == nil {
+			for _, b := range m.Blobs() {
+				rec.Blobs = append(rec.Blobs, b.Digest)
+				c.addBlob(b)
+			}
 			c.Manifests[m.Digest] = rec
 		}
+		// An index's word on a child's platform beats the config's; else the smallest wins.
+		if p := childPlatform[m.Digest]; p != nil {
+			if rec.Platform == nil || !rec.fromIndex || p.String() < rec.Platform.String() {
+				pc := *p
+				rec.Platform, rec.fromIndex = &pc, true
+			}
+		} else if p, ok := platforms[m.Digest]; ok && !rec.fromIndex {
+			if rec.Platform == nil || p.String() < rec.Platform.String() {
+				rec.Platform = &p
+			}
+		}
+	}
+}
+
+// addBlob records d; of two media types for one blob the smaller non-empty one is kept.
+func (c *Catalog) addBlob(d layout.Descriptor) {
+	b := c.Blobs[d.Digest]
+	if b == nil {
+		c.Blobs[d.Digest] = &BlobRecord{Size: d.Size, MediaType: d.MediaType}
+		return
+	}
+	if d.MediaType != "" && (b.MediaType == "" || d.MediaType < b.MediaType) {
+		b.MediaType = d.MediaType
 	}
 }
 
@@ -333,6 +354,9 @@ func (c *Catalog) Validate() error {
 		}
 		if b := c.Blobs[d]; b == nil || b.Size != m.Size {
 			bad("manifest %s has no blob record of size %d", d, m.Size)
+		}
+		if m.Size > layout.MaxManifestSize {
+			bad("manifest %s of %d bytes exceeds %d", d, m.Size, layout.MaxManifestSize)
 		}
 		if !layout.IsManifestType(m.MediaType) {
 			bad("manifest %s has media type %q", d, m.MediaType)

@@ -12,6 +12,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// PageSize is the bbolt page size of every catalog bale writes.
+const PageSize = 4096
+
 // ErrFormat reports a catalog that is not a bale catalog, or one of a format this bale does
 // not know.
 var ErrFormat = errors.New("not a bale catalog of a known format")
@@ -20,7 +23,8 @@ var ErrFormat = errors.New("not a bale catalog of a known format")
 // byte-identical files: bbolt allocates pages while it walks a Go map of the buckets changed in
 // a transaction, so each Update changes one bucket path only, and keys go in sorted order.
 func Write(path string, c *Catalog) error {
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second, NoGrowSync: true})
+	// A fixed page size, so the file does not depend on the writer's OS page size.
+	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second, NoGrowSync: true, PageSize: PageSize})
 	if err != nil {
 		return fmt.Errorf("creating catalog %s: %w", path, err)
 	}
@@ -150,14 +154,12 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 	if meta == nil {
 		return fmt.Errorf("no meta bucket: %w", ErrFormat)
 	}
-	f, err := strconv.Atoi(string(meta.Get(keyFormat)))
-	if err != nil {
-		return fmt.Errorf("format version %q: %w", meta.Get(keyFormat), ErrFormat)
+	f := string(meta.Get(keyFormat))
+	if f != strconv.Itoa(FormatVersion) {
+		return fmt.Errorf("bundle format %q, this bale reads format %d (a newer bale may read it): %w", f, FormatVersion, ErrFormat)
 	}
-	if f != FormatVersion {
-		return fmt.Errorf("bundle format %d, this bale reads format %d (a newer bale may read it): %w", f, FormatVersion, ErrFormat)
-	}
-	c.Meta.Format = f
+	c.Meta.Format = FormatVersion
+	var err error
 	if c.Meta.Created, err = time.Parse(time.RFC3339, string(meta.Get(keyCreated))); err != nil {
 		return fmt.Errorf("created time %q: %w", meta.Get(keyCreated), ErrFormat)
 	}

@@ -34,6 +34,9 @@ type (
 		Repo, Tag string
 		Digest    digest.Digest
 	}
+	// LayersDir is a repository's _layers/ directory, which registry 2.8 needs to see the
+	// repository at all (catalog and garbage collection), even when it is empty.
+	LayersDir struct{ Repo string }
 	// Repositories is the root of all repositories: repositories/.
 	Repositories struct{}
 	// Blobs is the root of all blob data: blobs/.
@@ -46,6 +49,7 @@ func (RevisionLink) pathSpec() {}
 func (TagCurrent) pathSpec()   {}
 func (TagIndex) pathSpec()     {}
 func (Repositories) pathSpec() {}
+func (LayersDir) pathSpec()    {}
 func (Blobs) pathSpec()        {}
 
 // StoragePrefix is where registry storage starts below the storage root directory.
@@ -79,6 +83,8 @@ func PathFor(spec PathSpec) (string, error) {
 		}
 		h := s.Digest.Encoded()
 		return path.Join(StoragePrefix, "blobs", "sha256", h[:2], h, "data"), nil
+	case LayersDir:
+		return repoPath(s.Repo, "", "_layers")
 	case LayerLink:
 		return repoPath(s.Repo, s.Digest, "_layers", "sha256", s.Digest.Encoded(), "link")
 	case RevisionLink:

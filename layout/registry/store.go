@@ -323,6 +323,9 @@ func (s *Store) WriteLink(spec PathSpec, d digest.Digest) error {
 // a revision link for every manifest (index children included) and a _layers link for every
 // config and layer. The blobs must already be stored.
 func (s *Store) LinkImage(repo string, img *layout.Image) error {
+	if err := s.EnsureRepo(repo); err != nil {
+		return err
+	}
 	for _, b := range img.Blobs() {
 		if err := s.WriteLink(LayerLink{Repo: repo, Digest: b.Digest}, b.Digest); err != nil {
 			return err
@@ -334,6 +337,15 @@ func (s *Store) LinkImage(repo string, img *layout.Image) error {
 		}
 	}
 	return nil
+}
+
+// EnsureRepo creates repo's _layers directory, which registry 2.8 needs to list and keep it.
+func (s *Store) EnsureRepo(repo string) error {
+	p, err := s.Path(LayersDir{Repo: repo})
+	if err != nil {
+		return err
+	}
+	return os.MkdirAll(p, fsutil.DirMode)
 }
 
 // Tag points repo:tag at manifest d: the tag's index entry first, then its current link, as
