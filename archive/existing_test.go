@@ -200,7 +200,7 @@ func TestUnpackBundleBlobCorruptTargetValid(t *testing.T) {
 func TestUnpackKeepsOtherContent(t *testing.T) {
 	g := newGenuine(t)
 	parent, dst := newTarget(t)
-	other := &fixture{root: dst.Root(), store: dst, blobs: map[string][]byte{}, links: map[string]string{}}
+	other := &fixture{store: dst, blobs: map[string][]byte{}, links: map[string]string{}}
 	img := other.image(t, true, jplatform{OS: "linux", Architecture: "riscv64"}, "2019-01-01T00:00:00Z",
 		makeLayer(t, "other", "other content\n"))
 	other.link(t, "other/repo", img, nil, "keep", "also")

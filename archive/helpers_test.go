@@ -153,7 +153,6 @@ type tagRef struct{ repo, tag, hex string }
 
 // fixture is a registry store filled by hand, with what the test expects of it.
 type fixture struct {
-	root    string
 	store   *registry.Store
 	blobs   map[string][]byte // hex -> content: configs, layers and manifests
 	links   map[string]string // storage-relative link path -> content
@@ -168,7 +167,7 @@ func newStoreFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{root: root, store: st, blobs: map[string][]byte{}, links: map[string]string{}}
+	return &fixture{store: st, blobs: map[string][]byte{}, links: map[string]string{}}
 }
 
 // put writes b as a blob of the store and returns its hex digest.
@@ -346,13 +345,6 @@ type member struct {
 	hdr  *tar.Header
 	body []byte
 	raw  []byte
-}
-
-func (m member) name() string {
-	if m.hdr == nil {
-		return ""
-	}
-	return m.hdr.Name
 }
 
 func reg(name string, body []byte) member {

@@ -315,9 +315,11 @@ func hostileCases(t testing.TB) []hostileCase {
 			ms[0].body = catalogBytes(t, c)
 			return craft(t, ms)
 		}, want: wantBadCat, mention: literal("../../x")},
-		{name: "manifest contradicts catalog", bundle: func(t *testing.T, g *genuine) []byte {
-			return lyingManifestBundle(t)
-		}, want: wantBundle, mention: literal(lyingGhostHex(t))},
+		lie("manifest names a layer the catalog lacks", "extra layer", wantBundle),
+		lie("manifest layer size differs from catalog", "layer size", wantBundle),
+		lie("manifest media type differs from catalog", "media type", wantBundle),
+		lie("index names a child the catalog lacks", "index extra child", wantBundle),
+		lie("catalog manifest is not a manifest", "not a manifest", []error{archive.ErrBundle, layout.ErrInvalid}),
 		// The container.
 		{name: "empty file", bundle: func(*testing.T, *genuine) []byte { return nil }, want: wantBundle},
 		{name: "plain tar", bundle: func(t *testing.T, g *genuine) []byte { return plainTar(t, g.ms()) }, want: wantBundle},
@@ -326,35 +328,102 @@ func hostileCases(t testing.TB) []hostileCase {
 	}
 }
 
-// ghostLayer is the layer the lying manifest names but neither its catalog nor its bundle has.
-func ghostLayer(t testing.TB) layer { return makeLayer(t, "ghost", "not in the bundle\n") }
+// lie is a hostile case built by lyingBundle; the error must name the lying manifest.
+func lie(name, variant string, want []error) hostileCase {
+	return hostileCase{
+		name: name,
+		bundle: func(t *testing.T, _ *genuine) []byte {
+			b, _ := lyingBundle(t, variant)
+			return b
+		},
+		want: want,
+		mention: func(*genuine) string {
+			_, h := lyingBundle(nil, variant) // deterministic: the same manifest every time
+			return h
+		},
+	}
+}
 
-func lyingGhostHex(t testing.TB) string { return hexOf(ghostLayer(t).gz) }
-
-// lyingManifestBundle is a well-formed bundle whose catalog is self-consistent but lies about
-// a manifest: the manifest's bytes name a config and two layers, the catalog records only the
-// config and the first layer, so the second is neither in the catalog nor in the bundle.
-func lyingManifestBundle(t testing.TB) []byte {
-	t.Helper()
-	fx := newStoreFixture(t)
-	l1, ghost := makeLayer(t, "real", "real layer\n"), ghostLayer(t)
+// lyingBundle is a well-formed bundle whose catalog is self-consistent but lies about one
+// manifest, whose hex digest it returns. With variant
+//
+//	"extra layer"        the manifest names a config and two layers, the catalog records the
+//	                     config and the first layer: the second is nowhere in the bundle;
+//	"layer size"         the manifest gives a layer one byte more than it has;
+//	"media type"         the manifest is OCI, the catalog says Docker schema2;
+//	"index extra child"  an index names two children, the catalog records one: the other is
+//	                     nowhere in the bundle;
+//	"not a manifest"     the catalog records as a manifest a blob that is not one.
+//
+// Unpacking any of them as the catalog says would tag content that is incomplete or other
+// than recorded. t may be nil when only the digest is wanted.
+func lyingBundle(t *testing.T, variant string) ([]byte, string) {
+	var tb testing.TB = t
+	if t == nil {
+		tb = &quietTB{}
+	}
+	fx := &fixture{blobs: map[string][]byte{}, links: map[string]string{}}
+	if t != nil {
+		fx = newStoreFixture(t)
+	}
+	put := func(b []byte) string {
+		if t == nil {
+			return hexOf(b)
+		}
+		return fx.put(t, b)
+	}
+	l1, ghost := makeLayer(tb, "real", "real layer\n"), makeLayer(tb, "ghost", "not in the bundle\n")
 	cfg := jconfig{Architecture: "amd64", OS: "linux", Created: "2023-01-01T00:00:00Z"}
 	cfg.RootFS.Type = "layers"
-	cfg.RootFS.DiffIDs = []string{l1.diffID, ghost.diffID}
-	cb := mustJSON(t, cfg)
-	ch, lh := fx.put(t, cb), fx.put(t, l1.gz)
+	cfg.RootFS.DiffIDs = []string{l1.diffID}
+	cb := mustJSON(tb, cfg)
+	ch, lh := put(cb), put(l1.gz)
 	cd := jdesc{MediaType: mtDockerConfig, Digest: "sha256:" + ch, Size: len(cb)}
 	ld := jdesc{MediaType: mtDockerLayer, Digest: "sha256:" + lh, Size: len(l1.gz)}
 	gd := jdesc{MediaType: mtDockerLayer, Digest: "sha256:" + hexOf(ghost.gz), Size: len(ghost.gz)}
-	raw := mustJSON(t, jmanifest{SchemaVersion: 2, MediaType: mtDockerManifest, Config: &cd, Layers: []jdesc{ld, gd}})
-	mh := fx.put(t, raw)
 	toDesc := func(d jdesc) layout.Descriptor {
 		return layout.Descriptor{MediaType: d.MediaType, Digest: digest.Digest(d.Digest), Size: int64(d.Size)}
 	}
-	m := &layout.Manifest{MediaType: mtDockerManifest, Digest: digest.Digest("sha256:" + mh), Raw: raw,
-		Config: new(toDesc(cd)), Layers: []layout.Descriptor{toDesc(ld)}}
+	honest := mustJSON(tb, jmanifest{SchemaVersion: 2, MediaType: mtDockerManifest, Config: &cd, Layers: []jdesc{ld}})
+	// truth is what the catalog records: a Docker manifest of the config and the first layer.
+	truth := &layout.Manifest{MediaType: mtDockerManifest, Config: new(toDesc(cd)), Layers: []layout.Descriptor{toDesc(ld)}}
+	var raw []byte
+	switch variant {
+	case "extra layer":
+		raw = mustJSON(tb, jmanifest{SchemaVersion: 2, MediaType: mtDockerManifest, Config: &cd, Layers: []jdesc{ld, gd}})
+	case "layer size":
+		big := ld
+		big.Size++
+		raw = mustJSON(tb, jmanifest{SchemaVersion: 2, MediaType: mtDockerManifest, Config: &cd, Layers: []jdesc{big}})
+	case "media type":
+		raw = mustJSON(tb, jmanifest{SchemaVersion: 2, MediaType: mtOCIManifest, Config: &cd, Layers: []jdesc{ld}})
+	case "not a manifest":
+		raw = []byte("this is not a manifest\n")
+	case "index extra child":
+		raw = honest
+	default:
+		panic("unknown variant " + variant)
+	}
+	mh := put(raw)
+	truth.Digest, truth.Raw = digest.Digest("sha256:"+mh), raw
+	img := &layout.Image{Manifest: truth}
+	if variant == "index extra child" {
+		other := mustJSON(tb, jmanifest{SchemaVersion: 2, MediaType: mtDockerManifest, Config: &cd, Layers: []jdesc{ld, ld}})
+		p := &jplatform{OS: "linux", Architecture: "amd64"}
+		a := jdesc{MediaType: mtDockerManifest, Digest: "sha256:" + mh, Size: len(raw), Platform: p}
+		b := jdesc{MediaType: mtDockerManifest, Digest: "sha256:" + hexOf(other), Size: len(other), Platform: p}
+		idxRaw := mustJSON(tb, jmanifest{SchemaVersion: 2, MediaType: mtOCIIndex, Manifests: []jdesc{a, b}})
+		ih := put(idxRaw)
+		idx := &layout.Manifest{MediaType: mtOCIIndex, Digest: digest.Digest("sha256:" + ih), Raw: idxRaw,
+			Manifests: []layout.Descriptor{{MediaType: a.MediaType, Digest: digest.Digest(a.Digest), Size: int64(a.Size),
+				Platform: &layout.Platform{OS: "linux", Architecture: "amd64"}}}}
+		img, mh = &layout.Image{Manifest: idx, Children: []*layout.Manifest{truth}}, ih
+	}
+	if t == nil {
+		return nil, mh
+	}
 	c := catalog.New()
-	c.Add("liar", "latest", &layout.Image{Manifest: m}, nil)
+	c.Add("liar", "latest", img, nil)
 	c.Meta.Created = wantCreated
 	if err := c.Finish(); err != nil {
 		t.Fatal(err)
@@ -363,8 +432,15 @@ func lyingManifestBundle(t testing.TB) []byte {
 	if err := archive.Write(&buf, c, fx.store, archive.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	return buf.Bytes(), mh
 }
+
+// quietTB is a testing.TB for pure computations outside a test; any failure panics.
+type quietTB struct{ testing.TB }
+
+func (quietTB) Helper()                   {}
+func (quietTB) Fatal(args ...any)         { panic(fmt.Sprint(args...)) }
+func (quietTB) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
 
 // TestUnpackHostile unpacks malformed and hostile bundles: each must fail with an error of
 // the right kind that names the offending entry, must not panic, and must leave the target
@@ -397,16 +473,17 @@ func checkRefused(t *testing.T, bundle []byte, want []error, mention string) {
 	case err == nil:
 		t.Errorf("Unpack succeeded")
 	default:
-		t.Logf("Unpack: %v", err)
 		ok := false
 		for _, w := range want {
 			ok = ok || errors.Is(err, w)
 		}
-		if !ok {
+		switch {
+		case !ok:
 			t.Errorf("Unpack: %v\nwant errors.Is one of %v", err, want)
-		}
-		if mention != "" && !strings.Contains(err.Error(), mention) {
+		case mention != "" && !strings.Contains(err.Error(), mention):
 			t.Errorf("Unpack: %v\nthe error does not name %q", err, mention)
+		default:
+			t.Logf("Unpack: %v", err)
 		}
 	}
 	checkTagsComplete(t, dst.Root())

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
@@ -46,6 +47,9 @@ func (m *Member) Read(p []byte) (int, error) {
 	}
 	n, err := m.body.Read(p)
 	if err != nil && err != io.EOF {
+		if !errors.Is(err, layout.ErrDigestMismatch) {
+			err = fmt.Errorf("reading bundle: %v (truncated or damaged): %w", err, ErrBundle)
+		}
 		m.failed = err
 	}
 	return n, err
@@ -120,14 +124,14 @@ func (r *Reader) readCatalog() error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("reading catalog: %w", err)
+		return fmt.Errorf("reading catalog: %v (truncated or damaged): %w", err, ErrBundle)
 	}
 	if n != hdr.Size {
 		return fmt.Errorf("catalog truncated at %d of %d bytes: %w", n, hdr.Size, ErrBundle)
 	}
-	c, err := catalog.Read(f.Name())
+	c, err := catalog.ReadAs(f.Name(), CatalogName)
 	if err != nil {
-		return fmt.Errorf("bundle catalog: %w", err)
+		return fmt.Errorf("bundle %w", err)
 	}
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("bundle catalog: %w", err)
@@ -204,7 +208,10 @@ func (r *Reader) member(hdr *tar.Header) (*Member, error) {
 		if rec := r.cat.Manifests[b.Digest]; rec != nil {
 			raw, err := io.ReadAll(layout.NewVerifier(r.tr, desc))
 			if err != nil {
-				return nil, err
+				if errors.Is(err, layout.ErrDigestMismatch) {
+					return nil, err
+				}
+				return nil, fmt.Errorf("reading bundle: %v (truncated or damaged): %w", err, ErrBundle)
 			}
 			if err := r.checkManifest(raw, rec); err != nil {
 				return nil, err
@@ -285,11 +292,15 @@ func (r *Reader) finish() error {
 			errs = append(errs, fmt.Errorf("blob %s is in the catalog but not in the bundle: %w", d, ErrBundle))
 		}
 	}
+	var missing []string
 	for name := range r.links {
 		if !r.seen[name] {
-			errs = append(errs, fmt.Errorf("link %s is missing from the bundle: %w", name, ErrBundle))
-			break
+			missing = append(missing, name)
 		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		errs = append(errs, fmt.Errorf("%d link(s) of the catalog missing from the bundle, first %s: %w", len(missing), missing[0], ErrBundle))
 	}
 	// Drain what follows the tar end so zstd checksums over the whole stream are checked.
 	if _, err := io.Copy(io.Discard, r.zr); err != nil {

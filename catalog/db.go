@@ -1,10 +1,12 @@
 package catalog
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -127,22 +129,46 @@ func mustJSON(v any) []byte {
 // Read loads the catalog database at path in one View. It refuses files that are not bbolt,
 // lack the v1 schema, or declare another format version. It does not call Validate.
 func Read(path string) (*Catalog, error) {
+	return ReadAs(path, path)
+}
+
+// ReadAs is Read with errors naming the catalog name instead of its temporary path.
+func ReadAs(path, name string) (*Catalog, error) {
 	if fi, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
+		return nil, fmt.Errorf("catalog %s: %w", name, err)
 	} else if fi.Size() < 1024 {
-		return nil, fmt.Errorf("catalog %s: %d bytes, too small for a database: %w", path, fi.Size(), ErrFormat)
+		return nil, fmt.Errorf("catalog %s: %d bytes, too small for a database: %w", name, fi.Size(), ErrFormat)
 	}
-	db, err := bolt.Open(path, 0o444, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("catalog %s: %v: %w", path, err, ErrFormat)
-	}
-	defer db.Close()
 	c := New()
-	err = db.View(func(tx *bolt.Tx) error { return readTx(tx, c) })
-	if err != nil {
-		return nil, fmt.Errorf("catalog %s: %w", path, err)
+	if err := readDB(path, c); err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", name, err)
 	}
 	return c, nil
+}
+
+// readDB opens the database and reads it in one View, after bbolt's own consistency check.
+// bbolt panics (or faults on its memory map) on some corrupt files; a catalog comes from an
+// untrusted bundle, so both are turned into ErrFormat.
+func readDB(path string, c *Catalog) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("corrupt database (%v): %w", r, ErrFormat)
+		}
+	}()
+	db, err := bolt.Open(path, 0o444, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, ErrFormat)
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		// Not tx.Check: it walks the pages in a goroutine of its own, where a fault on a
+		// damaged file would crash the process instead of reaching the recover above.
+		if fi, err := os.Stat(path); err != nil || tx.Size() > fi.Size() {
+			return fmt.Errorf("the database claims %d bytes, the file is shorter: %w", tx.Size(), ErrFormat)
+		}
+		return readTx(tx, c)
+	})
 }
 
 func readTx(tx *bolt.Tx, c *Catalog) error {
@@ -153,6 +179,11 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 	meta := v1.Bucket(bucketMeta)
 	if meta == nil {
 		return fmt.Errorf("no meta bucket: %w", ErrFormat)
+	}
+	for _, k := range [][]byte{keyFormat, keyCreated, keyBale, keyID} {
+		if err := checkKV(k, meta.Get(k)); err != nil {
+			return fmt.Errorf("meta %s: %w", k, err)
+		}
 	}
 	f := string(meta.Get(keyFormat))
 	if f != strconv.Itoa(FormatVersion) {
@@ -190,7 +221,11 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 	if repos == nil {
 		return fmt.Errorf("no repos bucket: %w", ErrFormat)
 	}
+	var prev []byte
 	return repos.ForEachBucket(func(name []byte) error {
+		if err := ascending(&prev, name); err != nil {
+			return err
+		}
 		rb := repos.Bucket(name)
 		r := c.repo(string(name))
 		if err := eachKey(rb.Bucket(bucketManifests), func(k, _ []byte) error {
@@ -215,11 +250,44 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 	})
 }
 
+// Bounds on what one catalog key or value may hold; anything larger is a corrupt file.
+const (
+	maxKey   = 1024
+	maxValue = 1 << 20
+)
+
+func checkKV(k, v []byte) error {
+	if len(k) > maxKey || len(v) > maxValue {
+		return fmt.Errorf("key or value of %d/%d bytes: %w", len(k), len(v), ErrFormat)
+	}
+	return nil
+}
+
+// ascending checks that bbolt hands out keys in strictly increasing order, which a damaged
+// file whose pages form a cycle would break (and otherwise loop forever).
+func ascending(prev *[]byte, k []byte) error {
+	if *prev != nil && bytes.Compare(k, *prev) <= 0 {
+		return fmt.Errorf("keys out of order (%q after %q): %w", k, *prev, ErrFormat)
+	}
+	*prev = append((*prev)[:0], k...)
+	if *prev == nil {
+		*prev = []byte{}
+	}
+	return nil
+}
+
 func eachKey(b *bolt.Bucket, fn func(k, v []byte) error) error {
 	if b == nil {
 		return fmt.Errorf("missing bucket: %w", ErrFormat)
 	}
+	var prev []byte
 	return b.ForEach(func(k, v []byte) error {
+		if err := checkKV(k, v); err != nil {
+			return err
+		}
+		if err := ascending(&prev, k); err != nil {
+			return err
+		}
 		// Values are valid only inside the transaction: copy what leaves it.
 		return fn(append([]byte(nil), k...), append([]byte(nil), v...))
 	})
@@ -229,7 +297,14 @@ func eachJSON(b *bolt.Bucket, what string, fn func(d digest.Digest, v []byte) er
 	if b == nil {
 		return fmt.Errorf("no %s bucket: %w", what, ErrFormat)
 	}
+	var prev []byte
 	return b.ForEach(func(k, v []byte) error {
+		if err := checkKV(k, v); err != nil {
+			return err
+		}
+		if err := ascending(&prev, k); err != nil {
+			return err
+		}
 		if err := fn(digest.Digest(k), v); err != nil {
 			return fmt.Errorf("%s %q: %v: %w", what, k, err, ErrFormat)
 		}

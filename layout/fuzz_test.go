@@ -61,7 +61,7 @@ func FuzzParseManifest(f *testing.F) {
 }
 
 // FuzzParseImageList checks that ParseImageList never panics, that every reference it returns
-// is valid, unique, and a fixed point of ParseRef(ref.String()).
+// is valid, unique, and a fixed point of ParseLocalRef(ref.String()).
 func FuzzParseImageList(f *testing.F) {
 	f.Add("##k8s-images\nnginx:1.25 # c\r\n\ndocker.io/library/busybox\n")
 	f.Add("host:5000/a/b:v1@sha256:" + hexRef + "\nBad\n")
@@ -80,12 +80,12 @@ func FuzzParseImageList(f *testing.F) {
 			if err := layout.ValidateRepo(r.Repo); err != nil {
 				t.Fatalf("reference %q: %v", s, err)
 			}
-			back, err := layout.ParseRef(s)
+			back, err := layout.ParseLocalRef(s)
 			if err != nil {
-				t.Fatalf("ParseRef(%q) of a returned reference: %v", s, err)
+				t.Fatalf("ParseLocalRef(%q) of a returned reference: %v", s, err)
 			}
 			if back != r {
-				t.Fatalf("ParseRef(%q) = %+v, want %+v", s, back, r)
+				t.Fatalf("ParseLocalRef(%q) = %+v, want %+v", s, back, r)
 			}
 		}
 	})

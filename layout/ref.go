@@ -57,10 +57,32 @@ func ValidateTag(tag string) error {
 	return nil
 }
 
-// ParseRef parses "[host/]repo[:tag][@sha256:hex]". A leading registry host (a first component
-// with a '.' or ':', or "localhost") is stripped, since bale's sources are local; a reference
-// with neither tag nor digest means tag "latest".
+// ParseRef parses "[host/]repo[:tag][@sha256:hex]" as image lists write it. A leading
+// registry host (a first component with a '.' or ':', or "localhost", as docker decides) is
+// stripped, since bale's sources are local; a reference with neither tag nor digest means tag
+// "latest". The result's String() parses back to it with ParseLocalRef, not always with
+// ParseRef: "quay.io/foo.bar/app" is repository foo.bar/app, while "foo.bar/app" names
+// repository app on host foo.bar.
 func ParseRef(s string) (Ref, error) {
+	name, _, _ := strings.Cut(s, "@")
+	if i := strings.IndexByte(name, '/'); i >= 0 {
+		first := name[:i]
+		if strings.ContainsAny(first, ".:") || first == "localhost" {
+			r, err := ParseLocalRef(s[i+1:])
+			if err != nil {
+				return Ref{}, fmt.Errorf("image %q: %w", s, err)
+			}
+			return r, nil
+		}
+	}
+	return ParseLocalRef(s)
+}
+
+// ParseLocalRef parses "repo[:tag][@sha256:hex]" as a name inside a local layout (a skopeo dir
+// tree's folder path, a String() of a Ref): nothing is stripped but a first component holding
+// a ':' (a host:port folder, as `skopeo sync --scoped` writes), which no repository name can
+// hold. A reference with neither tag nor digest means tag "latest".
+func ParseLocalRef(s string) (Ref, error) {
 	in := s
 	var r Ref
 	if i := strings.IndexByte(s, '@'); i >= 0 {
@@ -77,11 +99,8 @@ func ParseRef(s string) (Ref, error) {
 			return Ref{}, fmt.Errorf("image %q: %w", in, err)
 		}
 	}
-	if i := strings.IndexByte(s, '/'); i >= 0 {
-		first := s[:i]
-		if strings.ContainsAny(first, ".:") || first == "localhost" {
-			s = s[i+1:]
-		}
+	if i := strings.IndexByte(s, '/'); i >= 0 && strings.Contains(s[:i], ":") {
+		s = s[i+1:]
 	}
 	r.Repo = s
 	if err := ValidateRepo(r.Repo); err != nil {

@@ -134,27 +134,27 @@ func TestParseRefStringRoundTrip(t *testing.T) {
 			t.Errorf("ParseRef(%q): %v", in, err)
 			continue
 		}
-		back, err := layout.ParseRef(r.String())
+		back, err := layout.ParseLocalRef(r.String())
 		if err != nil {
 			t.Errorf("ParseRef(%q) = %q, which does not parse: %v", in, r, err)
 			continue
 		}
 		if back != r {
-			t.Errorf("ParseRef(%q) = %+v, but ParseRef(%q) = %+v", in, r, r.String(), back)
+			t.Errorf("ParseRef(%q) = %+v, but ParseLocalRef(%q) = %+v", in, r, r.String(), back)
 		}
 	}
 }
 
 // TestParseImageListFuzzCrasher is the input FuzzParseImageList found: the second line's
-// repository "00aaa.0/0" does not survive ParseRef(ref.String()).
+// repository "00aaa.0/0" must survive ParseLocalRef(ref.String()).
 func TestParseImageListFuzzCrasher(t *testing.T) {
 	refs, err := layout.ParseImageList(strings.NewReader("00000:0000\n000000.00/00aaa.0/0"), "crasher.list")
 	if err != nil {
 		t.Fatalf("ParseImageList: %v", err)
 	}
 	for _, r := range refs {
-		if back, err := layout.ParseRef(r.String()); err != nil || back != r {
-			t.Errorf("ParseRef(%q) = %+v, %v; want %+v", r.String(), back, err, r)
+		if back, err := layout.ParseLocalRef(r.String()); err != nil || back != r {
+			t.Errorf("ParseLocalRef(%q) = %+v, %v; want %+v", r.String(), back, err, r)
 		}
 	}
 }

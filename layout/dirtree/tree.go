@@ -102,7 +102,7 @@ func (t *Tree) scanImage(dir string) error {
 	if err != nil || rel == "." {
 		return fmt.Errorf("%s: the tree root itself is an image; give its parent: %w", dir, layout.ErrInvalid)
 	}
-	ref, err := layout.ParseRef(filepath.ToSlash(rel))
+	ref, err := layout.ParseLocalRef(filepath.ToSlash(rel))
 	if err != nil {
 		return fmt.Errorf("image dir %s: %w", dir, err)
 	}

@@ -86,9 +86,9 @@ func PathFor(spec PathSpec) (string, error) {
 	case LayersDir:
 		return repoPath(s.Repo, "", "_layers")
 	case LayerLink:
-		return repoPath(s.Repo, s.Digest, "_layers", "sha256", s.Digest.Encoded(), "link")
+		return repoPath(s.Repo, s.Digest, "_layers", "sha256", "<hex>", "link")
 	case RevisionLink:
-		return repoPath(s.Repo, s.Digest, "_manifests", "revisions", "sha256", s.Digest.Encoded(), "link")
+		return repoPath(s.Repo, s.Digest, "_manifests", "revisions", "sha256", "<hex>", "link")
 	case TagCurrent:
 		if err := layout.ValidateTag(s.Tag); err != nil {
 			return "", err
@@ -98,18 +98,23 @@ func PathFor(spec PathSpec) (string, error) {
 		if err := layout.ValidateTag(s.Tag); err != nil {
 			return "", err
 		}
-		return repoPath(s.Repo, s.Digest, "_manifests", "tags", s.Tag, "index", "sha256", s.Digest.Encoded(), "link")
+		return repoPath(s.Repo, s.Digest, "_manifests", "tags", s.Tag, "index", "sha256", "<hex>", "link")
 	}
 	return "", fmt.Errorf("unknown path spec %T: %w", spec, layout.ErrInvalid)
 }
 
+// repoPath joins a path below repositories/<repo>/; the element "<hex>" stands for the
+// encoded digest d, which is validated before it is used.
 func repoPath(repo string, d digest.Digest, elem ...string) (string, error) {
 	if err := layout.ValidateRepo(repo); err != nil {
 		return "", err
 	}
-	if d != "" {
-		if err := layout.ValidateDigest(d); err != nil {
-			return "", err
+	for i, e := range elem {
+		if e == "<hex>" {
+			if err := layout.ValidateDigest(d); err != nil {
+				return "", err
+			}
+			elem[i] = d.Encoded()
 		}
 	}
 	return path.Join(append([]string{StoragePrefix, "repositories", repo}, elem...)...), nil

@@ -44,6 +44,7 @@ func TestPathFor(t *testing.T) {
 		{TagCurrent{Repo: "a/b/c/d", Tag: "1.0-rc_1"}, v2 + "repositories/a/b/c/d/_manifests/tags/1.0-rc_1/current/link"},
 		{TagCurrent{Repo: "x", Tag: "_"}, v2 + "repositories/x/_manifests/tags/_/current/link"},
 		{TagCurrent{Repo: "x", Tag: "a.."}, v2 + "repositories/x/_manifests/tags/a../current/link"},
+		{LayersDir{Repo: "a/b/c/d"}, v2 + "repositories/a/b/c/d/_layers"},
 		{TagIndex{Repo: "a.b/c-d/e_f/g__h", Tag: "Latest", Digest: d}, v2 + "repositories/a.b/c-d/e_f/g__h/_manifests/tags/Latest/index/sha256/" + h + "/link"},
 	}
 	for _, tt := range tests {
@@ -82,7 +83,7 @@ func TestPathForRefuses(t *testing.T) {
 	}
 	for _, r := range badRepos {
 		specs = append(specs, LayerLink{Repo: r, Digest: good}, RevisionLink{Repo: r, Digest: good},
-			TagCurrent{Repo: r, Tag: "t"}, TagIndex{Repo: r, Tag: "t", Digest: good})
+			TagCurrent{Repo: r, Tag: "t"}, TagIndex{Repo: r, Tag: "t", Digest: good}, LayersDir{Repo: r})
 	}
 	for _, tag := range badTags {
 		specs = append(specs, TagCurrent{Repo: "a", Tag: tag}, TagIndex{Repo: "a", Tag: tag, Digest: good})
@@ -150,7 +151,7 @@ func TestPathForGolden(t *testing.T) {
 		if err != nil {
 			t.Fatalf("PathFor(%#v): %v", spec, err)
 		}
-		fmt.Fprintf(&b, "%-12T %s\n", spec, p)
+		fmt.Fprintf(&b, "%-24T %s\n", spec, p)
 	}
 	golden := filepath.Join("testdata", "paths.golden")
 	if *update {
@@ -249,6 +250,9 @@ func TestParsePathRefuses(t *testing.T) {
 		v2 + "repositories/a/b/_uploads/0b6c7f0a-1b2c-4d5e-8f90-123456789abc/startedat",
 		v2 + "repositories/a/b/_uploads/0b6c7f0a-1b2c-4d5e-8f90-123456789abc/hashstates/sha256/0",
 		v2 + "repositories/a/b/_uploads",
+		v2 + "repositories/a/b/_layers",
+		v2 + "repositories/a/b/_manifests",
+		v2 + "repositories/a/b/_manifests/tags/v1",
 		// repository names
 		v2 + "repositories/A/b/_layers/sha256/" + h + "/link",
 		v2 + "repositories/a/B/_manifests/tags/v1/current/link",

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package archive_test
+
+func limitMemory() {}
