@@ -2,6 +2,7 @@ package archive_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -132,7 +133,7 @@ func TestUnpackReusesBlobs(t *testing.T) {
 	}
 	before := snapshot(t, dst.Root())
 	reused := 0
-	res, err := archive.Unpack(bytes.NewReader(g.bundle), dst, archive.UnpackOptions{Progress: func(d layout.Descriptor, r bool) {
+	res, err := archive.Unpack(context.Background(), bytes.NewReader(g.bundle), dst, archive.UnpackOptions{Progress: func(d layout.Descriptor, r bool) {
 		if r {
 			reused++
 		}
@@ -283,7 +284,7 @@ func TestUnpackAlso(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := archive.Unpack(bytes.NewReader(g.bundle), dst, archive.UnpackOptions{Also: []layout.Sink{also}}); err != nil {
+	if _, err := archive.Unpack(context.Background(), bytes.NewReader(g.bundle), dst, archive.UnpackOptions{Also: []layout.Sink{also}}); err != nil {
 		t.Fatal(err)
 	}
 	checkUnpacked(t, g.fx, dst.Root())

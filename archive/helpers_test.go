@@ -9,6 +9,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -325,7 +326,7 @@ func (fx *fixture) catalog(t testing.TB) *catalog.Catalog {
 func (fx *fixture) bundle(t testing.TB) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := archive.Write(&buf, fx.catalog(t), fx.store, archive.WriteOptions{}); err != nil {
+	if err := archive.Write(context.Background(), &buf, fx.catalog(t), fx.store, archive.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -638,5 +639,5 @@ func newTarget(t testing.TB) (parent string, st *registry.Store) {
 
 // unpackBytes unpacks bundle into st.
 func unpackBytes(bundle []byte, st *registry.Store) (*archive.UnpackResult, error) {
-	return archive.Unpack(bytes.NewReader(bundle), st, archive.UnpackOptions{})
+	return archive.Unpack(context.Background(), bytes.NewReader(bundle), st, archive.UnpackOptions{})
 }

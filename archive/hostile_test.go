@@ -3,6 +3,7 @@ package archive_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -429,7 +430,7 @@ func lyingBundle(t *testing.T, variant string) ([]byte, string) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := archive.Write(&buf, c, fx.store, archive.WriteOptions{}); err != nil {
+	if err := archive.Write(context.Background(), &buf, c, fx.store, archive.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes(), mh

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"context"
 	"time"
 
 	"github.com/bale-project/bale/catalog"
@@ -21,7 +22,7 @@ type PackOptions struct {
 
 // Pack resolves refs in src (every tag when empty) and writes their bundle to the file out.
 // Every missing image is reported in one *catalog.ImagesError, and then no file is written.
-func Pack(out string, src layout.Source, refs []layout.Ref, opt PackOptions) (*catalog.Catalog, error) {
+func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref, opt PackOptions) (*catalog.Catalog, error) {
 	c, err := catalog.FromSource(src, refs, catalog.BuildOptions{Platform: opt.Platform})
 	if err != nil {
 		return nil, err
@@ -33,7 +34,7 @@ func Pack(out string, src layout.Source, refs []layout.Ref, opt PackOptions) (*c
 	if err := c.Finish(); err != nil {
 		return nil, err
 	}
-	if err := WriteFile(out, c, src, opt.Write); err != nil {
+	if err := WriteFile(ctx, out, c, src, opt.Write); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -3,6 +3,7 @@ package archive_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -25,7 +26,7 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 	fx := newFixture(t)
 	out := filepath.Join(t.TempDir(), "images.bale")
 	var progress []digest.Digest
-	c, err := archive.Pack(out, fx.store, nil, archive.PackOptions{
+	c, err := archive.Pack(context.Background(), out, fx.store, nil, archive.PackOptions{
 		BaleVersion: "test",
 		Write:       archive.WriteOptions{Progress: func(d digest.Digest, _ int64) { progress = append(progress, d) }},
 	})
@@ -58,7 +59,7 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 	}
 	defer f.Close()
 	var reported int
-	res, err := archive.Unpack(f, dst, archive.UnpackOptions{Progress: func(d layout.Descriptor, reused bool) {
+	res, err := archive.Unpack(context.Background(), f, dst, archive.UnpackOptions{Progress: func(d layout.Descriptor, reused bool) {
 		reported++
 		if reused {
 			t.Errorf("blob %s reported reused in an empty target", d.Digest)
@@ -248,10 +249,10 @@ func TestWriteDeterministic(t *testing.T) {
 	}
 	c := fx.catalog(t)
 	var w1, w2 bytes.Buffer
-	if err := archive.Write(&w1, c, fx.store, archive.WriteOptions{}); err != nil {
+	if err := archive.Write(context.Background(), &w1, c, fx.store, archive.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := archive.Write(&w2, c, fx.store, archive.WriteOptions{}); err != nil {
+	if err := archive.Write(context.Background(), &w2, c, fx.store, archive.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(w1.Bytes(), w2.Bytes()) || !bytes.Equal(w1.Bytes(), a) {
@@ -260,7 +261,7 @@ func TestWriteDeterministic(t *testing.T) {
 	var files [][]byte
 	for range 2 {
 		out := filepath.Join(t.TempDir(), "x.bale")
-		if _, err := archive.Pack(out, fx.store, nil, archive.PackOptions{BaleVersion: "v1.2.3"}); err != nil {
+		if _, err := archive.Pack(context.Background(), out, fx.store, nil, archive.PackOptions{BaleVersion: "v1.2.3"}); err != nil {
 			t.Fatal(err)
 		}
 		data, err := os.ReadFile(out)
@@ -280,7 +281,7 @@ func TestPackCreatedOverride(t *testing.T) {
 	fx := newFixture(t)
 	at := time.Date(2030, 6, 7, 8, 9, 10, 999, time.FixedZone("X", 3600))
 	out := filepath.Join(t.TempDir(), "x.bale")
-	c, err := archive.Pack(out, fx.store, nil, archive.PackOptions{Created: at})
+	c, err := archive.Pack(context.Background(), out, fx.store, nil, archive.PackOptions{Created: at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +304,7 @@ func TestPackCreatedOverride(t *testing.T) {
 func TestPackSubset(t *testing.T) {
 	fx := newFixture(t)
 	out := filepath.Join(t.TempDir(), "x.bale")
-	c, err := archive.Pack(out, fx.store, []layout.Ref{{Repo: "a/b/c", Tag: "v1"}}, archive.PackOptions{})
+	c, err := archive.Pack(context.Background(), out, fx.store, []layout.Ref{{Repo: "a/b/c", Tag: "v1"}}, archive.PackOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +317,7 @@ func TestPackSubset(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := archive.Unpack(f, dst, archive.UnpackOptions{}); err != nil {
+	if _, err := archive.Unpack(context.Background(), f, dst, archive.UnpackOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	links := linkFiles(t, dst.Root())
@@ -339,7 +340,7 @@ func TestPackMissingImage(t *testing.T) {
 	fx := newFixture(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "x.bale")
-	_, err := archive.Pack(out, fx.store, []layout.Ref{{Repo: "a/b/c", Tag: "v1"}, {Repo: "nope", Tag: "x"}}, archive.PackOptions{})
+	_, err := archive.Pack(context.Background(), out, fx.store, []layout.Ref{{Repo: "a/b/c", Tag: "v1"}, {Repo: "nope", Tag: "x"}}, archive.PackOptions{})
 	var ie *catalog.ImagesError
 	if !errors.As(err, &ie) || !errors.Is(err, layout.ErrNotFound) || !strings.Contains(err.Error(), "nope:x") {
 		t.Fatalf("Pack with a missing image: %v, want an ImagesError naming nope:x", err)
@@ -369,7 +370,7 @@ func TestWriteFileBlobMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	err = archive.WriteFile(filepath.Join(dir, "x.bale"), c, fx.store, archive.WriteOptions{})
+	err = archive.WriteFile(context.Background(), filepath.Join(dir, "x.bale"), c, fx.store, archive.WriteOptions{})
 	if err == nil || !strings.Contains(err.Error(), victim) {
 		t.Fatalf("WriteFile with a missing blob: %v, want an error naming %s", err, victim)
 	}
@@ -400,7 +401,7 @@ func TestWriteFileBlobCorrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	err := archive.WriteFile(filepath.Join(dir, "x.bale"), c, fx.store, archive.WriteOptions{})
+	err := archive.WriteFile(context.Background(), filepath.Join(dir, "x.bale"), c, fx.store, archive.WriteOptions{})
 	if !errors.Is(err, layout.ErrDigestMismatch) || !strings.Contains(err.Error(), victim) {
 		t.Fatalf("WriteFile with a corrupt blob: %v, want ErrDigestMismatch naming %s", err, victim)
 	}
@@ -415,7 +416,7 @@ func TestReadCatalogHeadOnly(t *testing.T) {
 	fx := bigFixture(t, 3<<20)
 	dir := t.TempDir()
 	full := filepath.Join(dir, "full.bale")
-	c, err := archive.Pack(full, fx.store, nil, archive.PackOptions{})
+	c, err := archive.Pack(context.Background(), full, fx.store, nil, archive.PackOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -31,8 +32,9 @@ type UnpackResult struct {
 // opt.Also. Every blob is verified while it streams and written through a temporary name; a
 // blob already in dst is reused only if its content verifies, and replaced otherwise. Links are
 // written only once every blob is in place, tags last, so an error at any point leaves no tag
-// pointing at missing content; other repositories and tags of dst are not touched.
-func Unpack(r io.Reader, dst *registry.Store, opt UnpackOptions) (*UnpackResult, error) {
+// pointing at missing content; other repositories and tags of dst are not touched. A
+// cancelled ctx stops it between members, with the same guarantees.
+func Unpack(ctx context.Context, r io.Reader, dst *registry.Store, opt UnpackOptions) (*UnpackResult, error) {
 	br, err := NewReader(r)
 	if err != nil {
 		return nil, err
@@ -40,6 +42,9 @@ func Unpack(r io.Reader, dst *registry.Store, opt UnpackOptions) (*UnpackResult,
 	defer br.Close()
 	res := &UnpackResult{Catalog: br.Catalog()}
 	for {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
 		m, err := br.Next()
 		if err == io.EOF {
 			break
@@ -81,7 +86,7 @@ func Unpack(r io.Reader, dst *registry.Store, opt UnpackOptions) (*UnpackResult,
 		refs = append(refs, e.Ref())
 	}
 	for _, sink := range opt.Also {
-		if err := layout.CopyImages(dst, sink, refs); err != nil {
+		if err := layout.CopyImages(ctx, dst, sink, refs); err != nil {
 			return res, err
 		}
 	}

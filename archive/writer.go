@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -27,7 +28,7 @@ type WriteOptions struct {
 
 // WriteFile writes the bundle of c to path through a temporary file in the same directory; on
 // any error nothing is left at path or beside it.
-func WriteFile(path string, c *catalog.Catalog, src layout.Source, opt WriteOptions) (err error) {
+func WriteFile(ctx context.Context, path string, c *catalog.Catalog, src layout.Source, opt WriteOptions) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), ".bale-tmp-*")
 	if err != nil {
 		return fmt.Errorf("creating bundle: %w", err)
@@ -38,7 +39,7 @@ func WriteFile(path string, c *catalog.Catalog, src layout.Source, opt WriteOpti
 			os.Remove(f.Name())
 		}
 	}()
-	if err := Write(f, c, src, opt); err != nil {
+	if err := Write(ctx, f, c, src, opt); err != nil {
 		return err
 	}
 	if err := f.Chmod(0o644); err != nil {
@@ -51,8 +52,9 @@ func WriteFile(path string, c *catalog.Catalog, src layout.Source, opt WriteOpti
 }
 
 // Write streams the bundle of c to w: the catalog, every blob read from src and verified, the
-// repository links, the tags. c must be finished (catalog.Finish).
-func Write(w io.Writer, c *catalog.Catalog, src layout.Source, opt WriteOptions) (err error) {
+// repository links, the tags. c must be finished (catalog.Finish). A cancelled ctx stops it
+// between blobs.
+func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Source, opt WriteOptions) (err error) {
 	dbBytes, err := catalogBytes(c)
 	if err != nil {
 		return err
@@ -77,6 +79,9 @@ func Write(w io.Writer, c *catalog.Catalog, src layout.Source, opt WriteOptions)
 	}
 	repoOf := blobRepos(c)
 	for _, d := range c.SortedBlobs() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		desc, _ := c.Descriptor(d)
 		if err := mw.blob(src, repoOf[d], desc); err != nil {
 			return err

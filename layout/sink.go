@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -13,10 +14,13 @@ type Sink interface {
 }
 
 // CopyImages copies refs from src to dst, loading each image from src. Every failure is
-// reported, not only the first.
-func CopyImages(src Source, dst Sink, refs []Ref) error {
+// reported, not only the first; a cancelled ctx stops it between images.
+func CopyImages(ctx context.Context, src Source, dst Sink, refs []Ref) error {
 	var errs []error
 	for _, ref := range refs {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
 		d, err := src.Resolve(ref)
 		if err != nil {
 			errs = append(errs, err)

@@ -4,10 +4,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -26,6 +29,8 @@ const (
 	exitUsage    = 2
 	exitNotFound = 3
 	exitInvalid  = 4
+	// exitInterrupted is the shell's code for SIGINT.
+	exitInterrupted = 130
 )
 
 const exitCodesHelp = `EXIT CODES:
@@ -33,7 +38,8 @@ const exitCodesHelp = `EXIT CODES:
    1  error (I/O, permissions, ...)
    2  usage error
    3  images, manifests or blobs not found
-   4  content failed verification, or a malformed bundle`
+   4  content failed verification, or a malformed bundle
+   130  interrupted (Ctrl-C, SIGTERM): stopped between blobs, temporary files removed`
 
 func newApp() *cli.App {
 	return &cli.App{
@@ -51,9 +57,16 @@ func newApp() *cli.App {
 }
 
 func main() {
-	err := newApp().Run(os.Args)
+	// Interrupted, bale stops between blobs and removes what it had half written.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp().RunContext(ctx, os.Args)
+	stop()
 	if err == nil {
 		return
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "bale: interrupted; nothing half-written was left in place (re-run to resume)")
+		os.Exit(exitInterrupted)
 	}
 	fmt.Fprintf(os.Stderr, "bale: %v\n", err)
 	os.Exit(exitCode(err))

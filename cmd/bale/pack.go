@@ -77,7 +77,7 @@ newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH say
 			}
 			out := cx.String("output")
 			start := time.Now()
-			c, err := archive.Pack(out, src, refs, opt)
+			c, err := archive.Pack(cx.Context, out, src, refs, opt)
 			if err != nil {
 				return err
 			}

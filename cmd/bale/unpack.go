@@ -98,7 +98,7 @@ completes the work (blobs already present and valid are kept).
 			}
 			defer f.Close()
 			start := time.Now()
-			res, err := archive.Unpack(f, store, archive.UnpackOptions{Also: sinks})
+			res, err := archive.Unpack(cx.Context, f, store, archive.UnpackOptions{Also: sinks})
 			if err != nil {
 				if staging != "" {
 					return fmt.Errorf("%w\n(verified blobs are kept in %s; re-run to resume, or delete it)", err, staging)

@@ -2,6 +2,7 @@ package dirtree_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -125,7 +126,7 @@ func TestPutImageAndOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	refs := []layout.Ref{{Repo: "a/b", Tag: "v1"}, {Repo: "multi", Tag: "1.0"}, {Repo: "multi", Digest: src.index.Digest()}}
-	if err := layout.CopyImages(src.store, tree, refs); err != nil {
+	if err := layout.CopyImages(context.Background(), src.store, tree, refs); err != nil {
 		t.Fatalf("CopyImages: %v", err)
 	}
 	if tree.Copied != 0 {
