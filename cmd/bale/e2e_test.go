@@ -236,6 +236,16 @@ func TestPackUnpackRegistrySource(t *testing.T) {
 		t.Errorf("bundle is %d bytes, limit %d (unique blobs %d)", len(b1), limit, unique)
 	}
 
+	checkUnpacked(t, f, bundle)
+}
+
+// checkUnpacked unpacks bundle (the whole corpus) into registry storage and a dir tree at
+// once and checks them with the real peers: bale verify, hard links by inode, docker-registry
+// serving the storage to skopeo copy --all, skopeo sync --src dir from the tree into another
+// registry, and a plain tar --zstd -xf of the bundle served the same way.
+func checkUnpacked(t *testing.T, f *fixture, bundle string) {
+	t.Helper()
+	work := t.TempDir()
 	x, y := filepath.Join(work, "x"), filepath.Join(work, "y")
 	mustBale(t, "unpack", "--to", "registry:"+x, "--to", "dir:"+y, bundle)
 	mustBale(t, "verify", "registry:"+x)
@@ -300,9 +310,39 @@ func TestPackUnpackDirSource(t *testing.T) {
 		t.Errorf("dir tree and registry storage of the same images packed differently")
 	}
 
-	x := filepath.Join(work, "x")
-	mustBale(t, "unpack", "--to", "registry:"+x, bundle)
-	checkServed(t, x, "", f.corpus.Images)
+	checkUnpacked(t, f, bundle)
+}
+
+// TestUnpackAcrossFileSystems: a dir tree on another file system than the registry storage
+// gets copies, and bale says so.
+func TestUnpackAcrossFileSystems(t *testing.T) {
+	f := getFixture(t)
+	other, err := os.MkdirTemp("/dev/shm", "bale-xfs-")
+	if err != nil {
+		t.Skipf("no /dev/shm: %v", err)
+	}
+	defer os.RemoveAll(other)
+	work := t.TempDir()
+	if deviceOf(t, other) == deviceOf(t, work) {
+		t.Skip("/dev/shm and the temp dir are on one file system")
+	}
+	bundle := filepath.Join(work, "b.tar.zst")
+	mustBale(t, "pack", "-o", bundle, f.registry)
+	y := filepath.Join(other, "y")
+	res := mustBale(t, "unpack", "--to", "registry:"+filepath.Join(work, "x"), "--to", "dir:"+y, bundle)
+	if !strings.Contains(res.stderr, "copied, not hard-linked") {
+		t.Errorf("unpack across file systems did not say it copied:\n%s", res.stderr)
+	}
+	mustBale(t, "verify", "dir:"+y)
+}
+
+func deviceOf(t *testing.T, p string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint64(fi.Sys().(*syscall.Stat_t).Dev)
 }
 
 // TestUnpackDirOnly: with dir: alone each unique blob is stored once and linked into every
