@@ -200,6 +200,9 @@ func (r *Reader) member(hdr *tar.Header) (*Member, error) {
 		if err != nil {
 			return nil, fmt.Errorf("blob not in the catalog: %w", ErrBundle)
 		}
+		if !r.cat.Carried(b.Digest) {
+			return nil, fmt.Errorf("blob the catalog expects from base %s, which a patch must not carry: %w", r.cat.Blobs[b.Digest].Base, ErrBundle)
+		}
 		if hdr.Size != desc.Size {
 			return nil, fmt.Errorf("member of %d bytes, the catalog says %d: %w", hdr.Size, desc.Size, ErrBundle)
 		}
@@ -213,7 +216,7 @@ func (r *Reader) member(hdr *tar.Header) (*Member, error) {
 				}
 				return nil, fmt.Errorf("reading bundle: %v (truncated or damaged): %w", err, ErrBundle)
 			}
-			if err := r.checkManifest(raw, rec); err != nil {
+			if err := CheckManifest(r.cat, raw); err != nil {
 				return nil, err
 			}
 			m.body = layout.NewVerifier(bytes.NewReader(raw), desc)
@@ -248,14 +251,18 @@ func (r *Reader) member(hdr *tar.Header) (*Member, error) {
 	return m, nil
 }
 
-// checkManifest parses a manifest member and checks that the catalog describes it truly: its
+// CheckManifest parses manifest bytes and checks that the catalog c describes them truly: its
 // media type, children and blobs, and the sizes of what it references. Links and dir trees
 // are written from the catalog, so a catalog that lied could otherwise leave a tag whose
 // content is incomplete.
-func (r *Reader) checkManifest(raw []byte, rec *catalog.ManifestRecord) error {
+func CheckManifest(c *catalog.Catalog, raw []byte) error {
 	m, err := layout.ParseManifest(raw)
 	if err != nil {
 		return err
+	}
+	rec := c.Manifests[m.Digest]
+	if rec == nil {
+		return fmt.Errorf("manifest %s is not in the catalog: %w", m.Digest, ErrBundle)
 	}
 	bad := func(what string, a ...any) error {
 		return fmt.Errorf("manifest %s: %s: %w", m.Digest, fmt.Sprintf(what, a...), ErrBundle)
@@ -274,10 +281,10 @@ func (r *Reader) checkManifest(raw []byte, rec *catalog.ManifestRecord) error {
 		if d.Digest != want[i] {
 			return bad("reference %d is %s, the catalog says %s", i, d.Digest, want[i])
 		}
-		if b := r.cat.Blobs[d.Digest]; b == nil || b.Size != d.Size {
+		if b := c.Blobs[d.Digest]; b == nil || b.Size != d.Size {
 			return bad("%s has size %d, not the catalog's", d.Digest, d.Size)
 		}
-		if cm := r.cat.Manifests[d.Digest]; m.IsIndex() && (cm == nil || cm.MediaType != d.MediaType) {
+		if cm := c.Manifests[d.Digest]; m.IsIndex() && (cm == nil || cm.MediaType != d.MediaType) {
 			return bad("child %s has media type %s, not the catalog's", d.Digest, d.MediaType)
 		}
 	}
@@ -287,7 +294,7 @@ func (r *Reader) checkManifest(raw []byte, rec *catalog.ManifestRecord) error {
 func (r *Reader) finish() error {
 	r.done = true
 	var errs []error
-	for _, d := range r.cat.SortedBlobs() {
+	for _, d := range r.cat.CarriedBlobs() {
 		if !r.blobs[d] {
 			errs = append(errs, fmt.Errorf("blob %s is in the catalog but not in the bundle: %w", d, ErrBundle))
 		}

@@ -2,19 +2,29 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/registry"
 )
 
-// UnpackOptions tune Unpack.
+// UnpackOptions tune Unpack and UnpackFiles.
 type UnpackOptions struct {
-	// Also receives every image of the bundle once the registry store is complete, read from
-	// that store (a dirtree.Tree there hard-links its files out of the registry).
+	// Also receives every image of the bundles once the registry store is complete, read from
+	// that store (a dirtree.Tree there hard-links its files out of the registry), and loses
+	// the tags a patch removes if it is a layout.Remover.
 	Also []layout.Sink
+	// From are layouts that already hold content (an existing dir tree target): a blob a patch
+	// expects and the store lacks is hard-linked from them before anything else happens.
+	From []layout.FileSource
 	// Progress, if set, is called after each blob with its descriptor and whether it was
 	// already present.
 	Progress func(d layout.Descriptor, reused bool)
@@ -22,35 +32,190 @@ type UnpackOptions struct {
 
 // UnpackResult says what Unpack did.
 type UnpackResult struct {
+	// Catalog of the last bundle applied.
 	Catalog      *catalog.Catalog
+	Images       int // distinct tags and pinned images written
 	BlobsWritten int
 	BlobsReused  int
 	BytesWritten int64
+	// Removed and KeptTags are the tags patches removed, and those they would have removed but
+	// that pointed elsewhere in the target (left alone), as repo:tag.
+	Removed, KeptTags []string
 }
 
-// Unpack reads the bundle from r into the registry store dst, then into every sink of
-// opt.Also. Every blob is verified while it streams and written through a temporary name; a
-// blob already in dst is reused only if its content verifies, and replaced otherwise. Links are
-// written only once every blob is in place, tags last, so an error at any point leaves no tag
-// pointing at missing content; other repositories and tags of dst are not touched. A
-// cancelled ctx stops it between members, with the same guarantees.
+// MissingBlob is a blob a patch expects that the target lacks.
+type MissingBlob struct {
+	Digest digest.Digest
+	Size   int64
+	// Base is the id of the bundle that carries it, and BaseName what the patch calls it.
+	Base, BaseName string
+	// Images are the tags (or pinned images) that need it.
+	Images []string
+}
+
+// MissingError reports, before anything is written, every blob a patch expects that neither
+// the target nor an earlier bundle of the same run holds.
+type MissingError struct {
+	Bundle string
+	Blobs  []MissingBlob
+}
+
+func (e *MissingError) Error() string {
+	var b strings.Builder
+	bases := map[string]string{}
+	for _, m := range e.Blobs {
+		bases[m.Base] = m.BaseName
+	}
+	ids := make([]string, 0, len(bases))
+	for id := range bases {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	fmt.Fprintf(&b, "%s is a patch: the target lacks %d blob(s) it expects; apply its base first (nothing was written)", e.Bundle, len(e.Blobs))
+	for _, id := range ids {
+		fmt.Fprintf(&b, "\n  base %s (%s)", id, bases[id])
+	}
+	for _, m := range e.Blobs {
+		fmt.Fprintf(&b, "\n  missing %s (%d bytes) carried by base %s, needed by %s", m.Digest, m.Size, m.Base, strings.Join(m.Images, ", "))
+	}
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, layout.ErrNotFound) true.
+func (e *MissingError) Unwrap() error { return layout.ErrNotFound }
+
+// Unpack reads one bundle from r into the registry store dst, then into every sink of
+// opt.Also. See UnpackFiles for the guarantees.
 func Unpack(ctx context.Context, r io.Reader, dst *registry.Store, opt UnpackOptions) (*UnpackResult, error) {
 	br, err := NewReader(r)
 	if err != nil {
 		return nil, err
 	}
 	defer br.Close()
-	res := &UnpackResult{Catalog: br.Catalog()}
+	res := &UnpackResult{}
+	if err := precheck([]*catalog.Catalog{br.Catalog()}, []string{"the bundle"}, dst, opt.From); err != nil {
+		return res, err
+	}
+	if err := apply(ctx, br, dst, opt, res); err != nil {
+		return res, err
+	}
+	return res, finishSinks(ctx, []*catalog.Catalog{br.Catalog()}, dst, opt, res)
+}
+
+// UnpackFiles applies bundles (a base and its patches, in order) to the registry store dst,
+// then writes the resulting images into every sink of opt.Also.
+//
+// Before writing anything it reads every bundle's catalog and checks that each blob a patch
+// expects is in dst (or opt.From) or carried by an earlier bundle of the list; if not, it
+// fails with a *MissingError and dst is untouched. Then, bundle by bundle, every blob is
+// verified while it streams and written through a temporary name (a blob already present is
+// reused only if its content verifies); blobs a patch expects are checked in dst (manifests
+// parsed and compared with the catalog, layers by size); links are written once every blob is
+// in place, tags last, then the tags the patch removes. An error at any point leaves no tag
+// pointing at missing content; other repositories and tags of dst are not touched. A
+// cancelled ctx stops it between members with the same guarantees.
+func UnpackFiles(ctx context.Context, paths []string, dst *registry.Store, opt UnpackOptions) (*UnpackResult, error) {
+	cats := make([]*catalog.Catalog, len(paths))
+	for i, p := range paths {
+		c, err := ReadCatalog(p)
+		if err != nil {
+			return nil, err
+		}
+		cats[i] = c
+	}
+	res := &UnpackResult{}
+	if err := precheck(cats, paths, dst, opt.From); err != nil {
+		return res, err
+	}
+	for i, p := range paths {
+		if err := applyFile(ctx, p, cats[i], dst, opt, res); err != nil {
+			return res, err
+		}
+	}
+	return res, finishSinks(ctx, cats, dst, opt, res)
+}
+
+func applyFile(ctx context.Context, path string, want *catalog.Catalog, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br, err := NewReader(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer br.Close()
+	if br.Catalog().Meta.ID != want.Meta.ID {
+		return fmt.Errorf("%s changed while bale was reading it: %w", path, ErrBundle)
+	}
+	if err := apply(ctx, br, dst, opt, res); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// precheck checks that every blob each patch expects is in dst, in one of from (then it is
+// hard-linked into dst), or carried by an earlier bundle.
+func precheck(cats []*catalog.Catalog, names []string, dst *registry.Store, from []layout.FileSource) error {
+	carried := map[digest.Digest]bool{}
+	for i, c := range cats {
+		var missing []MissingBlob
+		for _, d := range c.ExpectedBlobs() {
+			desc, _ := c.Descriptor(d)
+			if carried[d] || dst.StatBlob(desc) || seed(dst, desc, from) {
+				continue
+			}
+			b := c.Blobs[d]
+			mb := MissingBlob{Digest: d, Size: b.Size, Base: b.Base}
+			for _, base := range c.Bases {
+				if base.ID == b.Base {
+					mb.BaseName = base.Name
+				}
+			}
+			for _, e := range c.UsedBy(d) {
+				mb.Images = append(mb.Images, e.Ref().String())
+			}
+			missing = append(missing, mb)
+		}
+		if len(missing) > 0 {
+			return &MissingError{Bundle: names[i], Blobs: missing}
+		}
+		for _, d := range c.CarriedBlobs() {
+			carried[d] = true
+		}
+	}
+	return nil
+}
+
+// seed hard-links blob d into dst from the first of from that holds it (it is verified by the
+// patch's checks before any link points at it).
+func seed(dst *registry.Store, d layout.Descriptor, from []layout.FileSource) bool {
+	for _, src := range from {
+		if p, err := src.BlobPath("", d); err == nil {
+			if fi, err := os.Stat(p); err == nil && fi.Size() == d.Size && dst.LinkBlob(d, p) == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// apply streams one bundle into dst: blobs, checks of what a patch expects, links, tags,
+// removals.
+func apply(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
+	c := br.Catalog()
+	res.Catalog = c
 	for {
 		if err := ctx.Err(); err != nil {
-			return res, err
+			return err
 		}
 		m, err := br.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return res, err
+			return err
 		}
 		if _, ok := m.Spec.(registry.BlobData); !ok {
 			continue // links are written from the catalog below, after every blob
@@ -61,7 +226,7 @@ func Unpack(ctx context.Context, r io.Reader, dst *registry.Store, opt UnpackOpt
 			// Still read the member: Next verifies it against its digest.
 		} else {
 			if err := dst.WriteBlob(m.Blob, m); err != nil {
-				return res, fmt.Errorf("bundle member %s: %w", m.Name, err)
+				return fmt.Errorf("bundle member %s: %w", m.Name, err)
 			}
 			res.BlobsWritten++
 			res.BytesWritten += m.Blob.Size
@@ -70,25 +235,92 @@ func Unpack(ctx context.Context, r io.Reader, dst *registry.Store, opt UnpackOpt
 			opt.Progress(m.Blob, reused)
 		}
 	}
-	c := br.Catalog()
+	if err := checkExpected(c, dst); err != nil {
+		return err
+	}
 	for _, name := range c.RepoNames() {
 		if err := dst.EnsureRepo(name); err != nil {
-			return res, err
+			return err
 		}
 	}
 	for _, spec := range Links(c) {
 		if err := dst.WriteLink(spec, linkTarget(c, spec)); err != nil {
-			return res, err
+			return err
 		}
 	}
-	refs := make([]layout.Ref, 0)
-	for _, e := range c.Entries() {
-		refs = append(refs, e.Ref())
+	for _, e := range c.Removals() {
+		removed, err := dst.Untag(e.Repo, e.Tag, e.Digest)
+		if err != nil {
+			return err
+		}
+		name := e.Repo + ":" + e.Tag
+		if removed {
+			res.Removed = append(res.Removed, name)
+		} else if _, err := dst.Resolve(e.Ref()); err == nil {
+			res.KeptTags = append(res.KeptTags, name)
+		}
 	}
+	return nil
+}
+
+// checkExpected checks the blobs a patch expects in dst: each present with its size, and each
+// manifest verified, parsed and compared with the catalog.
+func checkExpected(c *catalog.Catalog, dst *registry.Store) error {
+	var errs []error
+	for _, d := range c.ExpectedBlobs() {
+		desc, _ := c.Descriptor(d)
+		if c.Manifests[d] != nil {
+			m, err := dst.ReadBlobManifest(desc)
+			if err == nil {
+				err = CheckManifest(c, m.Raw)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("manifest %s the patch expects in the target: %w", d, err))
+			}
+		} else if !dst.StatBlob(desc) {
+			errs = append(errs, fmt.Errorf("blob %s the patch expects is missing from the target or has the wrong size: %w", d, layout.ErrNotFound))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// finishSinks writes the images of every bundle (the last word on each tag wins) into the
+// extra sinks and removes there what patches removed.
+func finishSinks(ctx context.Context, cats []*catalog.Catalog, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
+	final := map[string]layout.Ref{}
+	removed := map[string]catalog.Entry{}
+	for _, c := range cats {
+		for _, e := range c.Entries() {
+			final[e.Ref().String()] = e.Ref()
+			delete(removed, e.Ref().String())
+		}
+		for _, e := range c.Removals() {
+			k := e.Ref().String()
+			delete(final, k)
+			removed[k] = e
+		}
+	}
+	keys := make([]string, 0, len(final))
+	for k := range final {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	refs := make([]layout.Ref, len(keys))
+	for i, k := range keys {
+		refs[i] = final[k]
+	}
+	res.Images = len(refs)
 	for _, sink := range opt.Also {
 		if err := layout.CopyImages(ctx, dst, sink, refs); err != nil {
-			return res, err
+			return err
+		}
+		if rm, ok := sink.(layout.Remover); ok {
+			for _, e := range removed {
+				if _, err := rm.RemoveImage(e.Ref(), e.Digest); err != nil {
+					return err
+				}
+			}
 		}
 	}
-	return res, nil
+	return nil
 }

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -51,8 +52,8 @@ func WriteFile(ctx context.Context, path string, c *catalog.Catalog, src layout.
 	return os.Rename(f.Name(), path)
 }
 
-// Write streams the bundle of c to w: the catalog, every blob read from src and verified, the
-// repository links, the tags. c must be finished (catalog.Finish). A cancelled ctx stops it
+// Write streams the bundle of c to w: the catalog, every blob it carries (all of them, unless
+// c is a patch) read from src and verified, the repository links, the tags. c must be finished (catalog.Finish). A cancelled ctx stops it
 // between blobs.
 func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Source, opt WriteOptions) (err error) {
 	dbBytes, err := catalogBytes(c)
@@ -78,7 +79,7 @@ func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Sour
 		return err
 	}
 	repoOf := blobRepos(c)
-	for _, d := range c.SortedBlobs() {
+	for _, d := range c.CarriedBlobs() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -223,3 +224,46 @@ func (m memberWriter) link(spec registry.PathSpec, d digest.Digest) error {
 	}
 	return m.file(name, 0o644, []byte(d))
 }
+
+// PredictSize predicts the size of the bundle file of c without reading any blob: the catalog
+// and the link members compressed as Write would, plus each carried blob's bytes and tar
+// header. Compressed layers do not shrink, so for them the prediction is close; uncompressed
+// layers make the real bundle smaller.
+func PredictSize(c *catalog.Catalog) (int64, error) {
+	dbBytes, err := catalogBytes(c)
+	if err != nil {
+		return 0, err
+	}
+	var buf bytes.Buffer
+	zw, err := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	if err != nil {
+		return 0, err
+	}
+	tw := tar.NewWriter(zw)
+	mw := memberWriter{tw: tw, mtime: c.Meta.Created.UTC().Truncate(time.Second)}
+	if err := mw.file(CatalogName, 0o444, dbBytes); err != nil {
+		return 0, err
+	}
+	for _, spec := range Links(c) {
+		if err := mw.link(spec, linkTarget(c, spec)); err != nil {
+			return 0, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return 0, err
+	}
+	if err := zw.Close(); err != nil {
+		return 0, err
+	}
+	n := int64(buf.Len())
+	for _, d := range c.CarriedBlobs() {
+		n += tarHeaderSize + (c.Blobs[d].Size+tarBlock-1)/tarBlock*tarBlock
+	}
+	return n, nil
+}
+
+// Sizes in a tar stream.
+const (
+	tarBlock      = 512
+	tarHeaderSize = 512
+)

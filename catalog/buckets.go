@@ -9,6 +9,8 @@ var (
 	bucketPinned    = []byte("pinned")
 	bucketManifests = []byte("manifests")
 	bucketBlobs     = []byte("blobs")
+	bucketBases     = []byte("bases")
+	bucketRemoved   = []byte("removed")
 
 	keyFormat  = []byte("format")
 	keyCreated = []byte("created")

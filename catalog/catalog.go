@@ -5,7 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -36,6 +39,8 @@ type Repo struct {
 	Tags      map[string]digest.Digest `json:"tags,omitempty"`
 	Pinned    []digest.Digest          `json:"pinned,omitempty"`
 	Manifests []digest.Digest          `json:"manifests"`
+	// Removed are tags a patch removes, with the digest they must still point at to be removed.
+	Removed map[string]digest.Digest `json:"removed,omitempty"`
 }
 
 // ManifestRecord describes one manifest.
@@ -57,6 +62,16 @@ type ManifestRecord struct {
 type BlobRecord struct {
 	Size      int64  `json:"size"`
 	MediaType string `json:"mediaType,omitempty"`
+	// Base, in a patch, is the id of the base that holds the blob, which the patch does not
+	// carry; "" means the bundle carries it.
+	Base string `json:"base,omitempty"`
+}
+
+// Base describes a bundle, catalog or location a patch was made against.
+type Base struct {
+	ID    string `json:"-"`
+	Name  string `json:"name"`  // as given to --base, informative
+	Order int    `json:"order"` // position among the bases, from 0
 }
 
 // Catalog is everything a bundle or layout holds.
@@ -65,6 +80,8 @@ type Catalog struct {
 	Repos     map[string]*Repo
 	Manifests map[digest.Digest]*ManifestRecord
 	Blobs     map[digest.Digest]*BlobRecord
+	// Bases of a patch, in --base order; nil for a full bundle.
+	Bases []Base
 }
 
 // New returns an empty catalog of the current format.
@@ -84,6 +101,91 @@ func (c *Catalog) repo(name string) *Repo {
 		c.Repos[name] = r
 	}
 	return r
+}
+
+// IsPatch reports whether the catalog is a patch's: some blobs are expected from bases, or
+// it names bases.
+func (c *Catalog) IsPatch() bool { return len(c.Bases) > 0 }
+
+// Carried reports whether the bundle itself carries blob d.
+func (c *Catalog) Carried(d digest.Digest) bool {
+	b := c.Blobs[d]
+	return b != nil && b.Base == ""
+}
+
+// CarriedBlobs returns the digests of the blobs the bundle carries, sorted.
+func (c *Catalog) CarriedBlobs() []digest.Digest {
+	var out []digest.Digest
+	for _, d := range c.SortedBlobs() {
+		if c.Carried(d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// ExpectedBlobs returns the digests of the blobs a patch expects from its bases, sorted.
+func (c *Catalog) ExpectedBlobs() []digest.Digest {
+	var out []digest.Digest
+	for _, d := range c.SortedBlobs() {
+		if !c.Carried(d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// CarriedBytes is the sum of the sizes of the blobs the bundle carries.
+func (c *Catalog) CarriedBytes() int64 {
+	var n int64
+	for _, b := range c.Blobs {
+		if b.Base == "" {
+			n += b.Size
+		}
+	}
+	return n
+}
+
+// RemoveTag records that a patch removes repo:tag if it still points at d.
+func (c *Catalog) RemoveTag(repo, tag string, d digest.Digest) {
+	r := c.repo(repo)
+	if r.Removed == nil {
+		r.Removed = map[string]digest.Digest{}
+	}
+	r.Removed[tag] = d
+}
+
+// Removals lists the tags a patch removes, sorted, as entries holding the digest the tag must
+// still point at.
+func (c *Catalog) Removals() []Entry {
+	var out []Entry
+	for _, name := range c.RepoNames() {
+		r := c.Repos[name]
+		tags := make([]string, 0, len(r.Removed))
+		for t := range r.Removed {
+			tags = append(tags, t)
+		}
+		sort.Strings(tags)
+		for _, t := range tags {
+			out = append(out, Entry{Repo: name, Tag: t, Digest: r.Removed[t]})
+		}
+	}
+	return out
+}
+
+// UsedBy returns the entries whose images need blob or manifest d, for error messages.
+func (c *Catalog) UsedBy(d digest.Digest) []Entry {
+	var out []Entry
+	for _, e := range c.Entries() {
+		for _, md := range c.ManifestClosure(e.Digest) {
+			m := c.Manifests[md]
+			if md == d || (m != nil && slices.Contains(m.Blobs, d)) {
+				out = append(out, e)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // Add records img in repo under tag, or as pinned by digest when tag is "". platforms gives
@@ -295,7 +397,14 @@ func (c *Catalog) ComputeID() string {
 		fmt.Fprintf(h, "ref %s %s %s\n", e.Repo, e.Tag, e.Digest)
 	}
 	for _, d := range c.SortedBlobs() {
-		fmt.Fprintf(h, "blob %s %d\n", d, c.Blobs[d].Size)
+		if b := c.Blobs[d]; b.Base != "" {
+			fmt.Fprintf(h, "blob %s %d base %s\n", d, b.Size, b.Base)
+		} else {
+			fmt.Fprintf(h, "blob %s %d\n", d, b.Size)
+		}
+	}
+	for _, e := range c.Removals() {
+		fmt.Fprintf(h, "removed %s %s %s\n", e.Repo, e.Tag, e.Digest)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
@@ -312,6 +421,13 @@ func (c *Catalog) Validate() error {
 		bad("format %d", c.Meta.Format)
 	}
 	used := map[digest.Digest]bool{}
+	bases := map[string]bool{}
+	for _, b := range c.Bases {
+		if !strings.HasPrefix(b.ID, "sha256:") || layout.ValidateDigest(digest.Digest(b.ID)) != nil {
+			bad("base id %q", b.ID)
+		}
+		bases[b.ID] = true
+	}
 	for _, name := range c.RepoNames() {
 		if err := layout.ValidateRepo(name); err != nil {
 			errs = append(errs, err)
@@ -344,6 +460,20 @@ func (c *Catalog) Validate() error {
 		for _, d := range r.Pinned {
 			if !inRepo[d] {
 				bad("pinned %s@%s is not a manifest of the repository", name, d)
+			}
+		}
+		for t, d := range r.Removed {
+			if err := layout.ValidateTag(t); err != nil {
+				errs = append(errs, err)
+			}
+			if err := layout.ValidateDigest(d); err != nil {
+				errs = append(errs, err)
+			}
+			if _, ok := r.Tags[t]; ok {
+				bad("tag %s:%s is both set and removed", name, t)
+			}
+			if len(c.Bases) == 0 {
+				bad("tag %s:%s is removed by a bundle that is not a patch", name, t)
 			}
 		}
 	}
@@ -382,6 +512,9 @@ func (c *Catalog) Validate() error {
 		if b.Size < 0 {
 			bad("blob %s has negative size", d)
 		}
+		if b.Base != "" && !bases[b.Base] {
+			bad("blob %s is expected from base %s, which is not a base of the bundle", d, b.Base)
+		}
 		if !used[d] {
 			bad("blob %s is not referenced by any manifest", d)
 		}
@@ -392,4 +525,32 @@ func (c *Catalog) Validate() error {
 func slicesContains(s []digest.Digest, d digest.Digest) bool {
 	i := sort.Search(len(s), func(i int) bool { return s[i] >= d })
 	return i < len(s) && s[i] == d
+}
+
+// Clone returns a deep copy of c.
+func (c *Catalog) Clone() *Catalog {
+	out := New()
+	out.Meta = c.Meta
+	out.Bases = append([]Base(nil), c.Bases...)
+	for name, r := range c.Repos {
+		nr := &Repo{Tags: maps.Clone(r.Tags), Pinned: slices.Clone(r.Pinned), Manifests: slices.Clone(r.Manifests), Removed: maps.Clone(r.Removed)}
+		if nr.Tags == nil {
+			nr.Tags = map[string]digest.Digest{}
+		}
+		out.Repos[name] = nr
+	}
+	for d, m := range c.Manifests {
+		nm := *m
+		nm.Children, nm.Blobs = slices.Clone(m.Children), slices.Clone(m.Blobs)
+		if m.Platform != nil {
+			p := *m.Platform
+			nm.Platform = &p
+		}
+		out.Manifests[d] = &nm
+	}
+	for d, b := range c.Blobs {
+		nb := *b
+		out.Blobs[d] = &nb
+	}
+	return out
 }

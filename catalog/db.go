@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"time"
 
@@ -93,6 +94,14 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 		fill(blobs, bucketV1, bucketBlobs),
 		fill(nil, bucketV1, bucketRepos),
 	}
+	if len(c.Bases) > 0 {
+		var bases []kv
+		for _, b := range c.Bases {
+			bases = append(bases, kv{[]byte(b.ID), mustJSON(b)})
+		}
+		slices.SortFunc(bases, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		steps = append(steps, fill(bases, bucketV1, bucketBases))
+	}
 	tags := map[string][]kv{}
 	for _, e := range c.Entries() {
 		if e.Tag != "" {
@@ -106,6 +115,15 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 			fill(digestKeys(r.Manifests), bucketV1, bucketRepos, n, bucketManifests),
 			fill(digestKeys(r.Pinned), bucketV1, bucketRepos, n, bucketPinned),
 			fill(tags[name], bucketV1, bucketRepos, n, bucketTags))
+		if len(r.Removed) > 0 {
+			var removed []kv
+			for _, e := range c.Removals() {
+				if e.Repo == name {
+					removed = append(removed, kv{[]byte(e.Tag), []byte(e.Digest)})
+				}
+			}
+			steps = append(steps, fill(removed, bucketV1, bucketRepos, n, bucketRemoved))
+		}
 	}
 	return steps
 }
@@ -217,6 +235,21 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 	}); err != nil {
 		return err
 	}
+	// bases/ exists in patches only; the order of --base is kept in each record.
+	if bb := v1.Bucket(bucketBases); bb != nil {
+		if err := eachJSON(bb, "bases", func(d digest.Digest, v []byte) error {
+			var b Base
+			if err := json.Unmarshal(v, &b); err != nil {
+				return err
+			}
+			b.ID = string(d)
+			c.Bases = append(c.Bases, b)
+			return nil
+		}); err != nil {
+			return err
+		}
+		slices.SortStableFunc(c.Bases, func(a, b Base) int { return a.Order - b.Order })
+	}
 	repos := v1.Bucket(bucketRepos)
 	if repos == nil {
 		return fmt.Errorf("no repos bucket: %w", ErrFormat)
@@ -245,6 +278,14 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 			return nil
 		}); err != nil {
 			return fmt.Errorf("repository %q tags: %w", name, err)
+		}
+		if removed := rb.Bucket(bucketRemoved); removed != nil {
+			if err := eachKey(removed, func(k, v []byte) error {
+				c.RemoveTag(string(name), string(k), digest.Digest(v))
+				return nil
+			}); err != nil {
+				return fmt.Errorf("repository %q removed: %w", name, err)
+			}
 		}
 		return nil
 	})

@@ -14,9 +14,13 @@
 //	│   └── <repo>/                       bucket per repository name ("a/b/c" is one key)
 //	│       ├── tags/      <tag>    -> "sha256:<hex>"  manifest the tag points at
 //	│       ├── pinned/    <digest> -> ""              top-level manifests named by digest only
-//	│       └── manifests/ <digest> -> ""              every manifest of the repo (revision links)
+//	│       ├── manifests/ <digest> -> ""              every manifest of the repo (revision links)
+//	│       └── removed/   <tag>    -> "sha256:<hex>"  patches only: tags the patch removes, if
+//	│                                                  they still point at that manifest
+//	├── bases/      <id>     -> JSON Base          patches only: the bundles patched against
 //	├── manifests/  <digest> -> JSON ManifestRecord
-//	└── blobs/      <digest> -> JSON BlobRecord    every blob the bundle carries, manifests included
+//	└── blobs/      <digest> -> JSON BlobRecord    every blob of the images, manifests included;
+//	                                               "base" set when a patch does not carry it
 //
 // Every read is one View and every write one Update; values are decoded inside the
 // transaction.

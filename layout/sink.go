@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/opencontainers/go-digest"
 )
 
 // Sink is a layout whole images are written to.
@@ -11,6 +12,12 @@ type Sink interface {
 	// PutImage writes img under ref (a tag, or a digest for an untagged image), taking its
 	// manifests and blobs from src. Content comes before the tag; an existing tag is replaced.
 	PutImage(ref Ref, img *Image, src Source) error
+}
+
+// Remover is a Sink that can remove an image it holds.
+type Remover interface {
+	// RemoveImage removes ref if it still names manifest d, and reports whether it did.
+	RemoveImage(ref Ref, d digest.Digest) (bool, error)
 }
 
 // CopyImages copies refs from src to dst, loading each image from src. Every failure is

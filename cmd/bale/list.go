@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
 )
@@ -35,6 +34,11 @@ type listOutput struct {
 	Images   []listImage `json:"images"`
 	Blobs    int         `json:"blobs"`
 	Bytes    int64       `json:"bytes"`
+	// Patch details: the bases, and what the bundle carries of its blobs.
+	Bases        []catalog.Base `json:"bases,omitempty"`
+	CarriedBlobs int            `json:"carriedBlobs"`
+	CarriedBytes int64          `json:"carriedBytes"`
+	Removed      []string       `json:"removedTags,omitempty"`
 }
 
 func listCommand() *cli.Command {
@@ -42,7 +46,7 @@ func listCommand() *cli.Command {
 		Name:      "list",
 		Aliases:   []string{"ls"},
 		Usage:     "list the images of a bundle, registry storage dir or skopeo dir tree",
-		ArgsUsage: "BUNDLE|LOCATION",
+		ArgsUsage: "BUNDLE|CATALOG|LOCATION",
 		Description: `Prints one line per tag (and per image pinned by digest): repository, tag, manifest digest,
 media type, platforms and size (every manifest and blob of the image, each counted once).
 For a bundle only the catalog at the head of the file is read.
@@ -55,11 +59,7 @@ For a bundle only the catalog at the head of the file is read.
 			if err := checkArgs(cx, 1, "BUNDLE|LOCATION"); err != nil {
 				return err
 			}
-			loc, err := parseLocation(cx.Args().First(), true)
-			if err != nil {
-				return err
-			}
-			c, err := loadCatalog(loc)
+			loc, c, err := loadCatalogArg(cx.Args().First())
 			if err != nil {
 				return err
 			}
@@ -84,35 +84,32 @@ For a bundle only the catalog at the head of the file is read.
 			}
 			fmt.Fprintf(cx.App.Writer, "%d images, %d blobs, %s", len(out.Images), out.Blobs, humanBytes(out.Bytes))
 			if out.Format != 0 {
-				fmt.Fprintf(cx.App.Writer, "; bundle format %d, id %s, created %s by bale %s",
-					out.Format, out.ID, out.Created.Format(time.RFC3339), out.Bale)
+				fmt.Fprintf(cx.App.Writer, "; %s format %d, id %s, created %s by bale %s",
+					loc.Kind, out.Format, out.ID, out.Created.Format(time.RFC3339), out.Bale)
 			}
 			fmt.Fprintln(cx.App.Writer)
+			if len(out.Bases) > 0 {
+				fmt.Fprintf(cx.App.Writer, "patch: carries %d of the blobs (%s); expects the others from:\n",
+					out.CarriedBlobs, humanBytes(out.CarriedBytes))
+				for _, b := range out.Bases {
+					fmt.Fprintf(cx.App.Writer, "  base %s  %s\n", b.ID, b.Name)
+				}
+				for _, r := range out.Removed {
+					fmt.Fprintf(cx.App.Writer, "  removes tag %s\n", r)
+				}
+			}
 			return nil
 		},
 	}
 }
 
-// loadCatalog reads a bundle's catalog, or builds the catalog of a registry or dir location.
-func loadCatalog(loc location) (*catalog.Catalog, error) {
-	if loc.Kind == kindBundle {
-		return archive.ReadCatalog(loc.Path)
-	}
-	src, err := openSource(loc)
-	if err != nil {
-		return nil, err
-	}
-	c, err := catalog.FromSource(src, nil, catalog.BuildOptions{})
-	if err != nil {
-		return nil, err
-	}
-	c.Meta.ID = c.ComputeID()
-	return c, nil
-}
-
 func listOf(loc location, c *catalog.Catalog) listOutput {
-	out := listOutput{Location: loc.String(), ID: c.Meta.ID, Blobs: len(c.Blobs), Bytes: c.TotalBlobBytes(), Images: []listImage{}}
-	if loc.Kind == kindBundle {
+	out := listOutput{Location: loc.String(), ID: c.Meta.ID, Blobs: len(c.Blobs), Bytes: c.TotalBlobBytes(), Images: []listImage{},
+		Bases: c.Bases, CarriedBlobs: len(c.CarriedBlobs()), CarriedBytes: c.CarriedBytes()}
+	for _, e := range c.Removals() {
+		out.Removed = append(out.Removed, e.Repo+":"+e.Tag)
+	}
+	if loc.Kind == kindBundle || loc.Kind == kindCatalog {
 		out.Format, out.Created, out.Bale = c.Meta.Format, &c.Meta.Created, c.Meta.BaleVersion
 	}
 	for _, e := range c.Entries() {

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
+	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/dirtree"
 	"github.com/bale-project/bale/layout/registry"
@@ -15,6 +19,7 @@ const (
 	kindRegistry = "registry"
 	kindDir      = "dir"
 	kindBundle   = "bundle"
+	kindCatalog  = "catalog"
 )
 
 // location is a parsed LOCATION argument.
@@ -42,7 +47,7 @@ func parseLocation(s string, allowBundle bool) (location, error) {
 	}
 	switch {
 	case !fi.IsDir() && allowBundle:
-		return location{Kind: kindBundle, Path: s}, nil
+		return location{Kind: fileKind(s), Path: s}, nil
 	case fi.IsDir() && registry.Is(s):
 		return location{Kind: kindRegistry, Path: s}, nil
 	case fi.IsDir() && dirtree.Is(s):
@@ -59,5 +64,61 @@ func openSource(l location) (layout.Source, error) {
 	case kindDir:
 		return dirtree.Open(l.Path)
 	}
-	return nil, usagef("%s is a bundle; this command needs a registry: or dir: location", l.Path)
+	return nil, usagef("%s is a %s file; this command needs a registry: or dir: location", l.Path, l.Kind)
+}
+
+// zstdMagic starts every zstd frame, so every bundle.
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// fileKind tells a bundle (zstd) from a catalog file (anything else; reading it will say if
+// it is not a catalog).
+func fileKind(p string) string {
+	f, err := os.Open(p)
+	if err != nil {
+		return kindBundle
+	}
+	defer f.Close()
+	head := make([]byte, 4)
+	if _, err := io.ReadFull(f, head); err == nil && !bytes.Equal(head, zstdMagic) {
+		return kindCatalog
+	}
+	return kindBundle
+}
+
+// loadCatalog reads a bundle's catalog (its head only), a catalog file, or builds the
+// catalog of a registry or dir location.
+func loadCatalog(loc location) (*catalog.Catalog, error) {
+	switch loc.Kind {
+	case kindBundle:
+		return archive.ReadCatalog(loc.Path)
+	case kindCatalog:
+		c, err := catalog.Read(loc.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%s is neither a bundle nor a catalog: %w", loc.Path, err)
+		}
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("catalog %s: %w", loc.Path, err)
+		}
+		return c, nil
+	}
+	src, err := openSource(loc)
+	if err != nil {
+		return nil, err
+	}
+	c, err := catalog.FromSource(src, nil, catalog.BuildOptions{})
+	if err != nil {
+		return nil, err
+	}
+	c.Meta.ID = c.ComputeID()
+	return c, nil
+}
+
+// loadCatalogArg parses a BUNDLE|CATALOG|LOCATION argument and loads its catalog.
+func loadCatalogArg(arg string) (location, *catalog.Catalog, error) {
+	loc, err := parseLocation(arg, true)
+	if err != nil {
+		return loc, nil, err
+	}
+	c, err := loadCatalog(loc)
+	return loc, c, err
 }

@@ -9,13 +9,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
 )
 
 func packCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "pack",
-		Usage:     "pack images from a registry storage dir or a skopeo dir tree into one bundle",
+		Usage:     "pack images from a registry storage dir or a skopeo dir tree into one bundle (or a patch)",
 		ArgsUsage: "SOURCE",
 		Description: `Packs every tag of SOURCE (registry:PATH, dir:PATH, or a detected PATH), or only the images of
 the --images lists, into OUT: one zstd-compressed tar that is also a registry storage root, with
@@ -26,6 +27,15 @@ and duplicates are ignored; a leading registry host (docker.io/, quay.io/, host:
 stripped. A directory stands for all its *.list and *.txt files.
 
 Every image missing from SOURCE is reported, and then no output is written.
+
+With --base the bundle is a patch: it carries only the blobs the bases lack, and its catalog
+lists every tag and manifest of the packed images, marks each blob as carried or expected from
+a base, and records the bases' ids. A base is a bundle (only its catalog, at the head of the
+file, is read), a catalog file written by 'bale catalog' at a site, or a registry:/dir:
+location. Several --base mean their union, applied in order (a chain 1.0 -> 1.1 -> 1.2).
+A patch sets the tags it holds and leaves every other tag of the site alone; with
+--remove-absent-tags it also removes, on unpack, each tag the bases have and the packed images
+do not (only where the site's tag still points at the base's manifest).
 
 Multi-arch images are kept whole (index and every child, byte-exact) unless --platform is
 given; then each tag points at that platform's manifest, with its original digest.
@@ -38,6 +48,8 @@ newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH say
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the bundle to `FILE` (e.g. release.tar.zst)"},
 			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "pack only the images listed in `FILE|DIR` (repeatable)"},
 			&cli.StringFlag{Name: "platform", Usage: "keep only this platform of multi-arch images, as `OS/ARCH[/VARIANT]`"},
+			&cli.StringSliceFlag{Name: "base", Aliases: []string{"b"}, Usage: "make a patch: leave out every blob `BASE` holds (a bundle, a catalog file from bale catalog, or a registry:/dir: location; repeatable, applied in order)"},
+			&cli.BoolFlag{Name: "remove-absent-tags", Usage: "in a patch, remove on unpack every tag the bases have that the packed images do not (only where it still points at the base's manifest)"},
 			&cli.StringFlag{Name: "created", Usage: "creation `TIME` to record (RFC 3339); default $SOURCE_DATE_EPOCH, else the newest image config time"},
 		},
 		Action: func(cx *cli.Context) error {
@@ -71,6 +83,17 @@ newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH say
 					return usagef("the image lists %v name no images", lists)
 				}
 			}
+			for _, b := range cx.StringSlice("base") {
+				_, c, err := loadCatalogArg(b)
+				if err != nil {
+					return fmt.Errorf("--base %s: %w", b, err)
+				}
+				opt.Bases = append(opt.Bases, catalog.NamedCatalog{Name: b, Catalog: c})
+			}
+			if cx.Bool("remove-absent-tags") && len(opt.Bases) == 0 {
+				return usagef("--remove-absent-tags needs --base: it removes tags the bases have")
+			}
+			opt.RemoveAbsentTags = cx.Bool("remove-absent-tags")
 			src, err := openSource(loc)
 			if err != nil {
 				return err
@@ -85,9 +108,14 @@ newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH say
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cx.App.ErrWriter, "packed %d images (%d blobs, %s) from %s into %s (%s) in %.1fs\nbundle id %s\n",
-				len(c.Entries()), len(c.Blobs), humanBytes(c.TotalBlobBytes()), loc, out, humanBytes(fi.Size()),
-				time.Since(start).Seconds(), c.Meta.ID)
+			kind := "bundle"
+			if c.IsPatch() {
+				kind = fmt.Sprintf("patch (%d of %d blobs carried, the rest expected from %d base(s); %d tag removal(s))",
+					len(c.CarriedBlobs()), len(c.Blobs), len(c.Bases), len(c.Removals()))
+			}
+			fmt.Fprintf(cx.App.ErrWriter, "packed %d images (%d blobs, %s) from %s into %s (%s) in %.1fs\n%s id %s\n",
+				len(c.Entries()), len(c.CarriedBlobs()), humanBytes(c.CarriedBytes()), loc, out, humanBytes(fi.Size()),
+				time.Since(start).Seconds(), kind, c.Meta.ID)
 			return nil
 		},
 	}

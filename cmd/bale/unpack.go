@@ -23,8 +23,8 @@ const stagingDir = ".bale-staging"
 func unpackCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "unpack",
-		Usage:     "verify a bundle and unpack it into a registry storage dir and/or a skopeo dir tree",
-		ArgsUsage: "BUNDLE",
+		Usage:     "verify bundles (a base and its patches) and unpack them into a registry storage dir and/or a skopeo dir tree",
+		ArgsUsage: "BUNDLE [PATCH...]",
 		Description: `Unpacks BUNDLE into each --to location:
    --to registry:PATH  registry storage root, served by registry:2 / docker-registry with
                        rootdirectory PATH; merged with what PATH already holds (other
@@ -41,18 +41,30 @@ temporary name then renamed. Blobs come first, repository links next, tags last:
 any point leaves no tag pointing at missing content, and re-running the same command
 completes the work (blobs already present and valid are kept).
 
+Patches: 'bale unpack --to ... BASE.tar.zst PATCH1.tar.zst PATCH2.tar.zst' applies them in
+order; 'bale unpack --to registry:X PATCH.tar.zst' applies a patch onto a target that already
+holds its base (with dir: alone, the blobs are taken from the images already in the tree).
+Before writing anything, unpack checks that every blob each patch expects is in the target or
+carried by an earlier bundle of the command line; if not it lists the missing digests, the
+images that need them and the base bundle that carries them, and writes nothing. A patch made
+with --remove-absent-tags removes the tags it lists, where they still point at the base's
+manifest.
+
 ` + exitCodesHelp,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH or dir:PATH; repeatable)"},
 		},
 		Action: func(cx *cli.Context) error {
-			if err := checkArgs(cx, 1, "BUNDLE"); err != nil {
+			if cx.NArg() == 0 {
+				return usagef("unpack takes BUNDLE [PATCH...] (see bale unpack --help)")
+			}
+			if err := checkArgs(cx, cx.NArg(), "BUNDLE [PATCH...]"); err != nil {
 				return err
 			}
 			if len(cx.StringSlice("to")) == 0 {
 				return usagef("unpack needs at least one --to registry:PATH or --to dir:PATH (see bale unpack --help)")
 			}
-			bundle := cx.Args().First()
+			bundles := cx.Args().Slice()
 			var (
 				store   *registry.Store
 				regLoc  location
@@ -84,6 +96,7 @@ completes the work (blobs already present and valid are kept).
 					sinks = append(sinks, tree)
 				}
 			}
+			opt := archive.UnpackOptions{Also: sinks}
 			staging := ""
 			if store == nil {
 				staging = filepath.Join(trees[0].Root(), stagingDir)
@@ -91,14 +104,13 @@ completes the work (blobs already present and valid are kept).
 				if store, err = registry.Create(staging); err != nil {
 					return err
 				}
+				// A patch's blobs from its base are taken from the images already in the tree.
+				if existing, _ := dirtree.Open(trees[0].Root()); existing != nil {
+					opt.From = append(opt.From, existing)
+				}
 			}
-			f, err := os.Open(bundle)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
 			start := time.Now()
-			res, err := archive.Unpack(cx.Context, f, store, archive.UnpackOptions{Also: sinks})
+			res, err := archive.UnpackFiles(cx.Context, bundles, store, opt)
 			if err != nil {
 				if staging != "" {
 					return fmt.Errorf("%w\n(verified blobs are kept in %s; re-run to resume, or delete it)", err, staging)
@@ -111,8 +123,14 @@ completes the work (blobs already present and valid are kept).
 				}
 			}
 			fmt.Fprintf(cx.App.ErrWriter, "unpacked %d images from %s into %s in %.1fs: %d blobs written (%s), %d already present\n",
-				len(res.Catalog.Entries()), bundle, strings.Join(targets, ", "), time.Since(start).Seconds(),
+				res.Images, strings.Join(bundles, " + "), strings.Join(targets, ", "), time.Since(start).Seconds(),
 				res.BlobsWritten, humanBytes(res.BytesWritten), res.BlobsReused)
+			for _, r := range res.Removed {
+				fmt.Fprintf(cx.App.ErrWriter, "removed tag %s\n", r)
+			}
+			for _, r := range res.KeptTags {
+				fmt.Fprintf(cx.App.ErrWriter, "note: kept tag %s: the patch removes it, but here it points at another manifest than the base's\n", r)
+			}
 			for _, tree := range trees {
 				if tree.Copied > 0 {
 					fmt.Fprintf(cx.App.ErrWriter, "note: %s is on another file system than the registry storage: %d files were copied, not hard-linked\n", tree.Root(), tree.Copied)

@@ -39,9 +39,12 @@ Prints every problem found and exits non-zero if there is any.
 				c        *catalog.Catalog
 				problems []error
 			)
-			if loc.Kind == kindBundle {
+			switch loc.Kind {
+			case kindCatalog:
+				return usagef("%s is a catalog file: it holds no content to verify", loc.Path)
+			case kindBundle:
 				c, problems = verifyBundle(loc.Path)
-			} else {
+			default:
 				c, problems = verifyLocation(loc)
 			}
 			for _, p := range problems {
@@ -51,7 +54,10 @@ Prints every problem found and exits non-zero if there is any.
 				return fmt.Errorf("%s: %d problem(s) found: %w", loc, len(problems), errors.Join(problems...))
 			}
 			fmt.Fprintf(cx.App.Writer, "%s: OK, %d images, %d blobs (%s) verified\n",
-				loc, len(c.Entries()), len(c.Blobs), humanBytes(c.TotalBlobBytes()))
+				loc, len(c.Entries()), len(c.CarriedBlobs()), humanBytes(c.CarriedBytes()))
+			if n := len(c.ExpectedBlobs()); n > 0 {
+				fmt.Fprintf(cx.App.Writer, "patch: %d more blobs are expected from its bases (checked when it is unpacked)\n", n)
+			}
 			return nil
 		},
 	}

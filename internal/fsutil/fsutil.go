@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -171,4 +172,21 @@ func Place(dst string, src layout.Source, repo string, d layout.Descriptor) (cop
 	}
 	defer rc.Close()
 	return true, WriteVerified(dst, d, rc, BlobMode)
+}
+
+// RemoveDir removes the directory dir and everything in it; it is first renamed to a
+// temporary name beside it, so that no reader sees it half removed.
+func RemoveDir(dir string) error {
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".bale-old-")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(dir, filepath.Join(tmp, "x")); err != nil {
+		os.Remove(tmp)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return os.RemoveAll(tmp)
 }

@@ -306,6 +306,23 @@ func (t *Tree) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) (e
 	return swapDir(tmp, dst)
 }
 
+// RemoveImage removes the image directory of ref if its manifest.json still hashes to d, and
+// reports whether it did.
+func (t *Tree) RemoveImage(ref layout.Ref, d digest.Digest) (bool, error) {
+	dir, err := ImageDir(t.root, ref)
+	if err != nil {
+		return false, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && digest.FromBytes(b) != d) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, fsutil.RemoveDir(dir)
+}
+
 // swapDir renames the finished directory tmp to dst, moving an existing dst aside first.
 func swapDir(tmp, dst string) error {
 	if _, err := os.Lstat(dst); err == nil {

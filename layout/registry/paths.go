@@ -34,6 +34,8 @@ type (
 		Repo, Tag string
 		Digest    digest.Digest
 	}
+	// TagDir is everything of one tag: _manifests/tags/<tag>/.
+	TagDir struct{ Repo, Tag string }
 	// LayersDir is a repository's _layers/ directory, which registry 2.8 needs to see the
 	// repository at all (catalog and garbage collection), even when it is empty.
 	LayersDir struct{ Repo string }
@@ -50,6 +52,7 @@ func (TagCurrent) pathSpec()   {}
 func (TagIndex) pathSpec()     {}
 func (Repositories) pathSpec() {}
 func (LayersDir) pathSpec()    {}
+func (TagDir) pathSpec()       {}
 func (Blobs) pathSpec()        {}
 
 // StoragePrefix is where registry storage starts below the storage root directory.
@@ -85,6 +88,11 @@ func PathFor(spec PathSpec) (string, error) {
 		return path.Join(StoragePrefix, "blobs", "sha256", h[:2], h, "data"), nil
 	case LayersDir:
 		return repoPath(s.Repo, "", "_layers")
+	case TagDir:
+		if err := layout.ValidateTag(s.Tag); err != nil {
+			return "", err
+		}
+		return repoPath(s.Repo, "", "_manifests", "tags", s.Tag)
 	case LayerLink:
 		return repoPath(s.Repo, s.Digest, "_layers", "sha256", "<hex>", "link")
 	case RevisionLink:

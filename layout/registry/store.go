@@ -241,6 +241,43 @@ func (s *Store) ReadManifest(repo string, d digest.Digest) (*layout.Manifest, er
 
 func (s *Store) mustBlob(d digest.Digest) string { return s.mustPath(BlobData{Digest: d}) }
 
+// ReadBlobManifest reads blob d as a manifest, whichever repository links it, verifying it.
+func (s *Store) ReadBlobManifest(d layout.Descriptor) (*layout.Manifest, error) {
+	if d.Size > layout.MaxManifestSize {
+		return nil, fmt.Errorf("manifest %s: %d bytes: %w", d.Digest, d.Size, layout.ErrInvalid)
+	}
+	p, err := s.Path(BlobData{Digest: d.Digest})
+	if err != nil {
+		return nil, err
+	}
+	b, err := fsutil.ReadVerified(p, d)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("manifest %s: %w", d.Digest, layout.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return layout.ParseManifest(b)
+}
+
+// Untag removes repo:tag (its current link and index) if it still points at d, and reports
+// whether it did. Manifests and blobs stay (the registry's garbage collector removes what no
+// tag needs).
+func (s *Store) Untag(repo, tag string, d digest.Digest) (bool, error) {
+	cur, err := s.ReadLink(TagCurrent{Repo: repo, Tag: tag})
+	if errors.Is(err, layout.ErrNotFound) || (err == nil && cur != d) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	p, err := s.Path(TagDir{Repo: repo, Tag: tag})
+	if err != nil {
+		return false, err
+	}
+	return true, fsutil.RemoveDir(p)
+}
+
 // BlobPath returns the data file of blob d (which must be a valid digest).
 func (s *Store) BlobPath(_ string, d layout.Descriptor) (string, error) {
 	return s.Path(BlobData{Digest: d.Digest})
@@ -405,4 +442,13 @@ func (s *Store) CheckLinks(repo string, img *layout.Image) []error {
 		}
 	}
 	return errs
+}
+
+// RemoveImage removes the tag of ref if it still points at d (see Untag); an untagged ref is
+// left alone.
+func (s *Store) RemoveImage(ref layout.Ref, d digest.Digest) (bool, error) {
+	if ref.Tag == "" {
+		return false, nil
+	}
+	return s.Untag(ref.Repo, ref.Tag, d)
 }

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/urfave/cli/v2"
+
+	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/catalog"
+)
+
+// diffTag is one tag in `bale diff` output.
+type diffTag struct {
+	Repo string `json:"repo"`
+	Tag  string `json:"tag"`
+	Old  string `json:"old,omitempty"`
+	New  string `json:"new,omitempty"`
+}
+
+// diffOutput is the JSON document of `bale diff --json`.
+type diffOutput struct {
+	Old          string    `json:"old"`
+	New          string    `json:"new"`
+	Added        []diffTag `json:"added"`
+	Removed      []diffTag `json:"removed"`
+	Changed      []diffTag `json:"changed"`
+	BlobsAdded   []string  `json:"blobsAdded"`
+	BlobsRemoved []string  `json:"blobsRemoved"`
+	BytesAdded   int64     `json:"bytesAdded"`
+	BytesRemoved int64     `json:"bytesRemoved"`
+	// PatchBytes is what `bale pack --base OLD NEW` would carry (blobs NEW has and OLD lacks),
+	// and PatchSize the predicted size of that patch file.
+	PatchBytes int64 `json:"patchBytes"`
+	PatchSize  int64 `json:"patchSize"`
+}
+
+func diffCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "diff",
+		Usage:     "compare two bundles, catalogs or locations: tags, blobs, and the size of the patch between them",
+		ArgsUsage: "OLD NEW",
+		Description: `OLD and NEW are bundles (only their catalogs are read), catalog files, or registry:/dir:
+locations. Prints the tags added, removed and changed (old and new digest), the blobs added and
+removed, and what a patch from OLD to NEW ('bale pack --base OLD ... NEW') would carry, with
+its predicted file size: the blob bytes plus the compressed catalog plus tar overhead.
+Compressed layers (gzip, zstd) do not shrink further, so the prediction is close for them;
+uncompressed layers make the real patch smaller than predicted.
+
+` + exitCodesHelp,
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document"}},
+		Action: func(cx *cli.Context) error {
+			if err := checkArgs(cx, 2, "OLD NEW"); err != nil {
+				return err
+			}
+			oldLoc, oldC, err := loadCatalogArg(cx.Args().Get(0))
+			if err != nil {
+				return err
+			}
+			newLoc, newC, err := loadCatalogArg(cx.Args().Get(1))
+			if err != nil {
+				return err
+			}
+			out, err := diffCatalogs(oldC, newC)
+			if err != nil {
+				return err
+			}
+			out.Old, out.New = oldLoc.String(), newLoc.String()
+			if cx.Bool("json") {
+				enc := json.NewEncoder(cx.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			w := cx.App.Writer
+			for _, t := range out.Added {
+				fmt.Fprintf(w, "+ %s:%s %s\n", t.Repo, t.Tag, t.New)
+			}
+			for _, t := range out.Removed {
+				fmt.Fprintf(w, "- %s:%s %s\n", t.Repo, t.Tag, t.Old)
+			}
+			for _, t := range out.Changed {
+				fmt.Fprintf(w, "~ %s:%s %s -> %s\n", t.Repo, t.Tag, t.Old, t.New)
+			}
+			fmt.Fprintf(w, "tags: %d added, %d removed, %d changed; blobs: %d added (%s), %d removed (%s)\n",
+				len(out.Added), len(out.Removed), len(out.Changed), len(out.BlobsAdded), humanBytes(out.BytesAdded),
+				len(out.BlobsRemoved), humanBytes(out.BytesRemoved))
+			fmt.Fprintf(w, "a patch from OLD to NEW carries %s of blobs; predicted size %s\n", humanBytes(out.PatchBytes), humanBytes(out.PatchSize))
+			return nil
+		},
+	}
+}
+
+func diffCatalogs(oldC, newC *catalog.Catalog) (*diffOutput, error) {
+	out := &diffOutput{Added: []diffTag{}, Removed: []diffTag{}, Changed: []diffTag{}, BlobsAdded: []string{}, BlobsRemoved: []string{}}
+	tags := func(c *catalog.Catalog) map[[2]string]digest.Digest {
+		m := map[[2]string]digest.Digest{}
+		for _, e := range c.Entries() {
+			if e.Tag != "" {
+				m[[2]string{e.Repo, e.Tag}] = e.Digest
+			}
+		}
+		return m
+	}
+	ot, nt := tags(oldC), tags(newC)
+	for k, d := range nt {
+		if od, ok := ot[k]; !ok {
+			out.Added = append(out.Added, diffTag{Repo: k[0], Tag: k[1], New: string(d)})
+		} else if od != d {
+			out.Changed = append(out.Changed, diffTag{Repo: k[0], Tag: k[1], Old: string(od), New: string(d)})
+		}
+	}
+	for k, d := range ot {
+		if _, ok := nt[k]; !ok {
+			out.Removed = append(out.Removed, diffTag{Repo: k[0], Tag: k[1], Old: string(d)})
+		}
+	}
+	for _, l := range [][]diffTag{out.Added, out.Removed, out.Changed} {
+		sort.Slice(l, func(i, j int) bool { return l[i].Repo+":"+l[i].Tag < l[j].Repo+":"+l[j].Tag })
+	}
+	for _, d := range newC.SortedBlobs() {
+		if oldC.Blobs[d] == nil {
+			out.BlobsAdded = append(out.BlobsAdded, string(d))
+			out.BytesAdded += newC.Blobs[d].Size
+		}
+	}
+	for _, d := range oldC.SortedBlobs() {
+		if newC.Blobs[d] == nil {
+			out.BlobsRemoved = append(out.BlobsRemoved, string(d))
+			out.BytesRemoved += oldC.Blobs[d].Size
+		}
+	}
+	patch := newC.Clone()
+	patch.MakePatch(catalog.View([]catalog.NamedCatalog{{Name: "OLD", Catalog: oldC}}), false)
+	if err := patch.Finish(); err != nil {
+		return nil, err
+	}
+	out.PatchBytes = patch.CarriedBytes()
+	size, err := archive.PredictSize(patch)
+	if err != nil {
+		return nil, err
+	}
+	out.PatchSize = size
+	return out, nil
+}
