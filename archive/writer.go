@@ -244,6 +244,18 @@ func PredictSize(c *catalog.Catalog) (int64, error) {
 	if err := mw.file(CatalogName, 0o444, dbBytes); err != nil {
 		return 0, err
 	}
+	// Blob members with their headers but no content: the content is counted at full size.
+	var content int64
+	for _, d := range c.CarriedBlobs() {
+		name, err := registry.PathFor(registry.BlobData{Digest: d})
+		if err != nil {
+			return 0, err
+		}
+		if err := mw.header(name, 0o444, 0); err != nil {
+			return 0, err
+		}
+		content += (c.Blobs[d].Size + tarBlock - 1) / tarBlock * tarBlock
+	}
 	for _, spec := range Links(c) {
 		if err := mw.link(spec, linkTarget(c, spec)); err != nil {
 			return 0, err
@@ -255,15 +267,8 @@ func PredictSize(c *catalog.Catalog) (int64, error) {
 	if err := zw.Close(); err != nil {
 		return 0, err
 	}
-	n := int64(buf.Len())
-	for _, d := range c.CarriedBlobs() {
-		n += tarHeaderSize + (c.Blobs[d].Size+tarBlock-1)/tarBlock*tarBlock
-	}
-	return n, nil
+	return int64(buf.Len()) + content, nil
 }
 
-// Sizes in a tar stream.
-const (
-	tarBlock      = 512
-	tarHeaderSize = 512
-)
+// tarBlock is the unit a tar stream pads every member to.
+const tarBlock = 512

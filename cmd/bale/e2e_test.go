@@ -36,9 +36,15 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	fixtureCleanup()
+	for _, d := range extraCleanup {
+		os.RemoveAll(d)
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// extraCleanup are directories of fixtures made once per test binary, removed at its end.
+var extraCleanup []string
 
 // runResult is what one bale run printed and how it exited.
 type runResult struct {
