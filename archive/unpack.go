@@ -96,6 +96,9 @@ func Unpack(ctx context.Context, r io.Reader, dst *registry.Store, opt UnpackOpt
 	if err := precheck([]*catalog.Catalog{br.Catalog()}, []string{"the bundle"}, dst, opt.From); err != nil {
 		return res, err
 	}
+	if err := dst.Init(); err != nil {
+		return res, err
+	}
 	if err := apply(ctx, br, dst, opt, res); err != nil {
 		return res, err
 	}
@@ -127,6 +130,9 @@ func UnpackFiles(ctx context.Context, paths []string, dst *registry.Store, opt U
 	if err := precheck(cats, paths, dst, opt.From); err != nil {
 		return res, err
 	}
+	if err := dst.Init(); err != nil {
+		return res, err
+	}
 	for i, p := range paths {
 		if err := applyFile(ctx, p, cats[i], dst, opt, res); err != nil {
 			return res, err
@@ -155,15 +161,21 @@ func applyFile(ctx context.Context, path string, want *catalog.Catalog, dst *reg
 	return nil
 }
 
-// precheck checks that every blob each patch expects is in dst, in one of from (then it is
-// hard-linked into dst), or carried by an earlier bundle.
+// precheck checks, without writing anything, that every blob each patch expects is in dst,
+// in one of from, or carried by an earlier bundle; then it hard-links into dst what only from
+// holds.
 func precheck(cats []*catalog.Catalog, names []string, dst *registry.Store, from []layout.FileSource) error {
 	carried := map[digest.Digest]bool{}
+	seeds := map[digest.Digest]seedFile{}
 	for i, c := range cats {
 		var missing []MissingBlob
 		for _, d := range c.ExpectedBlobs() {
 			desc, _ := c.Descriptor(d)
-			if carried[d] || dst.StatBlob(desc) || seed(dst, desc, from) {
+			if carried[d] || dst.StatBlob(desc) {
+				continue
+			}
+			if p, ok := findSeed(desc, from); ok {
+				seeds[d] = seedFile{desc, p}
 				continue
 			}
 			b := c.Blobs[d]
@@ -185,20 +197,31 @@ func precheck(cats []*catalog.Catalog, names []string, dst *registry.Store, from
 			carried[d] = true
 		}
 	}
+	for _, s := range seeds {
+		if err := dst.LinkBlob(s.desc, s.path); err != nil {
+			return fmt.Errorf("taking blob %s from %s: %w", s.desc.Digest, s.path, err)
+		}
+	}
 	return nil
 }
 
-// seed hard-links blob d into dst from the first of from that holds it (it is verified by the
-// patch's checks before any link points at it).
-func seed(dst *registry.Store, d layout.Descriptor, from []layout.FileSource) bool {
+// seedFile is a blob a patch expects that an existing layout holds as a file.
+type seedFile struct {
+	desc layout.Descriptor
+	path string
+}
+
+// findSeed finds a file of the right size holding blob d in one of from. It is verified by the
+// patch's checks before any link points at it.
+func findSeed(d layout.Descriptor, from []layout.FileSource) (string, bool) {
 	for _, src := range from {
 		if p, err := src.BlobPath("", d); err == nil {
-			if fi, err := os.Stat(p); err == nil && fi.Size() == d.Size && dst.LinkBlob(d, p) == nil {
-				return true
+			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Size() == d.Size {
+				return p, true
 			}
 		}
 	}
-	return false
+	return "", false
 }
 
 // apply streams one bundle into dst: blobs, checks of what a patch expects, links, tags,

@@ -207,8 +207,16 @@ func TestPatchJourney(t *testing.T) {
 			t.Errorf("the error does not say %q:\n%s", s, res.stderr)
 		}
 	}
-	if files := treeFileCount(t, empty); files != 0 {
-		t.Errorf("a refused patch left %d files in the target", files)
+	if _, err := os.Lstat(empty); !os.IsNotExist(err) {
+		t.Errorf("a refused patch created the target (%v)", err)
+	}
+	// The same onto a dir tree target.
+	emptyDir := filepath.Join(work, "empty-dir")
+	if res := bale(t, "unpack", "--to", "dir:"+emptyDir, patch); res.code != exitNotFound {
+		t.Errorf("patch alone into dir: exit %d, want %d\n%s", res.code, exitNotFound, res.stderr)
+	}
+	if _, err := os.Lstat(emptyDir); !os.IsNotExist(err) {
+		t.Errorf("a refused patch created the dir target (%v)", err)
 	}
 
 	// A, then the patch, into registry storage and a dir tree.
@@ -295,18 +303,6 @@ func imageNamed(c *imagetest.Corpus, name string) imagetest.Image {
 		}
 	}
 	panic("no image " + name)
-}
-
-func treeFileCount(t *testing.T, root string) int {
-	t.Helper()
-	n := 0
-	filepath.WalkDir(root, func(_ string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			n++
-		}
-		return nil
-	})
-	return n
 }
 
 // catalogBytesOf is the size of a bundle's catalog member.

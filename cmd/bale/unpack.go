@@ -83,15 +83,10 @@ manifest.
 					if store != nil {
 						return usagef("one registry: target at most (got %s and %s)", regLoc, loc)
 					}
-					if store, err = registry.Create(loc.Path); err != nil {
-						return err
-					}
+					store = registry.New(loc.Path)
 					regLoc = loc
 				case kindDir:
-					tree, err := dirtree.Create(loc.Path)
-					if err != nil {
-						return err
-					}
+					tree := dirtree.New(loc.Path)
 					trees = append(trees, tree)
 					sinks = append(sinks, tree)
 				}
@@ -100,10 +95,7 @@ manifest.
 			staging := ""
 			if store == nil {
 				staging = filepath.Join(trees[0].Root(), stagingDir)
-				var err error
-				if store, err = registry.Create(staging); err != nil {
-					return err
-				}
+				store = registry.New(staging)
 				// A patch's blobs from its base are taken from the images already in the tree.
 				if existing, _ := dirtree.Open(trees[0].Root()); existing != nil {
 					opt.From = append(opt.From, existing)

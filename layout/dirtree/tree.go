@@ -138,6 +138,12 @@ func (t *Tree) note(d digest.Digest, p string) {
 	}
 }
 
+// New names a destination tree at root without touching the file system; PutImage creates
+// what it needs.
+func New(root string) *Tree {
+	return &Tree{root: root, images: map[string]*imageDir{}, files: map[digest.Digest]string{}}
+}
+
 // Create opens root as a destination tree, creating it if needed.
 func Create(root string) (*Tree, error) {
 	if err := os.MkdirAll(root, fsutil.DirMode); err != nil {

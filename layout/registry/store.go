@@ -45,13 +45,26 @@ func Open(root string) (*Store, error) {
 // Create opens registry storage at root, creating the blobs/ and repositories/ directories the
 // registry's garbage collector requires.
 func Create(root string) (*Store, error) {
-	s := &Store{root: root}
-	for _, spec := range []PathSpec{Blobs{}, Repositories{}} {
-		if err := os.MkdirAll(s.mustPath(spec), fsutil.DirMode); err != nil {
-			return nil, fmt.Errorf("creating registry storage: %w", err)
-		}
+	s := New(root)
+	if err := s.Init(); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// New names registry storage at root, existing or not, without touching the file system;
+// writes create what they need, and Init the directories the registry requires.
+func New(root string) *Store { return &Store{root: root} }
+
+// Init creates the blobs/ and repositories/ directories the registry's garbage collector
+// requires.
+func (s *Store) Init() error {
+	for _, spec := range []PathSpec{Blobs{}, Repositories{}} {
+		if err := os.MkdirAll(s.mustPath(spec), fsutil.DirMode); err != nil {
+			return fmt.Errorf("creating registry storage: %w", err)
+		}
+	}
+	return nil
 }
 
 // Root is the storage root directory.
