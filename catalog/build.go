@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -23,34 +22,11 @@ type BuildOptions struct {
 	Platform *layout.Platform
 }
 
-// ImageError is one image FromSource could not take.
-type ImageError struct {
-	Ref layout.Ref
-	Err error
-}
+// ImageError is one image FromSource could not take (layout.ImageError).
+type ImageError = layout.ImageError
 
-// ImagesError lists every image FromSource could not take, not only the first.
-type ImagesError struct {
-	Images []ImageError
-}
-
-func (e *ImagesError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d image(s) missing or unreadable:", len(e.Images))
-	for _, ie := range e.Images {
-		fmt.Fprintf(&b, "\n  %s: %v", ie.Ref, ie.Err)
-	}
-	return b.String()
-}
-
-// Unwrap returns the individual errors, so errors.Is(err, layout.ErrNotFound) works.
-func (e *ImagesError) Unwrap() []error {
-	out := make([]error, len(e.Images))
-	for i, ie := range e.Images {
-		out[i] = ie.Err
-	}
-	return out
-}
+// ImagesError lists every image FromSource could not take (layout.ImagesError).
+type ImagesError = layout.ImagesError
 
 // FromSource resolves refs in src (every tag of src when refs is empty), reads each image's
 // manifests and configs, and returns the catalog of all of them. Created is the newest
@@ -114,18 +90,7 @@ func (c *Catalog) Finish() error {
 }
 
 func loadRef(src layout.Source, ref layout.Ref, opt BuildOptions) (*layout.Image, error) {
-	d, err := src.Resolve(ref)
-	if err != nil {
-		return nil, err
-	}
-	img, err := layout.LoadImage(src, ref.Repo, d)
-	if err != nil {
-		return nil, err
-	}
-	if opt.Platform != nil {
-		return img.SelectPlatform(*opt.Platform)
-	}
-	return img, nil
+	return layout.ResolveImage(src, ref, opt.Platform)
 }
 
 type configInfo struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/dirtree"
+	"github.com/bale-project/bale/layout/ocidir"
 	"github.com/bale-project/bale/layout/registry"
 )
 
@@ -20,6 +21,7 @@ const (
 	kindDir      = "dir"
 	kindBundle   = "bundle"
 	kindCatalog  = "catalog"
+	kindOCI      = "oci"
 )
 
 // location is a parsed LOCATION argument.
@@ -33,7 +35,7 @@ func (l location) String() string { return l.Kind + ":" + l.Path }
 // parseLocation parses registry:PATH, dir:PATH or a bare PATH, which is detected from what it
 // holds. allowBundle says whether a bundle file is acceptable here.
 func parseLocation(s string, allowBundle bool) (location, error) {
-	for _, k := range []string{kindRegistry, kindDir} {
+	for _, k := range []string{kindRegistry, kindDir, kindOCI} {
 		if p, ok := strings.CutPrefix(s, k+":"); ok {
 			if p == "" {
 				return location{}, usagef("%q: no path after %s:", s, k)
@@ -50,10 +52,12 @@ func parseLocation(s string, allowBundle bool) (location, error) {
 		return location{Kind: fileKind(s), Path: s}, nil
 	case fi.IsDir() && registry.Is(s):
 		return location{Kind: kindRegistry, Path: s}, nil
+	case fi.IsDir() && ocidir.Is(s):
+		return location{Kind: kindOCI, Path: s}, nil
 	case fi.IsDir() && dirtree.Is(s):
 		return location{Kind: kindDir, Path: s}, nil
 	}
-	return location{}, usagef("%s holds neither registry storage (docker/registry/v2) nor a skopeo dir tree (<repo>:<tag>/manifest.json); write registry:%s or dir:%s", s, s, s)
+	return location{}, usagef("%s holds no registry storage (docker/registry/v2), skopeo dir tree (<repo>:<tag>/manifest.json) or OCI layout (oci-layout); write registry:%s, dir:%s or oci:%s", s, s, s, s)
 }
 
 // openSource opens a registry or dir location for reading.
@@ -63,8 +67,44 @@ func openSource(l location) (layout.Source, error) {
 		return registry.Open(l.Path)
 	case kindDir:
 		return dirtree.Open(l.Path)
+	case kindOCI:
+		return ocidir.Open(l.Path)
 	}
-	return nil, usagef("%s is a %s file; this command needs a registry: or dir: location", l.Path, l.Kind)
+	return nil, usagef("%s is a %s file; this command needs a registry:, dir: or oci: location", l.Path, l.Kind)
+}
+
+// destination is a location written to: images go in with PutImage, and the counter says how
+// many files had to be copied because hard links were impossible.
+type destination interface {
+	layout.Sink
+	layout.Remover
+	Root() string
+}
+
+// openDestination names a registry:, dir: or oci: location to write, creating nothing yet.
+func openDestination(l location) (destination, error) {
+	switch l.Kind {
+	case kindRegistry:
+		return registry.New(l.Path), nil
+	case kindDir:
+		return dirtree.New(l.Path), nil
+	case kindOCI:
+		return ocidir.New(l.Path)
+	}
+	return nil, usagef("%s is a %s; write into registry:PATH, dir:PATH or oci:PATH", l.Path, l.Kind)
+}
+
+// copiedFiles is how many files d had to copy instead of hard-linking.
+func copiedFiles(d destination) int {
+	switch x := d.(type) {
+	case *registry.Store:
+		return x.Copied
+	case *dirtree.Tree:
+		return x.Copied
+	case *ocidir.Layout:
+		return x.Copied
+	}
+	return 0
 }
 
 // zstdMagic starts every zstd frame, so every bundle.

@@ -50,7 +50,7 @@ func newApp() *cli.App {
    registry:PATH  Docker registry v2 storage root (PATH/docker/registry/v2/...), as served by registry:2
    dir:PATH       a tree of skopeo dir: images, PATH/<repo>:<tag>/ (nested repos as folders)
    PATH           detected from what it holds (a bundle file, registry storage, or a dir tree)`,
-		Commands:             []*cli.Command{packCommand(), unpackCommand(), listCommand(), verifyCommand(), diffCommand(), catalogCommand()},
+		Commands:             []*cli.Command{packCommand(), unpackCommand(), copyCommand(), listCommand(), verifyCommand(), diffCommand(), catalogCommand()},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 	}

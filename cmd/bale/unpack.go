@@ -12,6 +12,7 @@ import (
 	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/dirtree"
+	"github.com/bale-project/bale/layout/ocidir"
 	"github.com/bale-project/bale/layout/registry"
 )
 
@@ -32,6 +33,8 @@ func unpackCommand() *cli.Command {
    --to dir:PATH       a tree of skopeo dir: images, PATH/<repo>:<tag>/, ready for
                        skopeo sync --src dir --dest docker PATH HOST/PREFIX (use --scoped to
                        keep nested repository names)
+   --to oci:PATH       an OCI image layout holding every image, tagged "<repo>:<tag>"
+                       (skopeo copy oci:PATH:<repo>:<tag> ... reads it)
 Both at once is the common case: the dir tree is hard-linked out of the registry storage, so
 each blob is stored once. With dir: alone each unique blob is still stored once and linked into
 every image that uses it. Across file systems bale copies instead, and says so.
@@ -52,7 +55,7 @@ manifest.
 
 ` + exitCodesHelp,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH or dir:PATH; repeatable)"},
+			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH, dir:PATH or oci:PATH; repeatable)"},
 		},
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() == 0 {
@@ -62,13 +65,13 @@ manifest.
 				return err
 			}
 			if len(cx.StringSlice("to")) == 0 {
-				return usagef("unpack needs at least one --to registry:PATH or --to dir:PATH (see bale unpack --help)")
+				return usagef("unpack needs at least one --to registry:PATH, dir:PATH or oci:PATH (see bale unpack --help)")
 			}
 			bundles := cx.Args().Slice()
 			var (
 				store   *registry.Store
 				regLoc  location
-				trees   []*dirtree.Tree
+				others  []destination
 				sinks   []layout.Sink
 				targets []string
 			)
@@ -85,20 +88,23 @@ manifest.
 					}
 					store = registry.New(loc.Path)
 					regLoc = loc
-				case kindDir:
-					tree := dirtree.New(loc.Path)
-					trees = append(trees, tree)
-					sinks = append(sinks, tree)
+				default:
+					d, err := openDestination(loc)
+					if err != nil {
+						return err
+					}
+					others = append(others, d)
+					sinks = append(sinks, d)
 				}
 			}
 			opt := archive.UnpackOptions{Also: sinks}
 			staging := ""
 			if store == nil {
-				staging = filepath.Join(trees[0].Root(), stagingDir)
+				staging = filepath.Join(others[0].Root(), stagingDir)
 				store = registry.New(staging)
-				// A patch's blobs from its base are taken from the images already in the tree.
-				if existing, _ := dirtree.Open(trees[0].Root()); existing != nil {
-					opt.From = append(opt.From, existing)
+				// A patch's blobs from its base are taken from the images already there.
+				if src := existingSource(others[0]); src != nil {
+					opt.From = append(opt.From, src)
 				}
 			}
 			start := time.Now()
@@ -123,9 +129,9 @@ manifest.
 			for _, r := range res.KeptTags {
 				fmt.Fprintf(cx.App.ErrWriter, "note: kept tag %s: the patch removes it, but here it points at another manifest than the base's\n", r)
 			}
-			for _, tree := range trees {
-				if tree.Copied > 0 {
-					fmt.Fprintf(cx.App.ErrWriter, "note: %s is on another file system than the registry storage: %d files were copied, not hard-linked\n", tree.Root(), tree.Copied)
+			for _, d := range others {
+				if n := copiedFiles(d); n > 0 {
+					fmt.Fprintf(cx.App.ErrWriter, "note: %s is on another file system than the registry storage: %d files were copied, not hard-linked\n", d.Root(), n)
 				}
 			}
 			return nil
@@ -136,11 +142,28 @@ manifest.
 // parseTarget parses an unpack target: registry:PATH or dir:PATH, or an existing PATH whose
 // kind can be detected.
 func parseTarget(s string) (location, error) {
-	if strings.HasPrefix(s, kindRegistry+":") || strings.HasPrefix(s, kindDir+":") {
-		return parseLocation(s, false)
+	for _, k := range []string{kindRegistry, kindDir, kindOCI} {
+		if strings.HasPrefix(s, k+":") {
+			return parseLocation(s, false)
+		}
 	}
 	if _, err := os.Stat(s); err != nil {
-		return location{}, usagef("--to %s: say registry:%s or dir:%s", s, s, s)
+		return location{}, usagef("%s does not exist yet: say registry:%s, dir:%s or oci:%s", s, s, s, s)
 	}
 	return parseLocation(s, false)
+}
+
+// existingSource opens what a dir: or oci: destination already holds, or returns nil.
+func existingSource(d destination) layout.FileSource {
+	switch d.(type) {
+	case *dirtree.Tree:
+		if t, _ := dirtree.Open(d.Root()); t != nil {
+			return t
+		}
+	case *ocidir.Layout:
+		if l, err := ocidir.Open(d.Root()); err == nil {
+			return l
+		}
+	}
+	return nil
 }

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bale-project/bale/layout"
+)
+
+func copyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "copy",
+		Aliases:   []string{"cp"},
+		Usage:     "copy images between registry storage, skopeo dir trees and OCI layouts, by hard links",
+		ArgsUsage: "SRC DST",
+		Description: `Copies every image of SRC (or only those of the --images lists) into DST; each is any of
+registry:PATH, dir:PATH, oci:PATH (an existing SRC may be a bare PATH). Files are hard-linked
+wherever SRC and DST share a file system, copied otherwise (bale says so once). DST may
+already hold images: copy merges and never removes; a tag that exists is re-pointed.
+
+Every image is resolved and read before anything is written: all the missing ones are reported
+together, and then nothing is written. Multi-arch images are kept whole unless --platform is
+given. Manifests are stored byte for byte in every layout (Docker schema2 ones in an OCI
+layout too), so digests never change.
+
+Examples (what select_registry_images.sh, skopeo_dir_to_registry.sh and
+registry_to_skopeo_dir.sh do today):
+   bale copy --images images-list.txt registry:/srv/pool registry:/srv/installer/registry
+   bale copy dir:./skopeo-images registry:./registry
+   bale copy registry:./registry dir:./skopeo-images
+
+` + exitCodesHelp,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "copy only the images listed in `FILE|DIR` (repeatable; format as in bale pack)"},
+			&cli.StringFlag{Name: "platform", Usage: "keep only this platform of multi-arch images, as `OS/ARCH[/VARIANT]`"},
+		},
+		Action: func(cx *cli.Context) error {
+			if err := checkArgs(cx, 2, "SRC DST"); err != nil {
+				return err
+			}
+			srcLoc, err := parseLocation(cx.Args().Get(0), false)
+			if err != nil {
+				return err
+			}
+			dstLoc, err := parseTarget(cx.Args().Get(1))
+			if err != nil {
+				return err
+			}
+			var platform *layout.Platform
+			if p := cx.String("platform"); p != "" {
+				pl, err := layout.ParsePlatform(p)
+				if err != nil {
+					return usageError{err}
+				}
+				platform = &pl
+			}
+			var refs []layout.Ref
+			if lists := cx.StringSlice("images"); len(lists) > 0 {
+				if refs, err = layout.ReadImageLists(lists); err != nil {
+					return err
+				}
+				if len(refs) == 0 {
+					return usagef("the image lists %v name no images", lists)
+				}
+			}
+			src, err := openSource(srcLoc)
+			if err != nil {
+				return err
+			}
+			dst, err := openDestination(dstLoc)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			n, err := layout.Copy(cx.Context, src, dst, refs, platform)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cx.App.ErrWriter, "copied %d images from %s to %s in %.2fs\n", n, srcLoc, dstLoc, time.Since(start).Seconds())
+			if c := copiedFiles(dst); c > 0 {
+				fmt.Fprintf(cx.App.ErrWriter, "note: %s and %s are on different file systems: %d files were copied, not hard-linked\n", srcLoc, dstLoc, c)
+			}
+			return nil
+		},
+	}
+}
