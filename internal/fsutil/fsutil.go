@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/bale-project/bale/layout"
 )
 
@@ -189,4 +191,30 @@ func RemoveDir(dir string) error {
 		return err
 	}
 	return os.RemoveAll(tmp)
+}
+
+// ReadManifest reads the manifest file at path, which must be a regular file of at most
+// layout.MaxManifestSize bytes hashing to d, and parses it. A missing file is an
+// ErrNotFound; errors name what (e.g. "manifest sha256:… of repo").
+func ReadManifest(path string, d digest.Digest, what string) (*layout.Manifest, error) {
+	f, size, err := OpenRegular(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", what, layout.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if size > layout.MaxManifestSize {
+		return nil, fmt.Errorf("%s: %d bytes: %w", what, size, layout.ErrInvalid)
+	}
+	b, err := io.ReadAll(layout.NewVerifier(f, layout.Descriptor{Digest: d, Size: size}))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	m, err := layout.ParseManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return m, nil
 }

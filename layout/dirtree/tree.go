@@ -223,23 +223,7 @@ func (t *Tree) ReadManifest(repo string, d digest.Digest) (*layout.Manifest, err
 	if !ok {
 		return nil, fmt.Errorf("manifest %s of %s: %w", d, repo, layout.ErrNotFound)
 	}
-	f, size, err := fsutil.OpenRegular(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if size > layout.MaxManifestSize {
-		return nil, fmt.Errorf("manifest %s: %d bytes: %w", p, size, layout.ErrInvalid)
-	}
-	b, err := io.ReadAll(layout.NewVerifier(f, layout.Descriptor{Digest: d, Size: size}))
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", p, err)
-	}
-	m, err := layout.ParseManifest(b)
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", p, err)
-	}
-	return m, nil
+	return fsutil.ReadManifest(p, d, "manifest "+p)
 }
 
 // BlobPath returns a file holding blob d.

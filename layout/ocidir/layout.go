@@ -192,26 +192,7 @@ func (l *Layout) ReadManifest(repo string, d digest.Digest) (*layout.Manifest, e
 	if err != nil {
 		return nil, err
 	}
-	f, size, err := fsutil.OpenRegular(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("manifest %s of %s: %w", d, repo, layout.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if size > layout.MaxManifestSize {
-		return nil, fmt.Errorf("manifest %s: %d bytes: %w", d, size, layout.ErrInvalid)
-	}
-	b, err := io.ReadAll(layout.NewVerifier(f, layout.Descriptor{Digest: d, Size: size}))
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", d, err)
-	}
-	m, err := layout.ParseManifest(b)
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", d, err)
-	}
-	return m, nil
+	return fsutil.ReadManifest(p, d, fmt.Sprintf("manifest %s of %s", d, repo))
 }
 
 // BlobPath returns the file of blob d.

@@ -229,27 +229,7 @@ func (s *Store) ReadManifest(repo string, d digest.Digest) (*layout.Manifest, er
 	if !s.hasManifest(repo, d) {
 		return nil, fmt.Errorf("manifest %s is not linked in repository %s: %w", d, repo, layout.ErrNotFound)
 	}
-	p := s.mustBlob(d)
-	f, size, err := fsutil.OpenRegular(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("manifest %s of %s: blob data missing: %w", d, repo, layout.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if size > layout.MaxManifestSize {
-		return nil, fmt.Errorf("manifest %s: %d bytes: %w", d, size, layout.ErrInvalid)
-	}
-	b, err := io.ReadAll(layout.NewVerifier(f, layout.Descriptor{Digest: d, Size: size}))
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s of %s: %w", d, repo, err)
-	}
-	m, err := layout.ParseManifest(b)
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s of %s: %w", d, repo, err)
-	}
-	return m, nil
+	return fsutil.ReadManifest(s.mustBlob(d), d, fmt.Sprintf("manifest %s of %s", d, repo))
 }
 
 func (s *Store) mustBlob(d digest.Digest) string { return s.mustPath(BlobData{Digest: d}) }
