@@ -153,3 +153,22 @@ func readFile(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestOCIWrittenBySkopeo: bale reads an OCI layout skopeo wrote, with a bare-tag ref name and
+// a <repo>:<tag> one, and copies it into registry storage that docker-registry serves.
+func TestOCIWrittenBySkopeo(t *testing.T) {
+	f := getFixture(t)
+	img := imageNamed(f.corpus, "kubesphere/kube-proxy:v1.20.6") // an OCI image
+	idx := imageNamed(f.corpus, "multiarch/pause:3.2")           // an OCI index
+	o := filepath.Join(t.TempDir(), "site-images")
+	testenv.Skopeo(t, "copy", "--all", "--preserve-digests", "dir:"+filepath.Join(f.tree, img.Repo+":"+img.Tag), "oci:"+o+":v1")
+	testenv.Skopeo(t, "copy", "--all", "--preserve-digests", "dir:"+filepath.Join(f.tree, idx.Repo+":"+idx.Tag), "oci:"+o+":"+idx.Repo+":"+idx.Tag)
+	want := []imagetest.Image{
+		{Repo: "site-images", Tag: "v1", Digest: img.Digest, MediaType: img.MediaType},
+		idx,
+	}
+	checkList(t, "oci:"+o, want)
+	r := filepath.Join(t.TempDir(), "r")
+	mustBale(t, "copy", "oci:"+o, "registry:"+r)
+	checkServed(t, r, "", want)
+}
