@@ -23,6 +23,9 @@ const (
 	maxDecoderMemory = 256 << 20
 )
 
+// maxTrailing bounds what may follow the tar end-of-archive marker (record padding).
+const maxTrailing = 1 << 20
+
 // linkSize is the exact size of a link file: "sha256:" and 64 hex digits.
 const linkSize = 71
 
@@ -309,9 +312,12 @@ func (r *Reader) finish() error {
 		sort.Strings(missing)
 		errs = append(errs, fmt.Errorf("%d link(s) of the catalog missing from the bundle, first %s: %w", len(missing), missing[0], ErrBundle))
 	}
-	// Drain what follows the tar end so zstd checksums over the whole stream are checked.
-	if _, err := io.Copy(io.Discard, r.zr); err != nil {
+	// Drain what follows the tar end so zstd checksums over the whole stream are checked; a
+	// tar writer pads to its record size, but nothing more may follow (no bomb of zeros).
+	if n, err := io.Copy(io.Discard, io.LimitReader(r.zr, maxTrailing+1)); err != nil {
 		errs = append(errs, fmt.Errorf("reading bundle end: %v: %w", err, ErrBundle))
+	} else if n > maxTrailing {
+		errs = append(errs, fmt.Errorf("more than %d bytes after the end of the tar stream: %w", maxTrailing, ErrBundle))
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)

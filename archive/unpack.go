@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/catalog"
+	"github.com/bale-project/bale/internal/fsutil"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/registry"
 )
@@ -20,7 +21,8 @@ import (
 type UnpackOptions struct {
 	// Also receives every image of the bundles once the registry store is complete, read from
 	// that store (a dirtree.Tree there hard-links its files out of the registry), and loses
-	// the tags a patch removes if it is a layout.Remover.
+	// the tags a patch removes if it is a layout.Remover. A sink with a Sweep method has it
+	// called, under the store's lock, to remove what an interrupted run left.
 	Also []layout.Sink
 	// From are layouts that already hold content (an existing dir tree target): a blob a patch
 	// expects and the store lacks is hard-linked from them before anything else happens.
@@ -93,12 +95,12 @@ func Unpack(ctx context.Context, r io.Reader, dst *registry.Store, opt UnpackOpt
 	}
 	defer br.Close()
 	res := &UnpackResult{}
-	if err := precheck([]*catalog.Catalog{br.Catalog()}, []string{"the bundle"}, dst, opt.From); err != nil {
+	cats, names := []*catalog.Catalog{br.Catalog()}, []string{"the bundle"}
+	unlock, err := prepare(cats, names, dst, opt)
+	if err != nil {
 		return res, err
 	}
-	if err := dst.Init(); err != nil {
-		return res, err
-	}
+	defer unlock()
 	if err := apply(ctx, br, dst, opt, res); err != nil {
 		return res, err
 	}
@@ -127,18 +129,50 @@ func UnpackFiles(ctx context.Context, paths []string, dst *registry.Store, opt U
 		cats[i] = c
 	}
 	res := &UnpackResult{}
-	if err := precheck(cats, paths, dst, opt.From); err != nil {
+	unlock, err := prepare(cats, paths, dst, opt)
+	if err != nil {
 		return res, err
 	}
-	if err := dst.Init(); err != nil {
-		return res, err
-	}
+	defer unlock()
 	for i, p := range paths {
 		if err := applyFile(ctx, p, cats[i], dst, opt, res); err != nil {
 			return res, err
 		}
 	}
 	return res, finishSinks(ctx, cats, dst, opt, res)
+}
+
+// prepare checks what patches expect without writing anything, then creates dst, takes its
+// lock (one unpack at a time), removes what an interrupted run left there, and checks again
+// under the lock.
+func prepare(cats []*catalog.Catalog, names []string, dst *registry.Store, opt UnpackOptions) (func(), error) {
+	if err := precheck(cats, names, dst, opt.From, false); err != nil {
+		return nil, err
+	}
+	if err := dst.Init(); err != nil {
+		return nil, err
+	}
+	unlock, err := fsutil.Lock(dst.Root())
+	if err != nil {
+		return nil, err
+	}
+	if err := fsutil.Sweep(dst.Root()); err != nil {
+		unlock()
+		return nil, err
+	}
+	for _, s := range opt.Also {
+		if sw, ok := s.(interface{ Sweep() error }); ok {
+			if err := sw.Sweep(); err != nil {
+				unlock()
+				return nil, err
+			}
+		}
+	}
+	if err := precheck(cats, names, dst, opt.From, true); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
 func applyFile(ctx context.Context, path string, want *catalog.Catalog, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
@@ -162,9 +196,9 @@ func applyFile(ctx context.Context, path string, want *catalog.Catalog, dst *reg
 }
 
 // precheck checks, without writing anything, that every blob each patch expects is in dst,
-// in one of from, or carried by an earlier bundle; then it hard-links into dst what only from
-// holds.
-func precheck(cats []*catalog.Catalog, names []string, dst *registry.Store, from []layout.FileSource) error {
+// in one of from, or carried by an earlier bundle; with seed, it then hard-links into dst
+// what only from holds.
+func precheck(cats []*catalog.Catalog, names []string, dst *registry.Store, from []layout.FileSource, seed bool) error {
 	carried := map[digest.Digest]bool{}
 	seeds := map[digest.Digest]seedFile{}
 	for i, c := range cats {
@@ -196,6 +230,9 @@ func precheck(cats []*catalog.Catalog, names []string, dst *registry.Store, from
 		for _, d := range c.CarriedBlobs() {
 			carried[d] = true
 		}
+	}
+	if !seed {
+		return nil
 	}
 	for _, s := range seeds {
 		if err := dst.LinkBlob(s.desc, s.path); err != nil {
@@ -249,6 +286,10 @@ func apply(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptio
 			// Still read the member: Next verifies it against its digest.
 		} else {
 			if err := dst.WriteBlob(m.Blob, m); err != nil {
+				if fsutil.IsNoSpace(err) {
+					return fmt.Errorf("bundle member %s: %w\n(the file system of %s is full: free %s or more there and run this again; what was written is kept and reused)",
+						m.Name, err, dst.Root(), humanSize(m.Blob.Size))
+				}
 				return fmt.Errorf("bundle member %s: %w", m.Name, err)
 			}
 			res.BlobsWritten++
@@ -346,4 +387,18 @@ func finishSinks(ctx context.Context, cats []*catalog.Catalog, dst *registry.Sto
 		}
 	}
 	return nil
+}
+
+// humanSize formats n bytes with binary units.
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -296,6 +296,9 @@ func (t *Tree) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) (e
 	return swapDir(tmp, dst)
 }
 
+// Sweep removes the temporary files and directories an interrupted bale left in the tree.
+func (t *Tree) Sweep() error { return fsutil.Sweep(t.root) }
+
 // RemoveImage removes the image directory of ref if its manifest.json still hashes to d, and
 // reports whether it did.
 func (t *Tree) RemoveImage(ref layout.Ref, d digest.Digest) (bool, error) {

@@ -249,6 +249,9 @@ func (l *Layout) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) 
 	return l.writeIndex()
 }
 
+// Sweep removes the temporary files an interrupted bale left in the layout.
+func (l *Layout) Sweep() error { return fsutil.Sweep(l.root) }
+
 // RemoveImage drops ref's descriptor from index.json if it still names d.
 func (l *Layout) RemoveImage(ref layout.Ref, d digest.Digest) (bool, error) {
 	name := RefName(ref)
