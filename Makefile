@@ -8,7 +8,7 @@ DEMO    := .demo
 SAMPLE  := testdata/sample-registry
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build demo test fuzz clean
+.PHONY: build demo test fuzz bench clean
 
 build:
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BALE) ./cmd/bale
@@ -35,6 +35,12 @@ fuzz:
 		echo "== $$t in $$pkg"; \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+# Speed against the reference scripts and tar | zstd (not part of `make test`; see
+# docs/performance.md). E.g. make bench BENCHFLAGS="-size large" or BENCHFLAGS="-only pack,unpack".
+BENCHFLAGS ?=
+bench: build
+	$(GO) run ./internal/bench -bale $(BALE) $(BENCHFLAGS)
 
 clean:
 	rm -rf bin $(DEMO)

@@ -174,6 +174,13 @@ func readDB(path string, c *Catalog) (err error) {
 			err = fmt.Errorf("corrupt database (%v): %w", r, ErrFormat)
 		}
 	}()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := checkPages(raw); err != nil {
+		return fmt.Errorf("not a sound bbolt database: %v: %w", err, ErrFormat)
+	}
 	db, err := bolt.Open(path, 0o444, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, ErrFormat)

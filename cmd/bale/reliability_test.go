@@ -243,3 +243,40 @@ func TestUnpackDiskFull(t *testing.T) {
 	mustBale(t, "verify", "registry:"+x)
 	checkList(t, "registry:"+x, f.corpus.Images)
 }
+
+// TestEditThroughLinkIsFound: unpacked blobs are read-only, and if one is edited anyway
+// through the hard-linked dir tree, bale verify of the registry storage names it.
+func TestEditThroughLinkIsFound(t *testing.T) {
+	f := getFixture(t)
+	work := t.TempDir()
+	bundle := filepath.Join(work, "b.tar.zst")
+	mustBale(t, "pack", "-o", bundle, f.registry)
+	x, y := filepath.Join(work, "x"), filepath.Join(work, "y")
+	mustBale(t, "unpack", "--to", "registry:"+x, "--to", "dir:"+y, bundle)
+	img := imageNamed(f.corpus, "kubesphere/kube-apiserver:v1.20.6")
+	blobs, err := f.corpus.BlobDigests(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := blobs[len(blobs)-1]
+	p := filepath.Join(y, img.Repo+":"+img.Tag, victim.Encoded())
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o444 {
+		t.Errorf("unpacked blob %s has mode %v, want 0444", p, fi.Mode().Perm())
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := readFile(t, p)
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := bale(t, "verify", "registry:"+x)
+	if res.code != exitInvalid || !strings.Contains(res.stderr, string(victim)) {
+		t.Fatalf("verify after an edit through a link: exit %d, want %d naming %s\n%s", res.code, exitInvalid, victim, res.stderr)
+	}
+}

@@ -1,0 +1,684 @@
+// Command bench measures bale against the bash baselines in /work/shared/reference and the
+// tar|zstd pipeline, on a generated registry storage pool, and prints a table that can be pasted
+// into docs/performance.md. It is not a test: run it with `make bench` or
+//
+//	go run ./internal/bench -bale bin/bale [-size small|large] [-tags N] [-only NAME,...] [-work DIR] [-keep]
+//
+// Every command runs once, timed with the wall clock around the exec, after `sync` and after
+// its inputs were read once (warm page cache). Peak memory is GNU time's %M when
+// /usr/bin/time exists, else wait4's ru_maxrss (see gnuTime). Outputs are removed as soon as
+// they are checked, so -size large needs about three times the pool on disk.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bale-project/bale/layout/dirtree"
+	"github.com/bale-project/bale/layout/registry"
+)
+
+// rowNames are the comparisons, in the order they run; -only picks among them.
+var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack", "list", "unpack"}
+
+// Targets: ratios are bale time / reference time.
+const (
+	copyTarget     = 0.05 // link-based copies: 20x faster than the scripts
+	packTarget     = 1.0  // pack and unpack: at least as fast as tar | zstd -T0 -3
+	sizeTarget     = 1.01 // bundle size next to tar | zstd -3
+	listTargetSecs = 0.05
+	rssTargetKB    = 128 << 10
+)
+
+func main() {
+	os.Exit(realMain())
+}
+
+func realMain() int {
+	bale := flag.String("bale", "bin/bale", "the bale binary to measure")
+	work := flag.String("work", "", "work directory, empty or absent (default: a new temporary directory); removed at the end unless -keep")
+	keep := flag.Bool("keep", false, "keep the work directory and every output (-size large then needs about 5x the pool on disk)")
+	tags := flag.Int("tags", 160, "number of tags in the generated pool (at least 150 for figures worth quoting)")
+	size := flag.String("size", "small", "small: layers of a few KB (per-file overhead); large: about 2.6 GiB of incompressible layers at 160 tags (peak disk about 3x that)")
+	only := flag.String("only", "", "comma-separated subset of "+strings.Join(rowNames, ","))
+	refDir := flag.String("ref", "/work/shared/reference", "directory of the reference scripts")
+	flag.Parse()
+	if flag.NArg() != 0 {
+		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
+		return 2
+	}
+	spec, ok := poolSpecs[*size]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "bench: -size %q: want small or large\n", *size)
+		return 2
+	}
+	if *tags < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -tags must be positive")
+		return 2
+	}
+	b := &bench{n: *tags, size: *size, spec: spec, keep: *keep, only: map[string]bool{}}
+	for _, name := range strings.Split(*only, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if !contains(rowNames, name) {
+			fmt.Fprintf(os.Stderr, "bench: -only %q: want some of %s\n", name, strings.Join(rowNames, ","))
+			return 2
+		}
+		b.only[name] = true
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b.ctx = ctx
+	if err := b.setup(*bale, *refDir, *work); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		return 1
+	}
+	defer b.cleanup()
+	if err := b.runAll(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		return 1
+	}
+	b.report()
+	if b.failed {
+		return 1
+	}
+	return 0
+}
+
+// bench holds the settings, the paths of one run and what it measured.
+type bench struct {
+	ctx    context.Context
+	n      int
+	size   string
+	spec   poolSpec
+	keep   bool
+	only   map[string]bool
+	bale   string // absolute
+	refDir string // absolute
+	work   string // absolute
+	copyOK bool   // `bale copy` exists
+
+	// Inputs and outputs, all under work.
+	pool, tree, listDir, out1, out2, out3, out4, tree2, bundle, refBundle, unX, unY string
+	display                                                                         *strings.Replacer
+	legend                                                                          []string
+
+	images              []poolImage
+	packRun, refPackRun *run     // the pack runs, whose outputs list and unpack read
+	header              []string // data description, printed before the table
+	rows                []row
+	notes               []string // failures and sanity checks, printed after the table
+	failed              bool     // a bale command or a check failed
+	peak                int64    // peak disk use of the work directory
+}
+
+// row is one line of the result table.
+type row struct{ name, bale, ref, ratio, target, result string }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *bench) want(name string) bool { return len(b.only) == 0 || b.only[name] }
+
+func (b *bench) logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...)
+}
+
+func (b *bench) note(format string, a ...any) { b.notes = append(b.notes, fmt.Sprintf(format, a...)) }
+
+// setup checks the tools, creates the work directory and names every path.
+func (b *bench) setup(bale, refDir, work string) error {
+	var err error
+	if b.bale, err = filepath.Abs(bale); err != nil {
+		return err
+	}
+	if r := execute(b.ctx, "", b.bale, "--version"); !r.ok() {
+		return fmt.Errorf("%s --version: %v (build it first: make build)", b.bale, r.err)
+	}
+	// `bale copy` may not exist yet: `bale help copy` exits 3 for an unknown command.
+	b.copyOK = execute(b.ctx, "", b.bale, "help", "copy").ok()
+	if b.refDir, err = filepath.Abs(refDir); err != nil {
+		return err
+	}
+	for _, s := range []string{"select_registry_images.sh", "skopeo_dir_to_registry.sh", "registry_to_skopeo_dir.sh"} {
+		if _, err := os.Stat(filepath.Join(b.refDir, s)); err != nil {
+			return fmt.Errorf("reference script: %w", err)
+		}
+	}
+	for _, tool := range []string{"bash", "tar", "zstd"} {
+		if r := execute(b.ctx, "", tool, "--version"); !r.ok() {
+			return fmt.Errorf("%s is needed by the references: %v", tool, r.err)
+		}
+	}
+	if work == "" {
+		if work, err = os.MkdirTemp("", "bale-bench-"); err != nil {
+			return err
+		}
+	} else {
+		// The work directory is removed at the end: never take one that holds anything.
+		if ents, err := os.ReadDir(work); err == nil && len(ents) > 0 {
+			return fmt.Errorf("-work %s is not empty", work)
+		}
+		if err := os.MkdirAll(work, 0o755); err != nil {
+			return err
+		}
+	}
+	if b.work, err = filepath.Abs(work); err != nil {
+		return err
+	}
+	named := []struct {
+		p    *string
+		name string
+	}{
+		{&b.pool, "POOL"}, {&b.tree, "TREE"}, {&b.listDir, "LISTDIR"},
+		{&b.out1, "OUT1"}, {&b.out2, "OUT2"}, {&b.out3, "OUT3"}, {&b.out4, "OUT4"},
+		{&b.tree2, "TREE2"}, {&b.bundle, "B.tar.zst"}, {&b.refBundle, "R.tar.zst"},
+		{&b.unX, "X"}, {&b.unY, "Y"},
+	}
+	// Commands are shown with short names for the paths; longest paths are replaced first.
+	var pairs [][2]string
+	for _, x := range named {
+		*x.p = filepath.Join(b.work, x.name)
+		pairs = append(pairs, [2]string{*x.p, x.name})
+		b.legend = append(b.legend, x.name)
+	}
+	pairs = append(pairs, [2]string{b.work, "WORK"}, [2]string{b.bale, "bale"}, [2]string{b.refDir + "/", ""})
+	sort.SliceStable(pairs, func(i, j int) bool { return len(pairs[i][0]) > len(pairs[j][0]) })
+	var flat []string
+	for _, p := range pairs {
+		flat = append(flat, p[0], p[1])
+	}
+	b.display = strings.NewReplacer(flat...)
+	return nil
+}
+
+func (b *bench) cleanup() {
+	if b.keep {
+		fmt.Fprintf(os.Stderr, "bench: kept %s\n", b.work)
+		return
+	}
+	if err := os.RemoveAll(b.work); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: removing %s: %v\n", b.work, err)
+	}
+}
+
+// drop removes outputs that are no longer needed (unless -keep), to bound the disk use.
+func (b *bench) drop(paths ...string) {
+	if b.keep {
+		return
+	}
+	for _, p := range paths {
+		os.RemoveAll(p)
+	}
+}
+
+// track records the disk use of the work directory.
+func (b *bench) track() {
+	if u := diskUsage(b.work); u.disk > b.peak {
+		b.peak = u.disk
+	}
+}
+
+// show is the command of r as printed in the table.
+func (b *bench) show(r *run) string {
+	s := b.display.Replace(strings.Join(r.argv, " "))
+	if n := len(r.argv); n >= 3 && r.argv[0] == "bash" && r.argv[n-2] == "-c" {
+		s = b.display.Replace(r.argv[n-1]) // a pipeline: show the pipeline itself
+	}
+	if r.dir != "" {
+		s += " (in " + b.display.Replace(r.dir) + ")"
+	}
+	return s
+}
+
+// timed makes outputs absent, warms the inputs and runs the command once.
+func (b *bench) timed(inputs, outputs []string, dir string, argv ...string) (*run, error) {
+	for _, o := range outputs {
+		if err := os.RemoveAll(o); err != nil {
+			return nil, err
+		}
+	}
+	if err := warm(inputs...); err != nil {
+		return nil, err
+	}
+	if err := b.ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.logf("running %s", b.show(&run{argv: argv, dir: dir}))
+	r := execute(b.ctx, dir, argv...)
+	if err := b.ctx.Err(); err != nil {
+		return nil, err
+	}
+	if r.err != nil {
+		b.note("`%s` failed: %v: %s", b.show(r), r.err, r.tail())
+	}
+	b.track()
+	return r, nil
+}
+
+// script returns the argv that runs reference script name.
+func (b *bench) script(name string, args ...string) []string {
+	return append([]string{"bash", filepath.Join(b.refDir, name)}, args...)
+}
+
+// pipeline returns the argv that runs a shell pipeline, failing if any stage fails; paths are
+// quoted for the shell when they need it.
+func pipeline(format string, paths ...any) []string {
+	for i, p := range paths {
+		if s := p.(string); strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._+-") != "" {
+			paths[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return []string{"bash", "-o", "pipefail", "-c", fmt.Sprintf(format, paths...)}
+}
+
+// runAll generates the data and runs the selected comparisons.
+func (b *bench) runAll() error {
+	b.images = poolNames(b.n)
+	b.logf("generating a %s pool of %d tags in %s", b.size, b.n, b.pool)
+	start := time.Now()
+	if err := generatePool(b.ctx, b.pool, b.images, b.spec); err != nil {
+		return fmt.Errorf("generating the pool: %w", err)
+	}
+	if _, err := writeImageList(b.listDir, b.images); err != nil {
+		return err
+	}
+	gen := time.Since(start)
+	debug.FreeOSMemory() // the layer buffers are garbage now; keep this process small
+	syscall.Sync()
+	u := diskUsage(b.pool)
+	b.header = append(b.header, fmt.Sprintf("Data (-size %s): POOL is registry storage of %d tags in %d two-component repositories "+
+		"(Docker schema2 and OCI mixed, linux/amd64), each over 1-2 of %d shared base layers plus its own top layer; "+
+		"layers are tar+gzip with stored (uncompressed) deflate blocks around ChaCha8 random bytes, so incompressible; "+
+		"%d files, %s (%s bytes), generated in %.1f s.",
+		b.size, b.n, (b.n+2)/3, b.spec.bases, u.files, mib(u.bytes), thousands(u.bytes), gen.Seconds()))
+	b.track()
+
+	var treeRun *run
+	if b.want("copy-dir-to-registry") || b.want("unpack-to-dir") {
+		var err error
+		if treeRun, err = b.timed([]string{b.pool}, []string{b.tree}, "", b.script("registry_to_skopeo_dir.sh", b.pool, b.tree)...); err != nil {
+			return err
+		}
+		if treeRun.ok() {
+			b.countNote("TREE (registry_to_skopeo_dir.sh)", "dir", b.tree, false)
+		}
+	}
+	steps := []struct {
+		name string
+		fn   func(*run) error
+	}{
+		{"copy-select", b.copySelect},
+		{"copy-dir-to-registry", b.copyDirToRegistry},
+		{"unpack-to-dir", b.unpackToDir},
+	}
+	for _, s := range steps {
+		if b.want(s.name) {
+			if err := s.fn(treeRun); err != nil {
+				return err
+			}
+		}
+	}
+	b.drop(b.tree)
+	if b.want("pack") || b.want("list") || b.want("unpack") {
+		if err := b.pack(); err != nil {
+			return err
+		}
+	}
+	if b.want("list") {
+		if err := b.list(); err != nil {
+			return err
+		}
+	}
+	b.drop(b.pool) // unpack needs only the bundles; this bounds the disk use at 3x the pool
+	if b.want("unpack") {
+		if err := b.unpack(); err != nil {
+			return err
+		}
+	}
+	b.drop(b.bundle, b.refBundle)
+	return nil
+}
+
+const copyNA = "n/a (bale copy not available)"
+
+// copySelect: the images of a list, registry storage to registry storage.
+func (b *bench) copySelect(*run) error {
+	var br *run
+	var err error
+	if b.copyOK {
+		if br, err = b.timed([]string{b.pool, b.listDir}, []string{b.out1}, "",
+			b.bale, "copy", "--images", filepath.Join(b.listDir, "images.list"), "registry:"+b.pool, "registry:"+b.out1); err != nil {
+			return err
+		}
+	}
+	// The script links blobs relative to the current directory: it must run inside POOL.
+	rr, err := b.timed([]string{b.pool, b.listDir}, []string{b.out2}, b.pool,
+		b.script("select_registry_images.sh", b.listDir, b.pool, b.out2)...)
+	if err != nil {
+		return err
+	}
+	var checks []error
+	if br.ok() {
+		checks = append(checks, b.verify("registry:"+b.out1), b.countNote("OUT1 (bale)", "registry", b.out1, true))
+	}
+	if rr.ok() {
+		b.countNote("OUT2 (select_registry_images.sh)", "registry", b.out2, false)
+	}
+	b.ratioRow("copy-select", br, copyNA, rr, copyTarget, checks)
+	b.drop(b.out1, b.out2)
+	return nil
+}
+
+// copyDirToRegistry: a skopeo dir tree to registry storage.
+func (b *bench) copyDirToRegistry(tree *run) error {
+	if !tree.ok() {
+		b.rows = append(b.rows, row{name: "copy-dir-to-registry", bale: "n/a (no TREE)", ref: "n/a (registry_to_skopeo_dir.sh failed)", ratio: "–", target: fmt.Sprintf("≤ %.2f", copyTarget), result: "n/a"})
+		return nil
+	}
+	var br *run
+	var err error
+	if b.copyOK {
+		if br, err = b.timed([]string{b.tree}, []string{b.out3}, "", b.bale, "copy", "dir:"+b.tree, "registry:"+b.out3); err != nil {
+			return err
+		}
+	}
+	rr, err := b.timed([]string{b.tree}, []string{b.out4}, "", b.script("skopeo_dir_to_registry.sh", b.tree, b.out4)...)
+	if err != nil {
+		return err
+	}
+	var checks []error
+	if br.ok() {
+		checks = append(checks, b.verify("registry:"+b.out3), b.countNote("OUT3 (bale)", "registry", b.out3, true))
+	}
+	if rr.ok() {
+		b.countNote("OUT4 (skopeo_dir_to_registry.sh)", "registry", b.out4, false)
+	}
+	b.ratioRow("copy-dir-to-registry", br, copyNA, rr, copyTarget, checks)
+	b.drop(b.out3, b.out4)
+	return nil
+}
+
+// unpackToDir: registry storage to a skopeo dir tree; the reference is the run that made TREE.
+func (b *bench) unpackToDir(tree *run) error {
+	var br *run
+	var err error
+	if b.copyOK {
+		if br, err = b.timed([]string{b.pool}, []string{b.tree2}, "", b.bale, "copy", "registry:"+b.pool, "dir:"+b.tree2); err != nil {
+			return err
+		}
+	}
+	var checks []error
+	if br.ok() {
+		checks = append(checks, b.verify("dir:"+b.tree2), b.countNote("TREE2 (bale)", "dir", b.tree2, true))
+	}
+	b.ratioRow("unpack-to-dir", br, copyNA, tree, copyTarget, checks)
+	b.drop(b.tree2)
+	return nil
+}
+
+// pack: the whole pool into one bundle, against tar | zstd -T0 -3.
+func (b *bench) pack() error {
+	br, err := b.timed([]string{b.pool}, []string{b.bundle}, "", b.bale, "pack", "-o", b.bundle, "registry:"+b.pool)
+	if err != nil {
+		return err
+	}
+	rr, err := b.timed([]string{b.pool}, []string{b.refBundle}, "",
+		pipeline("tar -C %s -cf - docker | zstd -T0 -3 -q -o %s", b.pool, b.refBundle)...)
+	if err != nil {
+		return err
+	}
+	b.packRun, b.refPackRun = br, rr
+	if !b.want("pack") {
+		return nil
+	}
+	var checks []error
+	if br.ok() {
+		checks = append(checks, b.verify(b.bundle))
+	}
+	b.ratioRow("pack", br, "", rr, packTarget, checks)
+	sz := row{name: "pack-size", bale: "–", ref: "–", ratio: "–", target: fmt.Sprintf("≤ %.2f", sizeTarget), result: "n/a"}
+	bs, berr := os.Stat(b.bundle)
+	rs, rerr := os.Stat(b.refBundle)
+	if br.ok() && berr == nil {
+		sz.bale = "B.tar.zst: " + thousands(bs.Size()) + " bytes"
+	}
+	if rr.ok() && rerr == nil {
+		sz.ref = "R.tar.zst: " + thousands(rs.Size()) + " bytes"
+	}
+	if br.ok() && rr.ok() && berr == nil && rerr == nil {
+		ratio := float64(bs.Size()) / float64(rs.Size())
+		sz.ratio, sz.result = fmt.Sprintf("%.3f", ratio), okMiss(ratio <= sizeTarget)
+	}
+	b.rows = append(b.rows, sz)
+	b.rssRow("pack-rss", br)
+	return nil
+}
+
+// list: the catalog at the head of the bundle.
+func (b *bench) list() error {
+	r := row{name: "list", bale: "n/a (bale pack failed)", ref: "–", ratio: "–", target: fmt.Sprintf("< %.0f ms", listTargetSecs*1000), result: "n/a"}
+	if b.packRun.ok() {
+		// One untimed run reads what list reads.
+		execute(b.ctx, "", b.bale, "list", b.bundle)
+		lr, err := b.timed(nil, nil, "", b.bale, "list", b.bundle)
+		if err != nil {
+			return err
+		}
+		r.bale = b.cell(lr, "")
+		if lr.ok() {
+			r.result = okMiss(lr.secs < listTargetSecs)
+			if err := b.checkList(); err != nil {
+				r.result += " (check FAILED)"
+				b.failed = true
+				b.note("check: %v", err)
+			}
+		} else {
+			r.result = "FAIL"
+			b.failed = true
+		}
+	}
+	b.rows = append(b.rows, r)
+	return nil
+}
+
+// checkList compares the image count of `bale list --json` with the pool.
+func (b *bench) checkList() error {
+	r := execute(b.ctx, "", b.bale, "list", "--json", b.bundle)
+	if !r.ok() {
+		return fmt.Errorf("bale list --json: %v", r.err)
+	}
+	var doc struct {
+		Images []json.RawMessage `json:"images"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
+		return fmt.Errorf("bale list --json: %v", err)
+	}
+	if len(doc.Images) != b.n {
+		return fmt.Errorf("bale list --json shows %d images, the pool has %d", len(doc.Images), b.n)
+	}
+	b.note("check: bale list --json B.tar.zst shows %d/%d images", len(doc.Images), b.n)
+	return nil
+}
+
+// unpack: the bundle into registry storage, against zstd -dc | tar -x.
+func (b *bench) unpack() error {
+	var br *run
+	var err error
+	if b.packRun.ok() {
+		if br, err = b.timed([]string{b.bundle}, []string{b.unX}, "", b.bale, "unpack", "--to", "registry:"+b.unX, b.bundle); err != nil {
+			return err
+		}
+	}
+	var checks []error
+	if br.ok() {
+		checks = append(checks, b.verify("registry:"+b.unX), b.countNote("X (bale unpack)", "registry", b.unX, true))
+	}
+	b.drop(b.unX)
+	var rr *run
+	if b.refPackRun.ok() {
+		if err := os.RemoveAll(b.unY); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(b.unY, 0o755); err != nil {
+			return err
+		}
+		if rr, err = b.timed([]string{b.refBundle}, nil, "", pipeline("zstd -dc %s | tar -x -C %s", b.refBundle, b.unY)...); err != nil {
+			return err
+		}
+		if rr.ok() {
+			b.countNote("Y (zstd | tar)", "registry", b.unY, false)
+		}
+		b.drop(b.unY)
+	}
+	b.ratioRow("unpack", br, "n/a (bale pack failed)", rr, packTarget, checks)
+	b.rssRow("unpack-rss", br)
+	return nil
+}
+
+// verify runs `bale verify loc` (untimed).
+func (b *bench) verify(loc string) error {
+	r := execute(b.ctx, "", b.bale, "verify", loc)
+	if !r.ok() {
+		return fmt.Errorf("`%s`: %v: %s", b.show(r), r.err, r.tail())
+	}
+	b.note("check: `%s` ok", b.show(r))
+	return nil
+}
+
+// countNote counts the tags of a registry storage root or dir tree and notes the count; it is
+// an error for a bale output (strict) to hold other than every tag of the pool.
+func (b *bench) countNote(what, kind, root string, strict bool) error {
+	var n int
+	var err error
+	if kind == "registry" {
+		var s *registry.Store
+		if s, err = registry.Open(root); err == nil {
+			refs, e := s.Refs()
+			n, err = len(refs), e
+		}
+	} else {
+		var t *dirtree.Tree
+		if t, err = dirtree.Open(root); err == nil {
+			refs, e := t.Refs()
+			n, err = len(refs), e
+		}
+	}
+	switch {
+	case err != nil:
+		err = fmt.Errorf("%s: counting tags: %v", what, err)
+	case n != b.n:
+		err = fmt.Errorf("%s holds %d tags, the pool %d", what, n, b.n)
+	}
+	if err != nil && !strict {
+		b.note("reference output: %v", err)
+		return nil
+	}
+	if err == nil {
+		b.note("check: %s holds %d/%d tags", what, n, b.n)
+	}
+	return err
+}
+
+func okMiss(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "MISS"
+}
+
+// cell formats one side of a row: the command, its time and peak RSS.
+func (b *bench) cell(r *run, na string) string {
+	if r == nil {
+		return na
+	}
+	if r.err != nil {
+		return fmt.Sprintf("`%s`: FAILED (%v)", b.show(r), r.err)
+	}
+	return fmt.Sprintf("`%s`: %.3f s, max RSS %.0f MiB", b.show(r), r.secs, float64(r.rssKB)/1024)
+}
+
+// ratioRow adds the row comparing bale run br (nil: not run, na says why) with reference rr.
+func (b *bench) ratioRow(name string, br *run, na string, rr *run, target float64, checks []error) {
+	r := row{name: name, bale: b.cell(br, na), ref: b.cell(rr, "n/a"), ratio: "–", target: fmt.Sprintf("≤ %.2f", target), result: "n/a"}
+	switch {
+	case br == nil:
+	case !br.ok():
+		r.result = "FAIL"
+		b.failed = true
+	case !rr.ok():
+		r.result = "n/a (reference failed)"
+	default:
+		ratio := br.secs / rr.secs
+		r.ratio = fmt.Sprintf("%.3f", ratio)
+		switch {
+		case ratio < 0.1:
+			r.ratio += fmt.Sprintf(" (%.0fx faster)", 1/ratio)
+		case ratio < 1:
+			r.ratio += fmt.Sprintf(" (%.2fx faster)", 1/ratio)
+		}
+		r.result = okMiss(ratio <= target)
+	}
+	if err := errors.Join(checks...); err != nil {
+		r.result += " (check FAILED)"
+		b.failed = true
+		b.note("check FAILED: %v", err)
+	}
+	b.rows = append(b.rows, r)
+}
+
+// rssRow adds the peak-memory row of a bale run.
+func (b *bench) rssRow(name string, br *run) {
+	r := row{name: name, bale: "n/a", ref: "–", ratio: "–", target: fmt.Sprintf("< %d MiB", rssTargetKB>>10), result: "n/a"}
+	if br.ok() {
+		r.bale = fmt.Sprintf("%.1f MiB", float64(br.rssKB)/1024)
+		r.result = okMiss(br.rssKB < rssTargetKB)
+	}
+	b.rows = append(b.rows, r)
+}
+
+// report prints the header, the table and the notes as Markdown.
+func (b *bench) report() {
+	fmt.Printf("## bale bench, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Printf("Command: `go run ./internal/bench %s` (what `make bench BENCHFLAGS=...` runs)\n\n", strings.Join(os.Args[1:], " "))
+	for _, l := range machine(b.bale, b.work) {
+		fmt.Printf("- %s\n", l)
+	}
+	fmt.Println()
+	for _, l := range b.header {
+		fmt.Println(l)
+	}
+	fmt.Printf("\nPaths (under WORK): %s. One run each, warm cache (sync, inputs read once); "+
+		"ratio = bale time / reference time; %s. The reference of unpack-to-dir is the run that made TREE.\n\n",
+		strings.Join(b.legend, ", "), rssSource())
+	fmt.Println("| name | bale | reference | ratio | target | result |")
+	fmt.Println("|---|---|---|---|---|---|")
+	cell := strings.NewReplacer("|", `\|`).Replace // a pipe inside a cell would end it
+	for _, r := range b.rows {
+		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", r.name, cell(r.bale), cell(r.ref), r.ratio, r.target, r.result)
+	}
+	fmt.Println()
+	for _, n := range b.notes {
+		fmt.Printf("- %s\n", n)
+	}
+	fmt.Printf("- disk: peak use of WORK %s (hard links counted once)\n", mib(b.peak))
+}
