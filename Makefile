@@ -33,7 +33,7 @@ fuzz:
 	@for t in $$($(GO) test -list '^Fuzz' ./... | grep '^Fuzz'); do \
 		pkg=$$(grep -rl "func $$t(" --include='*_test.go' . | xargs -n1 dirname | head -1); \
 		echo "== $$t in $$pkg"; \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 50x $$pkg || exit 1; \
 	done
 
 # Speed against the reference scripts and tar | zstd (not part of `make test`; see
