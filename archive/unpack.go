@@ -13,6 +13,7 @@ import (
 
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/internal/fsutil"
+	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/registry"
 )
@@ -288,7 +289,7 @@ func apply(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptio
 			if err := dst.WriteBlob(m.Blob, m); err != nil {
 				if fsutil.IsNoSpace(err) {
 					return fmt.Errorf("bundle member %s: %w\n(the file system of %s is full: free %s or more there and run this again; what was written is kept and reused)",
-						m.Name, err, dst.Root(), humanSize(m.Blob.Size))
+						m.Name, err, dst.Root(), units.Bytes(m.Blob.Size))
 				}
 				return fmt.Errorf("bundle member %s: %w", m.Name, err)
 			}
@@ -387,18 +388,4 @@ func finishSinks(ctx context.Context, cats []*catalog.Catalog, dst *registry.Sto
 		}
 	}
 	return nil
-}
-
-// humanSize formats n bytes with binary units.
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -48,22 +48,13 @@ registry_to_skopeo_dir.sh do today):
 			if err != nil {
 				return err
 			}
-			var platform *layout.Platform
-			if p := cx.String("platform"); p != "" {
-				pl, err := layout.ParsePlatform(p)
-				if err != nil {
-					return usageError{err}
-				}
-				platform = &pl
+			platform, err := platformFlag(cx)
+			if err != nil {
+				return err
 			}
-			var refs []layout.Ref
-			if lists := cx.StringSlice("images"); len(lists) > 0 {
-				if refs, err = layout.ReadImageLists(lists); err != nil {
-					return err
-				}
-				if len(refs) == 0 {
-					return usagef("the image lists %v name no images", lists)
-				}
+			refs, err := imagesFlag(cx)
+			if err != nil {
+				return err
 			}
 			src, err := openSource(srcLoc)
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/catalog"
+	"github.com/bale-project/bale/internal/units"
 )
 
 // diffTag is one tag in `bale diff` output.
@@ -84,9 +85,9 @@ uncompressed layers make the real patch smaller than predicted.
 				fmt.Fprintf(w, "~ %s:%s %s -> %s\n", t.Repo, t.Tag, t.Old, t.New)
 			}
 			fmt.Fprintf(w, "tags: %d added, %d removed, %d changed; blobs: %d added (%s), %d removed (%s)\n",
-				len(out.Added), len(out.Removed), len(out.Changed), len(out.BlobsAdded), humanBytes(out.BytesAdded),
-				len(out.BlobsRemoved), humanBytes(out.BytesRemoved))
-			fmt.Fprintf(w, "a patch from OLD to NEW carries %s of blobs; predicted size %s\n", humanBytes(out.PatchBytes), humanBytes(out.PatchSize))
+				len(out.Added), len(out.Removed), len(out.Changed), len(out.BlobsAdded), units.Bytes(out.BytesAdded),
+				len(out.BlobsRemoved), units.Bytes(out.BytesRemoved))
+			fmt.Fprintf(w, "a patch from OLD to NEW carries %s of blobs; predicted size %s\n", units.Bytes(out.PatchBytes), units.Bytes(out.PatchSize))
 			return nil
 		},
 	}

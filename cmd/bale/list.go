@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bale-project/bale/catalog"
+	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
 )
 
@@ -77,12 +78,12 @@ For a bundle only the catalog at the head of the file is read.
 					tag = "<pinned>"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", im.Repo, tag, im.Digest, shortType(im.MediaType),
-					strings.Join(im.Platforms, ","), humanBytes(im.Size))
+					strings.Join(im.Platforms, ","), units.Bytes(im.Size))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(cx.App.Writer, "%d images, %d blobs, %s", len(out.Images), out.Blobs, humanBytes(out.Bytes))
+			fmt.Fprintf(cx.App.Writer, "%d images, %d blobs, %s", len(out.Images), out.Blobs, units.Bytes(out.Bytes))
 			if out.Format != 0 {
 				fmt.Fprintf(cx.App.Writer, "; %s format %d, id %s, created %s by bale %s",
 					loc.Kind, out.Format, out.ID, out.Created.Format(time.RFC3339), out.Bale)
@@ -90,7 +91,7 @@ For a bundle only the catalog at the head of the file is read.
 			fmt.Fprintln(cx.App.Writer)
 			if len(out.Bases) > 0 {
 				fmt.Fprintf(cx.App.Writer, "patch: carries %d of the blobs (%s); expects the others from:\n",
-					out.CarriedBlobs, humanBytes(out.CarriedBytes))
+					out.CarriedBlobs, units.Bytes(out.CarriedBytes))
 				for _, b := range out.Bases {
 					fmt.Fprintf(cx.App.Writer, "  base %s  %s\n", b.ID, b.Name)
 				}

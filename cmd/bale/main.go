@@ -112,3 +112,32 @@ func checkArgs(cx *cli.Context, n int, what string) error {
 	}
 	return nil
 }
+
+// platformFlag parses --platform; nil when it is not given.
+func platformFlag(cx *cli.Context) (*layout.Platform, error) {
+	p := cx.String("platform")
+	if p == "" {
+		return nil, nil
+	}
+	pl, err := layout.ParsePlatform(p)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return &pl, nil
+}
+
+// imagesFlag reads the --images lists; nil when none is given (meaning every image).
+func imagesFlag(cx *cli.Context) ([]layout.Ref, error) {
+	lists := cx.StringSlice("images")
+	if len(lists) == 0 {
+		return nil, nil
+	}
+	refs, err := layout.ReadImageLists(lists)
+	if err != nil {
+		return nil, err
+	}
+	if len(refs) == 0 {
+		return nil, usagef("the image lists %v name no images", lists)
+	}
+	return refs, nil
+}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/catalog"
-	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/internal/units"
 )
 
 func packCommand() *cli.Command {
@@ -64,24 +64,15 @@ newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH say
 				return err
 			}
 			opt := archive.PackOptions{BaleVersion: version}
-			if p := cx.String("platform"); p != "" {
-				pl, err := layout.ParsePlatform(p)
-				if err != nil {
-					return usageError{err}
-				}
-				opt.Platform = &pl
+			if opt.Platform, err = platformFlag(cx); err != nil {
+				return err
 			}
 			if opt.Created, err = createdTime(cx.String("created")); err != nil {
 				return err
 			}
-			var refs []layout.Ref
-			if lists := cx.StringSlice("images"); len(lists) > 0 {
-				if refs, err = layout.ReadImageLists(lists); err != nil {
-					return err
-				}
-				if len(refs) == 0 {
-					return usagef("the image lists %v name no images", lists)
-				}
+			refs, err := imagesFlag(cx)
+			if err != nil {
+				return err
 			}
 			for _, b := range cx.StringSlice("base") {
 				_, c, err := loadCatalogArg(b)
@@ -114,7 +105,7 @@ newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH say
 					len(c.CarriedBlobs()), len(c.Blobs), len(c.Bases), len(c.Removals()))
 			}
 			fmt.Fprintf(cx.App.ErrWriter, "packed %d images (%d blobs, %s) from %s into %s (%s) in %.1fs\n%s id %s\n",
-				len(c.Entries()), len(c.CarriedBlobs()), humanBytes(c.CarriedBytes()), loc, out, humanBytes(fi.Size()),
+				len(c.Entries()), len(c.CarriedBlobs()), units.Bytes(c.CarriedBytes()), loc, out, units.Bytes(fi.Size()),
 				time.Since(start).Seconds(), kind, c.Meta.ID)
 			return nil
 		},
@@ -138,18 +129,4 @@ func createdTime(flag string) (time.Time, error) {
 		return time.Unix(sec, 0), nil
 	}
 	return time.Time{}, nil
-}
-
-// humanBytes formats n with binary units.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

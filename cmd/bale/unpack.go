@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/dirtree"
 	"github.com/bale-project/bale/layout/ocidir"
@@ -122,7 +123,7 @@ manifest.
 			}
 			fmt.Fprintf(cx.App.ErrWriter, "unpacked %d images from %s into %s in %.1fs: %d blobs written (%s), %d already present\n",
 				res.Images, strings.Join(bundles, " + "), strings.Join(targets, ", "), time.Since(start).Seconds(),
-				res.BlobsWritten, humanBytes(res.BytesWritten), res.BlobsReused)
+				res.BlobsWritten, units.Bytes(res.BytesWritten), res.BlobsReused)
 			for _, r := range res.Removed {
 				fmt.Fprintf(cx.App.ErrWriter, "removed tag %s\n", r)
 			}

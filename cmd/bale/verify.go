@@ -10,6 +10,7 @@ import (
 
 	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/catalog"
+	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/registry"
 )
@@ -54,7 +55,7 @@ Prints every problem found and exits non-zero if there is any.
 				return fmt.Errorf("%s: %d problem(s) found: %w", loc, len(problems), errors.Join(problems...))
 			}
 			fmt.Fprintf(cx.App.Writer, "%s: OK, %d images, %d blobs (%s) verified\n",
-				loc, len(c.Entries()), len(c.CarriedBlobs()), humanBytes(c.CarriedBytes()))
+				loc, len(c.Entries()), len(c.CarriedBlobs()), units.Bytes(c.CarriedBytes()))
 			if n := len(c.ExpectedBlobs()); n > 0 {
 				fmt.Fprintf(cx.App.Writer, "patch: %d more blobs are expected from its bases (checked when it is unpacked)\n", n)
 			}
