@@ -57,6 +57,7 @@ manifest.
 ` + exitCodesHelp,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH, dir:PATH or oci:PATH; repeatable)"},
+			&cli.BoolFlag{Name: "no-sync", Usage: "do not flush to disk (syncfs) before writing links and at the end: faster, but a power loss may leave tags whose data is not on disk"},
 		},
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() == 0 {
@@ -98,7 +99,7 @@ manifest.
 					sinks = append(sinks, d)
 				}
 			}
-			opt := archive.UnpackOptions{Also: sinks}
+			opt := archive.UnpackOptions{Also: sinks, NoSync: cx.Bool("no-sync")}
 			staging := ""
 			if store == nil {
 				staging = filepath.Join(others[0].Root(), stagingDir)

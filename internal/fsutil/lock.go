@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // LockName is the lock file bale keeps in a target while it writes there.
@@ -62,4 +64,18 @@ func Sweep(root string) error {
 // IsNoSpace reports whether err is a full file system (or quota).
 func IsNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// SyncFS flushes everything written to the file system that holds dir (syncfs(2)): one call
+// per batch instead of an fsync per file.
+func SyncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("syncing the file system of %s: %w", dir, err)
+	}
+	return nil
 }
