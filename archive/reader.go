@@ -76,7 +76,17 @@ type Reader struct {
 // NewReader starts reading a bundle from r: it decodes the catalog, which must be the first
 // member, and validates it.
 func NewReader(r io.Reader) (*Reader, error) {
-	zr, err := zstd.NewReader(r, zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderMaxMemory(maxDecoderMemory))
+	return newReader(r, false)
+}
+
+// newReader is NewReader; headOnly sets the decoder up for reading the catalog alone (one
+// goroutine, small buffers) and skips what only Next needs.
+func newReader(r io.Reader, headOnly bool) (*Reader, error) {
+	opts := []zstd.DOption{zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderMaxMemory(maxDecoderMemory)}
+	if headOnly {
+		opts = append(opts, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	}
+	zr, err := zstd.NewReader(r, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +94,9 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err := br.readCatalog(); err != nil {
 		zr.Close()
 		return nil, err
+	}
+	if headOnly {
+		return br, nil
 	}
 	br.links = map[string]digest.Digest{}
 	for _, spec := range Links(br.cat) {
@@ -332,7 +345,7 @@ func ReadCatalog(path string) (*catalog.Catalog, error) {
 		return nil, err
 	}
 	defer f.Close()
-	r, err := NewReader(f)
+	r, err := newReader(f, true)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
