@@ -78,7 +78,7 @@ func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Sour
 	if err := mw.file(CatalogName, 0o444, dbBytes); err != nil {
 		return err
 	}
-	repoOf := blobRepos(c)
+	repoOf := c.BlobRepos()
 	for _, d := range c.CarriedBlobs() {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -117,26 +117,6 @@ func catalogBytes(c *catalog.Catalog) ([]byte, error) {
 		return nil, fmt.Errorf("catalog of %d bytes exceeds %d", len(b), MaxCatalogSize)
 	}
 	return b, nil
-}
-
-// blobRepos maps each blob to a repository that holds it, for sources that care.
-func blobRepos(c *catalog.Catalog) map[digest.Digest]string {
-	out := map[digest.Digest]string{}
-	for _, name := range c.RepoNames() {
-		for _, md := range c.Repos[name].Manifests {
-			if _, ok := out[md]; !ok {
-				out[md] = name
-			}
-			if m := c.Manifests[md]; m != nil {
-				for _, b := range m.Blobs {
-					if _, ok := out[b]; !ok {
-						out[b] = name
-					}
-				}
-			}
-		}
-	}
-	return out
 }
 
 // Links lists the link files of a bundle in member order: for each repository its _layers

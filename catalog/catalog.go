@@ -161,12 +161,7 @@ func (c *Catalog) Removals() []Entry {
 	var out []Entry
 	for _, name := range c.RepoNames() {
 		r := c.Repos[name]
-		tags := make([]string, 0, len(r.Removed))
-		for t := range r.Removed {
-			tags = append(tags, t)
-		}
-		sort.Strings(tags)
-		for _, t := range tags {
+		for _, t := range slices.Sorted(maps.Keys(r.Removed)) {
 			out = append(out, Entry{Repo: name, Tag: t, Digest: r.Removed[t]})
 		}
 	}
@@ -286,12 +281,7 @@ func (c *Catalog) Entries() []Entry {
 	var out []Entry
 	for _, name := range c.RepoNames() {
 		r := c.Repos[name]
-		tags := make([]string, 0, len(r.Tags))
-		for t := range r.Tags {
-			tags = append(tags, t)
-		}
-		sort.Strings(tags)
-		for _, t := range tags {
+		for _, t := range slices.Sorted(maps.Keys(r.Tags)) {
 			out = append(out, Entry{Repo: name, Tag: t, Digest: r.Tags[t]})
 		}
 		for _, d := range r.Pinned {
@@ -341,6 +331,27 @@ func (c *Catalog) ImageSize(d digest.Digest) int64 {
 		}
 	}
 	return n
+}
+
+// BlobRepos maps each blob (manifests included) to the first repository, in name order, that
+// holds it: where to open it in sources that care about the repository.
+func (c *Catalog) BlobRepos() map[digest.Digest]string {
+	out := map[digest.Digest]string{}
+	for _, name := range c.RepoNames() {
+		for _, md := range c.Repos[name].Manifests {
+			if _, ok := out[md]; !ok {
+				out[md] = name
+			}
+			if m := c.Manifests[md]; m != nil {
+				for _, b := range m.Blobs {
+					if _, ok := out[b]; !ok {
+						out[b] = name
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // RepoLayers returns the config and layer digests of every manifest of repo, sorted: the

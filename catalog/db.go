@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -117,10 +118,8 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 			fill(tags[name], bucketV1, bucketRepos, n, bucketTags))
 		if len(r.Removed) > 0 {
 			var removed []kv
-			for _, e := range c.Removals() {
-				if e.Repo == name {
-					removed = append(removed, kv{[]byte(e.Tag), []byte(e.Digest)})
-				}
+			for _, t := range slices.Sorted(maps.Keys(r.Removed)) {
+				removed = append(removed, kv{[]byte(t), []byte(r.Removed[t])})
 			}
 			steps = append(steps, fill(removed, bucketV1, bucketRepos, n, bucketRemoved))
 		}

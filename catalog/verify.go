@@ -43,20 +43,13 @@ func VerifySource(src layout.Source) (*Catalog, []error) {
 	if err != nil {
 		return nil, append(problems, err)
 	}
-	repoOf := map[string]string{}
-	for _, name := range c.RepoNames() {
-		for _, d := range c.RepoLayers(name) {
-			if _, ok := repoOf[string(d)]; !ok {
-				repoOf[string(d)] = name
-			}
-		}
-	}
+	repoOf := c.BlobRepos()
 	for _, d := range c.SortedBlobs() {
 		if c.Manifests[d] != nil {
 			continue // manifests were verified when read
 		}
 		desc, _ := c.Descriptor(d)
-		if err := verifyBlob(src, repoOf[string(d)], desc); err != nil {
+		if err := verifyBlob(src, repoOf[d], desc); err != nil {
 			problems = append(problems, err)
 		}
 	}

@@ -63,6 +63,16 @@ func (img *Image) Blobs() []Descriptor {
 	return out
 }
 
+// Descriptors returns every blob of the image, each once: configs and layers (Blobs), then the
+// manifests themselves.
+func (img *Image) Descriptors() []Descriptor {
+	descs := img.Blobs()
+	for _, m := range img.Manifests() {
+		descs = append(descs, m.Descriptor())
+	}
+	return descs
+}
+
 // Platforms lists the platforms of an index's children, nil for a single image.
 func (img *Image) Platforms() []Platform {
 	var ps []Platform

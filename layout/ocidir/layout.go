@@ -216,11 +216,7 @@ func (l *Layout) OpenBlob(repo string, d layout.Descriptor) (io.ReadCloser, erro
 // descriptor with the same ref name is replaced, not left behind untagged. index.json is
 // rewritten through a temporary file and a rename, after the blobs.
 func (l *Layout) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) error {
-	descs := img.Blobs()
-	for _, m := range img.Manifests() {
-		descs = append(descs, m.Descriptor())
-	}
-	for _, d := range descs {
+	for _, d := range img.Descriptors() {
 		p, err := l.blobPath(d.Digest)
 		if err != nil {
 			return err

@@ -391,11 +391,7 @@ func (s *Store) Tag(repo, tag string, d digest.Digest) error {
 // file-backed src on the same file system, else copied and verified), then the repository
 // links, then the tag if ref has one.
 func (s *Store) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) error {
-	descs := img.Blobs()
-	for _, m := range img.Manifests() {
-		descs = append(descs, m.Descriptor())
-	}
-	for _, d := range descs {
+	for _, d := range img.Descriptors() {
 		if s.StatBlob(d) {
 			continue
 		}
