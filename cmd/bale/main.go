@@ -49,7 +49,9 @@ func newApp() *cli.App {
 		Description: `Locations are written like skopeo transports:
    registry:PATH  Docker registry v2 storage root (PATH/docker/registry/v2/...), as served by registry:2
    dir:PATH       a tree of skopeo dir: images, PATH/<repo>:<tag>/ (nested repos as folders)
-   PATH           detected from what it holds (a bundle file, registry storage, or a dir tree)`,
+   oci:PATH       an OCI image layout holding every image, tagged <repo>:<tag>
+   PATH           detected from what it holds (a bundle or catalog file, registry storage,
+                  an OCI layout, or a dir tree)`,
 		Commands:             []*cli.Command{packCommand(), unpackCommand(), copyCommand(), listCommand(), verifyCommand(), diffCommand(), catalogCommand()},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
