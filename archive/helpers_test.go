@@ -11,6 +11,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -644,4 +645,14 @@ func newTarget(t testing.TB) (parent string, st *registry.Store) {
 // unpackBytes unpacks bundle into st.
 func unpackBytes(bundle []byte, st *registry.Store) (*archive.UnpackResult, error) {
 	return archive.Unpack(context.Background(), bytes.NewReader(bundle), st, archive.UnpackOptions{})
+}
+
+// seekTableSize is the size of the seek table frame at the end of a bundle bale wrote.
+func seekTableSize(t testing.TB, bundle []byte) int {
+	t.Helper()
+	n := len(bundle)
+	if n < 17 || binary.LittleEndian.Uint32(bundle[n-4:]) != 0x8F92EAB1 {
+		t.Fatal("the bundle does not end with a seek table")
+	}
+	return 8 + 8*int(binary.LittleEndian.Uint32(bundle[n-9:])) + 9
 }

@@ -94,6 +94,22 @@ func safeUnpack(bundle []byte, st *registry.Store) (res *archive.UnpackResult, e
 	return res, err, ""
 }
 
+// safeUnpackFile is safeUnpack through a file: UnpackFiles, with the parallel frame reader
+// when the bundle ends with a seek table.
+func safeUnpackFile(t *testing.T, bundle []byte, st *registry.Store) (res *archive.UnpackResult, err error, panicked string) {
+	defer func() {
+		if r := recover(); r != nil {
+			panicked = fmt.Sprintf("%v\n%s", r, debug.Stack())
+		}
+	}()
+	p := filepath.Join(t.TempDir(), "bundle.tar.zst")
+	if err := os.WriteFile(p, bundle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err = archive.UnpackFiles(context.Background(), []string{p}, st, archive.UnpackOptions{})
+	return res, err, ""
+}
+
 // hostileCase is a bundle Unpack must refuse. want lists the acceptable sentinels (errors.Is
 // any of them); mention must appear in the error when set.
 type hostileCase struct {
@@ -466,30 +482,38 @@ func TestUnpackHostile(t *testing.T) {
 // checkRefused unpacks bundle into a fresh target and checks that it fails cleanly.
 func checkRefused(t *testing.T, bundle []byte, want []error, mention string) {
 	t.Helper()
-	parent, dst := newTarget(t)
-	_, err, panicked := safeUnpack(bundle, dst)
-	switch {
-	case panicked != "":
-		t.Errorf("Unpack panicked: %s", panicked)
-	case err == nil:
-		t.Errorf("Unpack succeeded")
-	default:
-		ok := false
-		for _, w := range want {
-			ok = ok || errors.Is(err, w)
+	for _, via := range []string{"stream", "file"} {
+		parent, dst := newTarget(t)
+		var err error
+		var panicked string
+		if via == "stream" {
+			_, err, panicked = safeUnpack(bundle, dst)
+		} else {
+			_, err, panicked = safeUnpackFile(t, bundle, dst)
 		}
 		switch {
-		case !ok:
-			t.Errorf("Unpack: %v\nwant errors.Is one of %v", err, want)
-		case mention != "" && !strings.Contains(err.Error(), mention):
-			t.Errorf("Unpack: %v\nthe error does not name %q", err, mention)
+		case panicked != "":
+			t.Errorf("Unpack (%s) panicked: %s", via, panicked)
+		case err == nil:
+			t.Errorf("Unpack (%s) succeeded", via)
 		default:
-			t.Logf("Unpack: %v", err)
+			ok := false
+			for _, w := range want {
+				ok = ok || errors.Is(err, w)
+			}
+			switch {
+			case !ok:
+				t.Errorf("Unpack (%s): %v\nwant errors.Is one of %v", via, err, want)
+			case mention != "" && !strings.Contains(err.Error(), mention):
+				t.Errorf("Unpack (%s): %v\nthe error does not name %q", via, err, mention)
+			default:
+				t.Logf("Unpack (%s): %v", via, err)
+			}
 		}
+		checkTagsComplete(t, dst.Root())
+		checkNoTemp(t, dst.Root())
+		checkOnlyTarget(t, parent)
 	}
-	checkTagsComplete(t, dst.Root())
-	checkNoTemp(t, dst.Root())
-	checkOnlyTarget(t, parent)
 }
 
 func checkNoCatalogTemp(t *testing.T, dir string) {
@@ -540,9 +564,9 @@ func TestUnpackFlipped(t *testing.T) {
 		})
 	}
 	t.Run("checksum", func(t *testing.T) {
-		// The last 4 bytes of the frame are its content checksum.
+		// The last 4 bytes of the last frame before the seek table are its content checksum.
 		bad := bytes.Clone(b)
-		bad[n-2] ^= 0xff
+		bad[n-seekTableSize(t, b)-2] ^= 0xff
 		checkRefused(t, bad, wantDamage, "")
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 
 	"github.com/klauspost/compress/zstd"
@@ -38,8 +39,19 @@ type Member struct {
 	Blob layout.Descriptor
 	// Link is the digest a link member holds.
 	Link   digest.Digest
+	src    io.Reader // the blob's bytes, unverified
 	body   *layout.Verifier
 	failed error // the error Read returned, already seen by the caller
+}
+
+// take returns a blob member's content unverified, for a caller that verifies it itself
+// (the unpack pipeline hashes on another goroutine); Read then returns io.EOF.
+func (m *Member) take() io.Reader {
+	if m.body == nil {
+		return bytes.NewReader(nil)
+	}
+	m.body = nil
+	return m.src
 }
 
 // Read reads a blob member's content, failing with layout.ErrDigestMismatch at EOF if it does
@@ -61,7 +73,8 @@ func (m *Member) Read(p []byte) (int, error) {
 // Reader reads a bundle member by member, checking each name, type, size and order against
 // the catalog at its head, and every blob against its digest.
 type Reader struct {
-	zr      *zstd.Decoder
+	dec     io.Reader // the decompressed stream
+	close   func()    // releases the decoder
 	tr      *tar.Reader
 	cat     *catalog.Catalog
 	cur     *Member
@@ -73,8 +86,13 @@ type Reader struct {
 	done    bool
 }
 
-// NewReader starts reading a bundle from r: it decodes the catalog, which must be the first
-// member, and validates it.
+// decoderOptions are the limits of every zstd decoder of untrusted bundles.
+func decoderOptions(extra ...zstd.DOption) []zstd.DOption {
+	return append([]zstd.DOption{zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderMaxMemory(maxDecoderMemory)}, extra...)
+}
+
+// NewReader starts reading a bundle from r, decompressing it as one stream: it decodes the
+// catalog, which must be the first member, and validates it.
 func NewReader(r io.Reader) (*Reader, error) {
 	return newReader(r, false)
 }
@@ -82,17 +100,47 @@ func NewReader(r io.Reader) (*Reader, error) {
 // newReader is NewReader; headOnly sets the decoder up for reading the catalog alone (one
 // goroutine, small buffers) and skips what only Next needs.
 func newReader(r io.Reader, headOnly bool) (*Reader, error) {
-	opts := []zstd.DOption{zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderMaxMemory(maxDecoderMemory)}
+	opts := decoderOptions()
 	if headOnly {
-		opts = append(opts, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		opts = decoderOptions(zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 	}
 	zr, err := zstd.NewReader(r, opts...)
 	if err != nil {
 		return nil, err
 	}
-	br := &Reader{zr: zr, tr: tar.NewReader(zr), blobs: map[digest.Digest]bool{}, seen: map[string]bool{}}
+	return start(zr, zr.Close, headOnly)
+}
+
+// NewFileReader is NewReader for a bundle file: when the file ends with a seek table (§2.1 of
+// the format), its frames are read and decompressed on every core, a few frames ahead of the
+// reader; otherwise the file is read as one stream.
+func NewFileReader(f *os.File) (*Reader, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	t, err := readSeekTable(f, fi.Size())
+	if errors.Is(err, errNoSeekTable) {
+		return NewReader(io.NewSectionReader(f, 0, fi.Size()))
+	}
+	if err != nil {
+		return nil, err
+	}
+	workers := runtime.GOMAXPROCS(0)
+	zd, err := zstd.NewReader(nil, decoderOptions(zstd.WithDecoderConcurrency(workers),
+		zstd.WithDecoderMaxMemory(maxTableFrame), zstd.WithDecodeAllCapLimit(true))...)
+	if err != nil {
+		return nil, err
+	}
+	fr := newFrameReader(f, t, zd, workers)
+	return start(fr, func() { fr.Close(); zd.Close() }, false)
+}
+
+// start reads and checks the catalog at the head of the decompressed stream dec.
+func start(dec io.Reader, close func(), headOnly bool) (*Reader, error) {
+	br := &Reader{dec: dec, close: close, tr: tar.NewReader(dec), blobs: map[digest.Digest]bool{}, seen: map[string]bool{}}
 	if err := br.readCatalog(); err != nil {
-		zr.Close()
+		close()
 		return nil, err
 	}
 	if headOnly {
@@ -102,7 +150,7 @@ func newReader(r io.Reader, headOnly bool) (*Reader, error) {
 	for _, spec := range Links(br.cat) {
 		name, err := registry.PathFor(spec)
 		if err != nil {
-			zr.Close()
+			close()
 			return nil, fmt.Errorf("catalog: %w", err)
 		}
 		br.links[name] = linkTarget(br.cat, spec)
@@ -115,7 +163,7 @@ func (r *Reader) Catalog() *catalog.Catalog { return r.cat }
 
 // Close releases the decoder.
 func (r *Reader) Close() error {
-	r.zr.Close()
+	r.close()
 	return nil
 }
 
@@ -235,9 +283,11 @@ func (r *Reader) member(hdr *tar.Header) (*Member, error) {
 			if err := CheckManifest(r.cat, raw); err != nil {
 				return nil, err
 			}
-			m.body = layout.NewVerifier(bytes.NewReader(raw), desc)
+			m.src = bytes.NewReader(raw)
+			m.body = layout.NewVerifier(m.src, desc)
 			return m, nil
 		}
+		m.src = r.tr
 		m.body = layout.NewVerifier(r.tr, desc)
 		return m, nil
 	}
@@ -327,7 +377,7 @@ func (r *Reader) finish() error {
 	}
 	// Drain what follows the tar end so zstd checksums over the whole stream are checked; a
 	// tar writer pads to its record size, but nothing more may follow (no bomb of zeros).
-	if n, err := io.Copy(io.Discard, io.LimitReader(r.zr, maxTrailing+1)); err != nil {
+	if n, err := io.Copy(io.Discard, io.LimitReader(r.dec, maxTrailing+1)); err != nil {
 		errs = append(errs, fmt.Errorf("reading bundle end: %v: %w", err, ErrBundle))
 	} else if n > maxTrailing {
 		errs = append(errs, fmt.Errorf("more than %d bytes after the end of the tar stream: %w", maxTrailing, ErrBundle))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 
@@ -186,7 +187,7 @@ func applyFile(ctx context.Context, path string, want *catalog.Catalog, dst *reg
 		return err
 	}
 	defer f.Close()
-	br, err := NewReader(f)
+	br, err := NewFileReader(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -271,38 +272,8 @@ func findSeed(d layout.Descriptor, from []layout.FileSource) (string, bool) {
 func apply(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
 	c := br.Catalog()
 	res.Catalog = c
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		m, err := br.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if _, ok := m.Spec.(registry.BlobData); !ok {
-			continue // links are written from the catalog below, after every blob
-		}
-		reused := dst.StatBlob(m.Blob) && dst.VerifyBlob(m.Blob) == nil
-		if reused {
-			res.BlobsReused++
-			// Still read the member: Next verifies it against its digest.
-		} else {
-			if err := dst.WriteBlob(m.Blob, m); err != nil {
-				if fsutil.IsNoSpace(err) {
-					return fmt.Errorf("bundle member %s: %w\n(the file system of %s is full: free %s or more there and run this again; what was written is kept and reused)",
-						m.Name, err, dst.Root(), units.Bytes(m.Blob.Size))
-				}
-				return fmt.Errorf("bundle member %s: %w", m.Name, err)
-			}
-			res.BlobsWritten++
-			res.BytesWritten += m.Blob.Size
-		}
-		if opt.Progress != nil {
-			opt.Progress(m.Blob, reused)
-		}
+	if err := storeBlobs(ctx, br, dst, opt, res); err != nil {
+		return err
 	}
 	if err := checkExpected(c, dst); err != nil {
 		return err
@@ -338,6 +309,65 @@ func apply(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptio
 		return nil
 	}
 	return fsutil.SyncFS(dst.Root())
+}
+
+// storeBlobs reads every member of br and writes its blobs into dst on the blob pipeline,
+// each verified while it streams; it returns once every blob is stored or one has failed.
+func storeBlobs(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
+	p := newBlobPipeline()
+	var mu sync.Mutex // guards res and serializes opt.Progress
+	store := func(v *layout.Verifier, d layout.Descriptor, name string) error {
+		reused := dst.StatBlob(d) && dst.VerifyBlob(d) == nil
+		var err error
+		if reused {
+			_, err = io.Copy(io.Discard, v) // still verify the member
+		} else {
+			err = dst.WriteBlob(d, v)
+		}
+		if err != nil {
+			if fsutil.IsNoSpace(err) {
+				return fmt.Errorf("bundle member %s: %w\n(the file system of %s is full: free %s or more there and run this again; what was written is kept and reused)",
+					name, err, dst.Root(), units.Bytes(d.Size))
+			}
+			return fmt.Errorf("bundle member %s: %w", name, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if reused {
+			res.BlobsReused++
+		} else {
+			res.BlobsWritten++
+			res.BytesWritten += d.Size
+		}
+		if opt.Progress != nil {
+			opt.Progress(d, reused)
+		}
+		return nil
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(err, p.wait())
+		}
+		m, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return errors.Join(err, p.wait())
+		}
+		if _, ok := m.Spec.(registry.BlobData); !ok {
+			continue // links are written from the catalog, after every blob
+		}
+		d, name := m.Blob, m.Name
+		err = p.add(d, m.take(), func(v *layout.Verifier) error { return store(v, d, name) })
+		if errors.Is(err, errStopped) {
+			return p.wait()
+		}
+		if err != nil {
+			return errors.Join(fmt.Errorf("bundle member %s: %w", name, err), p.wait())
+		}
+	}
+	return p.wait()
 }
 
 // checkExpected checks the blobs a patch expects in dst: each present with its size, and each

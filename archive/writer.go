@@ -8,8 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"time"
+		"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
@@ -64,32 +63,40 @@ func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Sour
 	if level == 0 {
 		level = zstd.SpeedDefault
 	}
-	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+	fw, err := newFrameWriter(w, level)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := zw.Close(); err == nil {
+		if cerr := fw.Close(); err == nil {
 			err = cerr
 		}
 	}()
-	tw := tar.NewWriter(zw)
-	mw := memberWriter{tw: tw, mtime: c.Meta.Created.UTC().Truncate(time.Second)}
+	tw := tar.NewWriter(fw)
+	mw := memberWriter{tw: tw, fw: fw, mtime: c.Meta.Created.UTC().Truncate(time.Second)}
 	if err := mw.file(CatalogName, 0o444, dbBytes); err != nil {
 		return err
 	}
 	repoOf := c.BlobRepos()
-	for _, d := range c.CarriedBlobs() {
+	for i, d := range c.CarriedBlobs() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		desc, _ := c.Descriptor(d)
+		if i == 0 || desc.Size >= cutSize {
+			if err := mw.cut(); err != nil {
+				return err
+			}
+		}
 		if err := mw.blob(src, repoOf[d], desc); err != nil {
 			return err
 		}
 		if opt.Progress != nil {
 			opt.Progress(d, desc.Size)
 		}
+	}
+	if err := mw.cut(); err != nil {
+		return err
 	}
 	for _, spec := range Links(c) {
 		if err := mw.link(spec, linkTarget(c, spec)); err != nil {
@@ -155,7 +162,20 @@ func linkTarget(c *catalog.Catalog, spec registry.PathSpec) digest.Digest {
 
 type memberWriter struct {
 	tw    *tar.Writer
+	fw    *frameWriter // nil: no frame cuts
 	mtime time.Time
+}
+
+// cut ends the zstd frame after the previous member's padding, so the next member's header
+// starts a frame.
+func (m memberWriter) cut() error {
+	if err := m.tw.Flush(); err != nil {
+		return err
+	}
+	if m.fw != nil {
+		m.fw.Cut()
+	}
+	return nil
 }
 
 func (m memberWriter) header(name string, mode int64, size int64) error {

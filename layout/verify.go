@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -13,7 +15,8 @@ import (
 // Verifier is a reader that hashes what passes through it and, at EOF, fails with
 // ErrDigestMismatch unless exactly Size bytes with the expected sha256 were read.
 type Verifier struct {
-	r    io.Reader
+	src  io.Reader // as given
+	r    io.Reader // src, limited to Size+1 bytes
 	want Descriptor
 	h    hash.Hash
 	n    int64
@@ -23,7 +26,61 @@ type Verifier struct {
 // NewVerifier wraps r so that reading it to EOF verifies it against d. It never reads more
 // than d.Size+1 bytes from r.
 func NewVerifier(r io.Reader, d Descriptor) *Verifier {
-	return &Verifier{r: io.LimitReader(r, d.Size+1), want: d, h: sha256.New()}
+	return &Verifier{src: r, r: io.LimitReader(r, d.Size+1), want: d, h: sha256.New()}
+}
+
+// copyBufSize is the buffer of WriteTo: few large writes (one syscall a MiB into a file).
+const copyBufSize = 1 << 20
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// WriteTo writes the rest of the content to w, verifying it as Read does, in large writes (so
+// io.Copy into a file makes one write a MiB). A source that is an io.WriterTo other than a
+// file (whose WriteTo copies 32 KiB at a time) hands over its own buffers, uncopied.
+func (v *Verifier) WriteTo(w io.Writer) (int64, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	vw := &verifyWriter{v: v, w: w}
+	var err error
+	if wt, ok := v.src.(io.WriterTo); ok && v.n == 0 && !isFile(v.src) {
+		_, err = wt.WriteTo(vw)
+	} else {
+		bp := copyBufs.Get().(*[]byte)
+		_, err = io.CopyBuffer(vw, struct{ io.Reader }{v.r}, *bp)
+		copyBufs.Put(bp)
+	}
+	if err == nil {
+		err = v.check()
+	}
+	if err != nil {
+		v.err = err
+	}
+	return vw.written, err
+}
+
+func isFile(r io.Reader) bool {
+	_, ok := r.(*os.File)
+	return ok
+}
+
+// verifyWriter hashes and counts what it passes on to w, refusing more than the blob's size.
+type verifyWriter struct {
+	v       *Verifier
+	w       io.Writer
+	written int64
+}
+
+func (vw *verifyWriter) Write(p []byte) (int, error) {
+	v := vw.v
+	if int64(len(p)) > v.want.Size-v.n {
+		return 0, fmt.Errorf("blob %s: more than the expected %d bytes: %w", v.want.Digest, v.want.Size, ErrDigestMismatch)
+	}
+	v.h.Write(p)
+	v.n += int64(len(p))
+	n, err := vw.w.Write(p)
+	vw.written += int64(n)
+	return n, err
 }
 
 // Read implements io.Reader.

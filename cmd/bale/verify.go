@@ -72,7 +72,7 @@ func verifyBundle(path string) (*catalog.Catalog, []error) {
 		return nil, []error{err}
 	}
 	defer f.Close()
-	r, err := archive.NewReader(f)
+	r, err := archive.NewFileReader(f)
 	if err != nil {
 		return nil, []error{err}
 	}
