@@ -158,10 +158,10 @@ func TestSeekTableLies(t *testing.T) {
 	}
 	n := len(b)
 	ignored := map[string][]byte{
-		"footer magic":     func() []byte { x := bytes.Clone(b); x[n-1] ^= 0xff; return x }(),
-		"frame count huge": func() []byte { x := bytes.Clone(b); binary.LittleEndian.PutUint32(x[n-9:], 1<<31); return x }(),
-		"frame count zero": func() []byte { x := bytes.Clone(b); binary.LittleEndian.PutUint32(x[n-9:], 0); return x }(),
-		"checksum flag":    func() []byte { x := bytes.Clone(b); x[n-5] = 0x80; return x }(),
+		"footer magic":                 func() []byte { x := bytes.Clone(b); x[n-1] ^= 0xff; return x }(),
+		"frame count huge":             func() []byte { x := bytes.Clone(b); binary.LittleEndian.PutUint32(x[n-9:], 1<<31); return x }(),
+		"frame count zero":             func() []byte { x := bytes.Clone(b); binary.LittleEndian.PutUint32(x[n-9:], 0); return x }(),
+		"checksum flag":                func() []byte { x := bytes.Clone(b); x[n-5] = 0x80; return x }(),
 		"frames do not cover the file": edit(func(c, r []uint32) { c[0]++ }),
 		"two frames as one":            edit(func(c, r []uint32) { c[0] += c[1]; r[0] += r[1]; c[1], r[1] = 0, 0 }),
 	}

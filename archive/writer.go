@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-		"time"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
