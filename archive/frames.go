@@ -19,7 +19,7 @@ import (
 // With the table a reader decompresses frames on every core; without it, it streams.
 const (
 	// FrameSize is the most uncompressed bytes bale puts in one frame.
-	FrameSize = 4 << 20
+	FrameSize = 1 << 20
 	// cutSize: a blob member at least this big starts a frame of its own.
 	cutSize = 64 << 10
 	// maxTableFrame bounds a frame's decompressed size for the parallel reader; a seek table
@@ -66,7 +66,8 @@ type frameWriter struct {
 // newFrameWriter starts a frameWriter at level on as many goroutines as GOMAXPROCS.
 func newFrameWriter(w io.Writer, level zstd.EncoderLevel) (*frameWriter, error) {
 	workers := runtime.GOMAXPROCS(0)
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(workers))
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(workers),
+		zstd.WithWindowSize(FrameSize)) // a frame never looks further back than itself
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +77,7 @@ func newFrameWriter(w io.Writer, level zstd.EncoderLevel) (*frameWriter, error) 
 		enc:   enc,
 		jobs:  make(chan *frameJob, inflight),
 		order: make(chan *frameJob, inflight),
-		free:  make(chan []byte, 2*inflight+2),
+		free:  make(chan []byte, inflight),
 		done:  make(chan struct{}),
 	}
 	fw.buf = fw.buffer()
@@ -274,7 +275,7 @@ type frameReader struct {
 func newFrameReader(r io.ReaderAt, t *seekTable, dec *zstd.Decoder, workers int) *frameReader {
 	ctx, cancel := context.WithCancel(context.Background())
 	inflight := min(workers+2, 8)
-	fr := &frameReader{cancel: cancel, order: make(chan *frameJob, inflight), free: make(chan []byte, 2*inflight+2)}
+	fr := &frameReader{cancel: cancel, order: make(chan *frameJob, inflight), free: make(chan []byte, inflight)}
 	jobs := make(chan struct {
 		j *frameJob
 		i int

@@ -182,3 +182,22 @@ func TestSeekTableLies(t *testing.T) {
 		})
 	}
 }
+
+// TestSingleFrameBundle: a bundle as bale 0.1 wrote it (the same tar stream in one zstd frame,
+// no seek table) still unpacks from a file, by streaming.
+func TestSingleFrameBundle(t *testing.T) {
+	fx := bigFixture(t, archive.FrameSize+1)
+	old := zstdBytes(t, unzstd(t, fx.bundle(t)))
+	if bytes.HasSuffix(old, []byte{0xB1, 0xEA, 0x92, 0x8F}) {
+		t.Fatal("the re-compressed bundle still ends with a seek table")
+	}
+	_, dst := newTarget(t)
+	res, err, panicked := safeUnpackFile(t, old, dst)
+	if panicked != "" || err != nil {
+		t.Fatalf("UnpackFiles of a single-frame bundle: %v %s", err, panicked)
+	}
+	if res.BlobsWritten != len(fx.blobs) {
+		t.Errorf("wrote %d blobs, want %d", res.BlobsWritten, len(fx.blobs))
+	}
+	checkTagsComplete(t, dst.Root())
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -20,7 +21,7 @@ import (
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
+var version = "0.2.0-dev"
 
 // Exit codes, listed in every command's help.
 const (
@@ -61,7 +62,9 @@ func newApp() *cli.App {
 func main() {
 	// Interrupted, bale stops between blobs and removes what it had half written.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := startProfile(os.Getenv("BALE_CPUPROFILE"))
 	err := newApp().RunContext(ctx, os.Args)
+	stopProfile()
 	stop()
 	if err == nil {
 		return
@@ -72,6 +75,26 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, "bale: %v\n", err)
 	os.Exit(exitCode(err))
+}
+
+// startProfile writes a CPU profile to path until the returned function is called, when path
+// is set (BALE_CPUPROFILE=FILE: where the time goes, for docs/performance.md).
+func startProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bale: BALE_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // usageError marks errors in the command line itself.

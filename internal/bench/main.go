@@ -309,8 +309,9 @@ func (b *bench) runAll() error {
 	b.header = append(b.header, fmt.Sprintf("Data (-size %s): POOL is registry storage of %d tags in %d two-component repositories "+
 		"(Docker schema2 and OCI mixed, linux/amd64), each over 1-2 of %d shared base layers plus its own top layer; "+
 		"layers are tar+gzip with stored (uncompressed) deflate blocks around ChaCha8 random bytes, so incompressible; "+
+		"every %dth image (OCI) also has an uncompressed tar layer of %s-%s of generated text (file lists, compressible); "+
 		"%d files, %s (%s bytes), generated in %.1f s.",
-		b.size, b.n, (b.n+2)/3, b.spec.bases, u.files, mib(u.bytes), thousands(u.bytes), gen.Seconds()))
+		b.size, b.n, (b.n+2)/3, b.spec.bases, b.spec.rawEvery, mib(b.spec.rawMin), mib(b.spec.rawMax), u.files, mib(u.bytes), thousands(u.bytes), gen.Seconds()))
 	b.track()
 
 	var treeRun *run
