@@ -14,6 +14,15 @@
 // Every member is a regular file owned by 0:0 with the catalog's creation time; blobs and the
 // catalog have mode 0444, links 0644. Paths come from registry.PathFor only; the reader maps each
 // name back with registry.ParsePath and refuses anything else.
+//
+// The zstd stream is independent frames of at most FrameSize bytes of tar, cut at the catalog,
+// before every blob of 64 KiB or more and at the links, then a seek table in the zstd seekable
+// format (a skippable frame, which zstd -dc passes over):
+//
+//	frame 0 | frame 1 | ... | frame n-1 | skippable: n x (compressed u32, size u32), n u32, 0, 0x8F92EAB1
+//
+// NewFileReader decodes the frames on every core; NewReader streams. Unpack verifies and
+// writes several blobs at once (the blob pipeline) while the next member is read.
 package archive
 
 import "errors"

@@ -28,7 +28,8 @@ var errStopped = errors.New("blob pipeline stopped")
 
 // blobPipeline runs the verify-and-store work of blobs on a bounded pool of goroutines.
 type blobPipeline struct {
-	slots chan struct{} // one per blob in flight
+	keepGoing bool          // a failed store does not stop add (verify reports every blob)
+	slots     chan struct{} // one per blob in flight
 	free  chan []byte   // chunk buffers
 	wg    sync.WaitGroup
 	mu    sync.Mutex
@@ -49,7 +50,7 @@ func newBlobPipeline() *blobPipeline {
 // reading r is returned; errors of store are collected for wait. Once a store has failed,
 // add returns errStopped at once.
 func (p *blobPipeline) add(d layout.Descriptor, r io.Reader, store func(v *layout.Verifier) error) error {
-	if p.failed() != nil {
+	if !p.keepGoing && p.failed() != nil {
 		return errStopped
 	}
 	p.slots <- struct{}{}
@@ -96,6 +97,14 @@ func (p *blobPipeline) failed() error {
 func (p *blobPipeline) wait() error {
 	p.wg.Wait()
 	return p.failed()
+}
+
+// waitAll waits for every blob and returns their errors one by one.
+func (p *blobPipeline) waitAll() []error {
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.errs
 }
 
 // chunkReader reads the chunks of one blob, returning each to the pool once used. It is an

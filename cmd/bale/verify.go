@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -44,7 +42,7 @@ Prints every problem found and exits non-zero if there is any.
 			case kindCatalog:
 				return usagef("%s is a catalog file: it holds no content to verify", loc.Path)
 			case kindBundle:
-				c, problems = verifyBundle(loc.Path)
+				c, problems = archive.VerifyFile(cx.Context, loc.Path)
 			default:
 				c, problems = verifyLocation(loc)
 			}
@@ -62,35 +60,6 @@ Prints every problem found and exits non-zero if there is any.
 			return nil
 		},
 	}
-}
-
-// verifyBundle reads a whole bundle; a blob that fails its digest is reported and reading goes
-// on, any other error stops it.
-func verifyBundle(path string) (*catalog.Catalog, []error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, []error{err}
-	}
-	defer f.Close()
-	r, err := archive.NewFileReader(f)
-	if err != nil {
-		return nil, []error{err}
-	}
-	defer r.Close()
-	var problems []error
-	for {
-		m, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, append(problems, err)
-		}
-		if _, err := io.Copy(io.Discard, m); err != nil {
-			problems = append(problems, fmt.Errorf("bundle member %s: %w", m.Name, err))
-		}
-	}
-	return r.Catalog(), problems
 }
 
 func verifyLocation(loc location) (*catalog.Catalog, []error) {

@@ -44,6 +44,9 @@ var poolSpecs = map[string]poolSpec{
 	// small: per-file and per-image overhead, the concern of the copy comparisons.
 	"small": {bases: 3, baseMin: 4 << 10, baseMax: 8 << 10, topMin: 1 << 10, topMax: 4 << 10,
 		rawEvery: 16, rawMin: 8 << 10, rawMax: 16 << 10},
+	// medium: about 30 MB at 160 tags, the other end of the list comparison.
+	"medium": {bases: 4, baseMin: 1 << 20, baseMax: 2 << 20, topMin: 64 << 10, topMax: 192 << 10,
+		rawEvery: 16, rawMin: 256 << 10, rawMax: 512 << 10},
 	// large: about 2.9 GiB (3.1 GB) at 160 tags (4 bases of 100-200 MiB, tops of 5-20 MiB, ten
 	// text layers of 20-40 MiB), for pack/unpack; the bench's peak disk use is about three
 	// times the pool (POOL, B, R).

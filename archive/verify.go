@@ -1,0 +1,63 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/bale-project/bale/catalog"
+	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/registry"
+)
+
+// VerifyFile reads the whole bundle file at path as Unpack would, without writing anything:
+// the catalog, every member's name, type and order, and every blob's size and sha256, hashed
+// on every core. Each blob that fails its digest is one problem and reading goes on; any
+// other error (a malformed or truncated bundle) ends the list. The catalog is nil if the
+// head could not be read.
+func VerifyFile(ctx context.Context, path string) (*catalog.Catalog, []error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, []error{err}
+	}
+	defer f.Close()
+	r, err := NewFileReader(f)
+	if err != nil {
+		return nil, []error{err}
+	}
+	defer r.Close()
+	p := newBlobPipeline()
+	p.keepGoing = true
+	var fatal error
+	for fatal == nil {
+		if fatal = ctx.Err(); fatal != nil {
+			break
+		}
+		m, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fatal = err
+			break
+		}
+		if _, ok := m.Spec.(registry.BlobData); !ok {
+			continue
+		}
+		name := m.Name
+		if err := p.add(m.Blob, m.take(), func(v *layout.Verifier) error {
+			if _, err := io.Copy(io.Discard, v); err != nil {
+				return fmt.Errorf("bundle member %s: %w", name, err)
+			}
+			return nil
+		}); err != nil {
+			fatal = fmt.Errorf("bundle member %s: %w", name, err)
+		}
+	}
+	problems := p.waitAll()
+	if fatal != nil {
+		problems = append(problems, fatal)
+	}
+	return r.Catalog(), problems
+}
