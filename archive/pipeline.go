@@ -30,10 +30,10 @@ var errStopped = errors.New("blob pipeline stopped")
 type blobPipeline struct {
 	keepGoing bool          // a failed store does not stop add (verify reports every blob)
 	slots     chan struct{} // one per blob in flight
-	free  chan []byte   // chunk buffers
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	errs  []error
+	free      chan []byte   // chunk buffers
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	errs      []error
 }
 
 func newBlobPipeline() *blobPipeline {

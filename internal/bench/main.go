@@ -101,19 +101,19 @@ func realMain() int {
 
 // bench holds the settings, the paths of one run and what it measured.
 type bench struct {
-	ctx    context.Context
-	n      int
-	size   string
-	spec   poolSpec
-	keep   bool
-	prime  bool
-	only   map[string]bool
+	ctx   context.Context
+	n     int
+	size  string
+	spec  poolSpec
+	keep  bool
+	prime bool
+	only  map[string]bool
 	// primeBytes are written and removed before each timed command (0: none).
 	primeBytes int64
-	bale   string // absolute
-	refDir string // absolute
-	work   string // absolute
-	copyOK bool   // `bale copy` exists
+	bale       string // absolute
+	refDir     string // absolute
+	work       string // absolute
+	copyOK     bool   // `bale copy` exists
 
 	// Inputs and outputs, all under work.
 	pool, tree, listDir, out1, out2, out3, out4, tree2, bundle, refBundle, unX, unY string
