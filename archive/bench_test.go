@@ -68,6 +68,22 @@ func BenchmarkWrite(b *testing.B) {
 	}
 }
 
+// readAll reads and verifies every member of r.
+func readAll(b *testing.B, r *archive.Reader) {
+	for {
+		m, err := r.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkReadFile: every member of a bundle file read and verified (what bale verify
 // BUNDLE does), with the parallel frame reader.
 func BenchmarkReadFile(b *testing.B) {
@@ -83,18 +99,7 @@ func BenchmarkReadFile(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for {
-			m, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := io.Copy(io.Discard, m); err != nil {
-				b.Fatal(err)
-			}
-		}
+		readAll(b, r)
 		r.Close()
 		f.Close()
 	}
@@ -110,18 +115,7 @@ func BenchmarkReadStream(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for {
-			m, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := io.Copy(io.Discard, m); err != nil {
-				b.Fatal(err)
-			}
-		}
+		readAll(b, r)
 		r.Close()
 	}
 }
