@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/registry"
 )
 
 // Unpack's blob pipeline: the bundle is one ordered stream, but a blob's sha256 and its file
@@ -79,6 +81,36 @@ func (p *blobPipeline) add(d layout.Descriptor, r io.Reader, store func(v *layou
 		left -= int64(n)
 	}
 	return nil
+}
+
+// feed reads every member of br and hands each blob to add, to be stored by store (called with
+// the blob, its member name and a verifying reader of its bytes). It returns the first error
+// reading the bundle, ctx's error, or errStopped once a store has failed (unless keepGoing);
+// the caller then waits for the stores.
+func (p *blobPipeline) feed(ctx context.Context, br *Reader, store func(d layout.Descriptor, name string, v *layout.Verifier) error) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m, err := br.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, ok := m.Spec.(registry.BlobData); !ok {
+			continue // links are written from the catalog, after every blob
+		}
+		d, name := m.Blob, m.Name
+		err = p.add(d, m.take(), func(v *layout.Verifier) error { return store(d, name, v) })
+		if errors.Is(err, errStopped) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("bundle member %s: %w", name, err)
+		}
+	}
 }
 
 func (p *blobPipeline) fail(err error) {

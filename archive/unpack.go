@@ -316,7 +316,7 @@ func apply(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptio
 func storeBlobs(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
 	p := newBlobPipeline()
 	var mu sync.Mutex // guards res and serializes opt.Progress
-	store := func(v *layout.Verifier, d layout.Descriptor, name string) error {
+	store := func(d layout.Descriptor, name string, v *layout.Verifier) error {
 		reused := dst.StatBlob(d) && dst.VerifyBlob(d) == nil
 		var err error
 		if reused {
@@ -344,30 +344,11 @@ func storeBlobs(ctx context.Context, br *Reader, dst *registry.Store, opt Unpack
 		}
 		return nil
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return errors.Join(err, p.wait())
-		}
-		m, err := br.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return errors.Join(err, p.wait())
-		}
-		if _, ok := m.Spec.(registry.BlobData); !ok {
-			continue // links are written from the catalog, after every blob
-		}
-		d, name := m.Blob, m.Name
-		err = p.add(d, m.take(), func(v *layout.Verifier) error { return store(v, d, name) })
-		if errors.Is(err, errStopped) {
-			return p.wait()
-		}
-		if err != nil {
-			return errors.Join(fmt.Errorf("bundle member %s: %w", name, err), p.wait())
-		}
+	err := p.feed(ctx, br, store)
+	if errors.Is(err, errStopped) {
+		return p.wait()
 	}
-	return p.wait()
+	return errors.Join(err, p.wait())
 }
 
 // checkExpected checks the blobs a patch expects in dst: each present with its size, and each

@@ -8,7 +8,6 @@ import (
 
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
-	"github.com/bale-project/bale/layout/registry"
 )
 
 // VerifyFile reads the whole bundle file at path as Unpack would, without writing anything:
@@ -29,32 +28,12 @@ func VerifyFile(ctx context.Context, path string) (*catalog.Catalog, []error) {
 	defer r.Close()
 	p := newBlobPipeline()
 	p.keepGoing = true
-	var fatal error
-	for fatal == nil {
-		if fatal = ctx.Err(); fatal != nil {
-			break
+	fatal := p.feed(ctx, r, func(_ layout.Descriptor, name string, v *layout.Verifier) error {
+		if _, err := io.Copy(io.Discard, v); err != nil {
+			return fmt.Errorf("bundle member %s: %w", name, err)
 		}
-		m, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			fatal = err
-			break
-		}
-		if _, ok := m.Spec.(registry.BlobData); !ok {
-			continue
-		}
-		name := m.Name
-		if err := p.add(m.Blob, m.take(), func(v *layout.Verifier) error {
-			if _, err := io.Copy(io.Discard, v); err != nil {
-				return fmt.Errorf("bundle member %s: %w", name, err)
-			}
-			return nil
-		}); err != nil {
-			fatal = fmt.Errorf("bundle member %s: %w", name, err)
-		}
-	}
+		return nil
+	})
 	problems := p.waitAll()
 	if fatal != nil {
 		problems = append(problems, fatal)
