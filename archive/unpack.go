@@ -14,6 +14,7 @@ import (
 
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/internal/fsutil"
+	"github.com/bale-project/bale/internal/par"
 	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/registry"
@@ -283,15 +284,8 @@ func apply(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptio
 			return err
 		}
 	}
-	for _, name := range c.RepoNames() {
-		if err := dst.EnsureRepo(name); err != nil {
-			return err
-		}
-	}
-	for _, spec := range Links(c) {
-		if err := dst.WriteLink(spec, linkTarget(c, spec)); err != nil {
-			return err
-		}
+	if err := writeLinks(ctx, c, dst); err != nil {
+		return err
 	}
 	for _, e := range c.Removals() {
 		removed, err := dst.Untag(e.Repo, e.Tag, e.Digest)
@@ -349,6 +343,36 @@ func storeBlobs(ctx context.Context, br *Reader, dst *registry.Store, opt Unpack
 		return p.wait()
 	}
 	return errors.Join(err, p.wait())
+}
+
+// writeLinks writes the repository directories and every link of c into dst, several at once,
+// in three waves so that the order of §4 holds on disk: repository links, then every tag's
+// index link, then every tag's current link (the tag itself). Each link goes through a
+// temporary name and a rename.
+func writeLinks(ctx context.Context, c *catalog.Catalog, dst *registry.Store) error {
+	repos := c.RepoNames()
+	if err := par.Each(ctx, len(repos), par.Workers(), func(i int) error { return dst.EnsureRepo(repos[i]) }); err != nil {
+		return err
+	}
+	var waves [3][]registry.PathSpec
+	for _, spec := range Links(c) {
+		switch spec.(type) {
+		case registry.TagIndex:
+			waves[1] = append(waves[1], spec)
+		case registry.TagCurrent:
+			waves[2] = append(waves[2], spec)
+		default:
+			waves[0] = append(waves[0], spec)
+		}
+	}
+	for _, wave := range waves {
+		if err := par.Each(ctx, len(wave), par.Workers(), func(i int) error {
+			return dst.WriteLink(wave[i], linkTarget(c, wave[i]))
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkExpected checks the blobs a patch expects in dst: each present with its size, and each

@@ -2,10 +2,13 @@ package layout
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"github.com/opencontainers/go-digest"
 	"strings"
+	"sync/atomic"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/bale-project/bale/internal/par"
 )
 
 // Sink is a layout whole images are written to.
@@ -15,34 +18,48 @@ type Sink interface {
 	PutImage(ref Ref, img *Image, src Source) error
 }
 
+// ConcurrentSink is a Sink whose PutImage calls for different refs may run at once: each
+// image's files are its own, and files two images share are placed atomically (a hard link,
+// or a temporary name and a rename) with the same content.
+type ConcurrentSink interface {
+	Sink
+	// ConcurrentPut reports whether PutImage calls may overlap.
+	ConcurrentPut() bool
+}
+
+// putWorkers is how many PutImage calls Copy and CopyImages keep in flight on dst.
+func putWorkers(dst Sink) int {
+	if c, ok := dst.(ConcurrentSink); ok && c.ConcurrentPut() {
+		return par.Workers()
+	}
+	return 1
+}
+
 // Remover is a Sink that can remove an image it holds.
 type Remover interface {
 	// RemoveImage removes ref if it still names manifest d, and reports whether it did.
 	RemoveImage(ref Ref, d digest.Digest) (bool, error)
 }
 
-// CopyImages copies refs from src to dst, loading each image from src. Every failure is
-// reported, not only the first; a cancelled ctx stops it between images.
+// CopyImages copies refs from src to dst, loading each image from src, several at once when dst
+// is a ConcurrentSink. Every failure is reported, not only the first; a cancelled ctx stops it
+// between images.
 func CopyImages(ctx context.Context, src Source, dst Sink, refs []Ref) error {
-	var errs []error
-	for _, ref := range refs {
-		if err := ctx.Err(); err != nil {
-			return errors.Join(append(errs, err)...)
-		}
+	return par.Each(ctx, len(refs), putWorkers(dst), func(i int) error {
+		ref := refs[i]
 		d, err := src.Resolve(ref)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return err
 		}
 		img, err := LoadImage(src, ref.Repo, d)
 		if err == nil {
 			err = dst.PutImage(ref, img, src)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", ref, err))
+			return fmt.Errorf("%s: %w", ref, err)
 		}
-	}
-	return errors.Join(errs...)
+		return nil
+	})
 }
 
 // ImageError is one image that could not be resolved or read.
@@ -110,17 +127,19 @@ func ResolveImages(src Source, refs []Ref, platform *Platform) ([]Resolved, erro
 		}
 		refs = all
 	}
-	var (
-		out []Resolved
-		bad []ImageError
-	)
-	for _, ref := range refs {
-		img, err := ResolveImage(src, ref, platform)
+	// Reads only, several at once: each is a few small files.
+	out := make([]Resolved, len(refs))
+	errs := make([]error, len(refs))
+	par.Each(context.Background(), len(refs), par.Workers(), func(i int) error {
+		out[i].Ref = refs[i]
+		out[i].Image, errs[i] = ResolveImage(src, refs[i], platform)
+		return nil
+	})
+	var bad []ImageError
+	for i, err := range errs {
 		if err != nil {
-			bad = append(bad, ImageError{Ref: ref, Err: err})
-			continue
+			bad = append(bad, ImageError{Ref: refs[i], Err: err})
 		}
-		out = append(out, Resolved{Ref: ref, Image: img})
 	}
 	if len(bad) > 0 {
 		return nil, &ImagesError{Images: bad}
@@ -129,19 +148,21 @@ func ResolveImages(src Source, refs []Ref, platform *Platform) ([]Resolved, erro
 }
 
 // Copy resolves every ref first (reporting all missing images, writing nothing if any is),
-// then writes each image into dst. A cancelled ctx stops it between images.
+// then writes each image into dst, several at once when dst is a ConcurrentSink. It returns
+// how many images were written and every failure. A cancelled ctx stops it between images.
 func Copy(ctx context.Context, src Source, dst Sink, refs []Ref, platform *Platform) (int, error) {
 	images, err := ResolveImages(src, refs, platform)
 	if err != nil {
 		return 0, err
 	}
-	for i, r := range images {
-		if err := ctx.Err(); err != nil {
-			return i, err
-		}
+	var done atomic.Int64
+	err = par.Each(ctx, len(images), putWorkers(dst), func(i int) error {
+		r := images[i]
 		if err := dst.PutImage(r.Ref, r.Image, src); err != nil {
-			return i, fmt.Errorf("%s: %w", r.Ref, err)
+			return fmt.Errorf("%s: %w", r.Ref, err)
 		}
-	}
-	return len(images), nil
+		done.Add(1)
+		return nil
+	})
+	return int(done.Load()), err
 }

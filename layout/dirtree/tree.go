@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 
@@ -30,6 +31,7 @@ type Tree struct {
 	// Filled by scan: image dirs by ref, and where each digest's file lives.
 	images map[string]*imageDir // key: Ref.String()
 	files  map[digest.Digest]string
+	mu     sync.Mutex // guards Copied while PutImage calls overlap
 	// Copied counts blobs PutImage had to copy because linking was impossible.
 	Copied int
 }
@@ -245,6 +247,10 @@ func (t *Tree) OpenBlob(repo string, d layout.Descriptor) (io.ReadCloser, error)
 	return f, err
 }
 
+// ConcurrentPut reports that PutImage calls for different refs may overlap: each builds its
+// own image directory under a temporary name.
+func (t *Tree) ConcurrentPut() bool { return true }
+
 // PutImage writes img as the image directory of ref, taking every file from src (hard links
 // where src is file-backed on the same file system). The directory is built under a temporary
 // name and renamed into place, replacing an older image of the same ref; manifest.json is
@@ -273,7 +279,9 @@ func (t *Tree) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) (e
 	place := func(name string, d layout.Descriptor) error {
 		copied, err := fsutil.Place(filepath.Join(tmp, name), src, ref.Repo, d)
 		if copied {
+			t.mu.Lock()
 			t.Copied++
+			t.mu.Unlock()
 		}
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 
@@ -19,6 +20,7 @@ import (
 // Store is a registry storage root directory.
 type Store struct {
 	root string
+	mu   sync.Mutex // guards Copied while PutImage calls overlap
 	// Copied counts blobs PutImage had to copy because linking was impossible.
 	Copied int
 }
@@ -387,6 +389,11 @@ func (s *Store) Tag(repo, tag string, d digest.Digest) error {
 	return s.WriteLink(TagCurrent{Repo: repo, Tag: tag}, d)
 }
 
+// ConcurrentPut reports that PutImage calls for different refs may overlap: blobs are placed
+// by a hard link or a rename, links written through a temporary name, all with the content
+// their path names.
+func (s *Store) ConcurrentPut() bool { return true }
+
 // PutImage stores img in repo: every manifest and blob not yet present (hard-linked from a
 // file-backed src on the same file system, else copied and verified), then the repository
 // links, then the tag if ref has one.
@@ -401,7 +408,9 @@ func (s *Store) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) e
 		}
 		copied, err := fsutil.Place(p, src, ref.Repo, d)
 		if copied {
+			s.mu.Lock()
 			s.Copied++
+			s.mu.Unlock()
 		}
 		if err != nil {
 			return err
