@@ -53,7 +53,6 @@ func realMain() int {
 	size := flag.String("size", "small", "small: layers of a few KB (per-file overhead); medium: about 30 MB at 160 tags; large: about 2.9 GiB at 160 tags (peak disk about 3x that)")
 	only := flag.String("only", "", "comma-separated subset of "+strings.Join(rowNames, ","))
 	refDir := flag.String("ref", "/work/shared/reference", "directory of the reference scripts")
-	prime := flag.Bool("prime", true, "before each timed command, write and remove the pool's size of data, so that no command pays the VM's first touch of memory")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
@@ -68,7 +67,7 @@ func realMain() int {
 		fmt.Fprintln(os.Stderr, "bench: -tags must be positive")
 		return 2
 	}
-	b := &bench{n: *tags, size: *size, spec: spec, keep: *keep, prime: *prime, only: map[string]bool{}}
+	b := &bench{n: *tags, size: *size, spec: spec, keep: *keep, only: map[string]bool{}}
 	for _, name := range strings.Split(*only, ",") {
 		if name = strings.TrimSpace(name); name == "" {
 			continue
@@ -262,11 +261,6 @@ func (b *bench) timed(inputs, outputs []string, dir string, argv ...string) (*ru
 			return nil, err
 		}
 	}
-	if n := min(b.primeBytes, availableBytes()-2<<30); n > 0 {
-		if _, err := primeMemory(b.work, n); err != nil {
-			return nil, fmt.Errorf("priming memory: %w", err)
-		}
-	}
 	if err := warm(inputs...); err != nil {
 		return nil, err
 	}
@@ -323,15 +317,6 @@ func (b *bench) runAll() error {
 		"%d files, %s (%s bytes), generated in %.1f s.",
 		b.size, b.n, (b.n+2)/3, b.spec.bases, b.spec.rawEvery, mib(b.spec.rawMin), mib(b.spec.rawMax), u.files, mib(u.bytes), thousands(u.bytes), gen.Seconds()))
 	b.track()
-	// Before every timed command, touch as much memory as it may write (the pool plus 256 MiB),
-	// within what the machine has free: on a VM a page the guest has not used lately costs
-	// about ten times more the first time (the limits table), and memory freed for a while is
-	// given back to the host, so without this whichever command runs on fresh memory pays.
-	if b.prime {
-		b.primeBytes = u.bytes + 256<<20
-		b.header = append(b.header, fmt.Sprintf("Before every timed command, %s is written to a file and removed, so that each command writes into memory the VM has backed (-prime=false skips it).", mib(b.primeBytes)))
-	}
-
 	var treeRun *run
 	if b.want("copy-dir-to-registry") || b.want("unpack-to-dir") {
 		var err error
