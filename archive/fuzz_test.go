@@ -77,12 +77,52 @@ func FuzzReaderMembers(f *testing.F) {
 	})
 }
 
+// FuzzSeekTable fuzzes the seek table at the end of a genuine bundle of several frames, read
+// through NewFileReader: whatever the table says, the reader must either ignore it (and
+// stream) or fail, and never return members the stream does not hold.
+//
+//	go test -run='^$' -fuzz='^FuzzSeekTable$' -fuzztime=60s ./archive
+func FuzzSeekTable(f *testing.F) {
+	b := bigFixture(f, 3*cutSizeForTests).bundle(f)
+	n := seekTableSize(f, b)
+	frames, table := b[:len(b)-n], b[len(b)-n:]
+	f.Add(table)
+	f.Add(table[:len(table)-1])
+	f.Add([]byte{})
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "b.tar.zst")
+		if err := os.WriteFile(p, append(bytes.Clone(frames), data...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fh, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		br, err := archive.NewFileReader(fh)
+		if err != nil {
+			return
+		}
+		checkReader(t, br)
+	})
+}
+
+// cutSizeForTests is a blob size above the writer's frame cut (64 KiB), so the fixture has a
+// frame of its own for it.
+const cutSizeForTests = 96 << 10
+
 // readBundle reads a bundle the way Unpack does and checks what the reader returns.
 func readBundle(t *testing.T, data []byte) {
 	br, err := archive.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return
 	}
+	checkReader(t, br)
+}
+
+// checkReader reads every member of br and checks what it returns.
+func checkReader(t *testing.T, br *archive.Reader) {
 	defer br.Close()
 	c := br.Catalog()
 	if c == nil {

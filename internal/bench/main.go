@@ -30,7 +30,7 @@ import (
 )
 
 // rowNames are the comparisons, in the order they run; -only picks among them.
-var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack", "list", "unpack", "limits"}
+var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "unpack", "limits"}
 
 // Targets: ratios are bale time / reference time.
 const (
@@ -318,7 +318,7 @@ func (b *bench) runAll() error {
 		b.size, b.n, (b.n+2)/3, b.spec.bases, b.spec.rawEvery, mib(b.spec.rawMin), mib(b.spec.rawMax), u.files, mib(u.bytes), thousands(u.bytes), gen.Seconds()))
 	b.track()
 	var treeRun *run
-	if b.want("copy-dir-to-registry") || b.want("unpack-to-dir") {
+	if b.want("copy-dir-to-registry") || b.want("unpack-to-dir") || b.want("pack-dir") {
 		var err error
 		if treeRun, err = b.timed([]string{b.pool}, []string{b.tree}, "", b.script("registry_to_skopeo_dir.sh", b.pool, b.tree)...); err != nil {
 			return err
@@ -334,6 +334,7 @@ func (b *bench) runAll() error {
 		{"copy-select", b.copySelect},
 		{"copy-dir-to-registry", b.copyDirToRegistry},
 		{"unpack-to-dir", b.unpackToDir},
+		{"pack-dir", b.packDir},
 	}
 	for _, s := range steps {
 		if b.want(s.name) {
@@ -444,6 +445,46 @@ func (b *bench) unpackToDir(tree *run) error {
 	}
 	b.ratioRow("unpack-to-dir", br, copyNA, tree, copyTarget, checks)
 	b.drop(b.tree2)
+	return nil
+}
+
+// packDir: a skopeo dir tree as `skopeo sync` leaves it (every image's layers its own files:
+// TREE with its hard links broken by cp -r) packed by bale and by tar | zstd; bale stores
+// each blob once. Skipped for -size large (the copied tree would be tens of GB).
+func (b *bench) packDir(tree *run) error {
+	r := row{name: "pack-dir", bale: "n/a", ref: "n/a", ratio: "–", target: "< 1 (dedup)", result: "n/a"}
+	if !tree.ok() || b.size == "large" {
+		if b.size == "large" {
+			r.bale = "n/a (-size large: the copied tree would be too big)"
+		}
+		b.rows = append(b.rows, r)
+		return nil
+	}
+	dup, out, ref := filepath.Join(b.work, "TREEC"), filepath.Join(b.work, "BD.tar.zst"), filepath.Join(b.work, "RD.tar.zst")
+	if c := execute(b.ctx, "", "cp", "-r", b.tree, dup); !c.ok() {
+		return fmt.Errorf("cp -r TREE: %v", c.err)
+	}
+	du := diskUsage(dup)
+	br, err := b.timed([]string{dup}, []string{out}, "", b.bale, "pack", "-o", out, "dir:"+dup)
+	if err != nil {
+		return err
+	}
+	rr, err := b.timed([]string{dup}, []string{ref}, "", pipeline("tar -C %s -cf - . | zstd -T0 -3 -q -o %s", dup, ref)...)
+	if err != nil {
+		return err
+	}
+	bs, berr := os.Stat(out)
+	rs, rerr := os.Stat(ref)
+	if br.ok() && rr.ok() && berr == nil && rerr == nil {
+		r.bale = fmt.Sprintf("`bale pack -o BD.tar.zst dir:TREEC` (TREEC: TREE copied with cp -r, %s in %d files): %s bytes, %.3f s", mib(du.bytes), du.files, thousands(bs.Size()), br.secs)
+		r.ref = fmt.Sprintf("`tar -C TREEC -cf - . | zstd -T0 -3`: %s bytes, %.3f s", thousands(rs.Size()), rr.secs)
+		ratio := float64(bs.Size()) / float64(rs.Size())
+		r.ratio, r.result = fmt.Sprintf("%.3f (size)", ratio), okMiss(ratio < 1)
+	} else if !br.ok() {
+		r.result, b.failed = "FAIL", true
+	}
+	b.rows = append(b.rows, r)
+	b.drop(dup, out, ref)
 	return nil
 }
 
