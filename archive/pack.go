@@ -2,10 +2,16 @@ package archive
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/registry"
 )
 
 // PackOptions tune Pack.
@@ -22,13 +28,21 @@ type PackOptions struct {
 	// RemoveAbsentTags records, in a patch, the removal of every tag the bases have and the
 	// packed images do not.
 	RemoveAbsentTags bool
-	Write            WriteOptions
+	// Stage is where a source whose blobs are not files (a live registry) is first copied, as
+	// registry storage: several images at once, every blob verified. Empty means OUT.bale-pull
+	// beside the bundle. It is kept when the pack fails, so that running it again fetches only
+	// what is missing, and removed once the bundle is written.
+	Stage string
+	Write WriteOptions
 }
 
 // Pack resolves refs in src (every tag when empty) and writes their bundle to the file out:
 // a patch carrying only the blobs the bases lack when opt.Bases is set.
 // Every missing image is reported in one *catalog.ImagesError, and then no file is written.
 func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref, opt PackOptions) (*catalog.Catalog, error) {
+	if _, ok := src.(layout.FileSource); !ok {
+		return packStaged(ctx, out, src, refs, opt)
+	}
 	c, err := catalog.FromSource(src, refs, catalog.BuildOptions{Platform: opt.Platform})
 	if err != nil {
 		return nil, err
@@ -47,4 +61,90 @@ func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref,
 		return nil, err
 	}
 	return c, nil
+}
+
+// packStaged copies refs (every tag of src when empty) from src into the stage, then packs
+// them from there and removes the stage.
+func packStaged(ctx context.Context, out string, src layout.Source, refs []layout.Ref, opt PackOptions) (*catalog.Catalog, error) {
+	if len(refs) == 0 {
+		var err error
+		if refs, err = src.Refs(); err != nil {
+			return nil, err
+		}
+		if len(refs) == 0 {
+			return nil, fmt.Errorf("%v holds no images: %w", src, layout.ErrNotFound)
+		}
+	}
+	stage := opt.Stage
+	if stage == "" {
+		stage = out + ".bale-pull"
+	}
+	if _, err := layout.Copy(ctx, src, registry.New(stage), refs, opt.Platform); err != nil {
+		return nil, fmt.Errorf("fetching into %s (kept: running the same command again fetches only what is missing): %w", stage, err)
+	}
+	st, err := registry.Open(stage)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Pack(ctx, out, st, refs, opt)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the images fetched are kept in %s)", err, stage)
+	}
+	return c, os.RemoveAll(stage)
+}
+
+// CopyFilesOptions tune CopyFiles.
+type CopyFilesOptions struct {
+	// Refs are the images to copy; empty means every image of the bundles.
+	Refs []layout.Ref
+	// Platform reduces multi-arch images to one platform's manifest.
+	Platform *layout.Platform
+	// Stage is the registry storage the bundles are unpacked into first; empty means a
+	// directory under the system's temporary directory named after the bundles' ids. It is
+	// kept when the copy fails (running it again reuses what is there) and removed after.
+	Stage string
+}
+
+// CopyFiles copies the images of bundles (a base and its patches, in order) into dst, a sink
+// such as a live registry: they are unpacked (verified) into the stage, then copied from
+// there. It returns how many images were copied.
+func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFilesOptions) (int, error) {
+	var ids string
+	var first []layout.Ref
+	for _, p := range paths {
+		c, err := ReadCatalog(p)
+		if err != nil {
+			return 0, err
+		}
+		ids += c.Meta.ID + "\n"
+		if es := c.Entries(); first == nil && len(es) > 0 {
+			first = []layout.Ref{es[0].Ref()}
+		}
+	}
+	if err := layout.CheckAccess(nil, dst, first); err != nil {
+		return 0, err
+	}
+	stage := opt.Stage
+	if stage == "" {
+		stage = filepath.Join(os.TempDir(), "bale-stage-"+digest.FromString(ids).Encoded()[:16])
+	}
+	st := registry.New(stage)
+	if _, err := UnpackFiles(ctx, paths, st, UnpackOptions{NoSync: true}); err != nil {
+		return 0, fmt.Errorf("unpacking into %s (kept for the next run): %w", stage, err)
+	}
+	src, err := registry.Open(stage)
+	if err != nil {
+		return 0, err
+	}
+	refs := opt.Refs
+	if len(refs) == 0 {
+		if refs, err = src.Refs(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := layout.Copy(ctx, src, dst, refs, opt.Platform)
+	if err != nil {
+		return n, fmt.Errorf("%w (the unpacked images are kept in %s: running the same command again goes on from there)", err, stage)
+	}
+	return n, os.RemoveAll(stage)
 }

@@ -27,6 +27,30 @@ type ConcurrentSink interface {
 	ConcurrentPut() bool
 }
 
+// Checker is a layout behind a network (a live registry) that can say once, before any work,
+// whether it may be read from or written to at all, rather than fail once per image.
+type Checker interface {
+	// Check reports whether repo may be pulled from (or pushed to, with push).
+	Check(repo string, push bool) error
+}
+
+// CheckAccess asks src and dst (either may be nil), if they are Checkers, about the first
+// image's repository.
+func CheckAccess(src Source, dst Sink, refs []Ref) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	if c, ok := src.(Checker); ok {
+		if err := c.Check(refs[0].Repo, false); err != nil {
+			return err
+		}
+	}
+	if c, ok := dst.(Checker); ok {
+		return c.Check(refs[0].Repo, true)
+	}
+	return nil
+}
+
 // putWorkers is how many PutImage calls Copy and CopyImages keep in flight on dst.
 func putWorkers(dst Sink) int {
 	if c, ok := dst.(ConcurrentSink); ok && c.ConcurrentPut() {
@@ -45,6 +69,9 @@ type Remover interface {
 // is a ConcurrentSink. Every failure is reported, not only the first; a cancelled ctx stops it
 // between images.
 func CopyImages(ctx context.Context, src Source, dst Sink, refs []Ref) error {
+	if err := CheckAccess(src, dst, refs); err != nil {
+		return err
+	}
 	return par.Each(ctx, len(refs), putWorkers(dst), func(i int) error {
 		ref := refs[i]
 		d, err := src.Resolve(ref)
@@ -151,8 +178,14 @@ func ResolveImages(src Source, refs []Ref, platform *Platform) ([]Resolved, erro
 // then writes each image into dst, several at once when dst is a ConcurrentSink. It returns
 // how many images were written and every failure. A cancelled ctx stops it between images.
 func Copy(ctx context.Context, src Source, dst Sink, refs []Ref, platform *Platform) (int, error) {
+	if err := CheckAccess(src, dst, refs); err != nil {
+		return 0, err
+	}
 	images, err := ResolveImages(src, refs, platform)
 	if err != nil {
+		return 0, err
+	}
+	if err := CheckAccess(nil, dst, []Ref{images[0].Ref}); err != nil {
 		return 0, err
 	}
 	var done atomic.Int64

@@ -7,18 +7,27 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/remote"
 )
 
 func copyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "copy",
 		Aliases:   []string{"cp"},
-		Usage:     "copy images between registry storage, skopeo dir trees and OCI layouts, by hard links",
+		Usage:     "copy images between registry storage, skopeo dir trees, OCI layouts (by hard links) and live registries",
 		ArgsUsage: "SRC DST",
 		Description: `Copies every image of SRC (or only those of the --images lists) into DST; each is any of
-registry:PATH, dir:PATH, oci:PATH (an existing SRC may be a bare PATH). Files are hard-linked
-wherever SRC and DST share a file system, copied otherwise (bale says so once). DST may
-already hold images: copy merges and never removes; a tag that exists is re-pointed.
+registry:PATH, dir:PATH, oci:PATH (an existing SRC may be a bare PATH), or a live registry
+docker://HOST[:PORT][/PREFIX] (Registry HTTP API v2: Harbor, Distribution, Quay, ...). Files are
+hard-linked wherever SRC and DST share a file system, copied otherwise (bale says so once). DST
+may already hold images: copy merges and never removes; a tag that exists is re-pointed.
+
+From a live registry, every blob is pulled once and verified, --jobs at a time; into one, only
+the blobs it lacks are pushed (blobs already pushed to another repository are mounted),
+manifests after their blobs, an index after its children, tags last; a failed copy run again
+skips what is done. Credentials and TLS as in skopeo: --src-creds/--dest-creds USER:PASS,
+--src-authfile/--dest-authfile, --src-tls-verify=false, --src-cert-dir (and dest-). Without
+--images, a live source lists its images with /v2/_catalog.
 
 Every image is resolved and read before anything is written: all the missing ones are reported
 together, and then nothing is written. Multi-arch images are kept whole unless --platform is
@@ -32,10 +41,11 @@ registry_to_skopeo_dir.sh do today):
    bale copy registry:./registry dir:./skopeo-images
 
 ` + exitCodesHelp,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "copy only the images listed in `FILE|DIR` (repeatable; format as in bale pack)"},
 			&cli.StringFlag{Name: "platform", Usage: "keep only this platform of multi-arch images, as `OS/ARCH[/VARIANT]`"},
-		},
+			jobsFlag,
+		}, append(remoteFlags("src"), remoteFlags("dest")...)...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 2, "SRC DST"); err != nil {
 				return err
@@ -44,8 +54,11 @@ registry_to_skopeo_dir.sh do today):
 			if err != nil {
 				return err
 			}
-			dstLoc, err := parseTarget(cx.Args().Get(1))
-			if err != nil {
+			dstArg := cx.Args().Get(1)
+			var dstLoc location
+			if remote.Is(dstArg) {
+				dstLoc = location{Kind: kindDocker, Path: dstArg}
+			} else if dstLoc, err = parseTarget(dstArg); err != nil {
 				return err
 			}
 			platform, err := platformFlag(cx)
@@ -56,11 +69,16 @@ registry_to_skopeo_dir.sh do today):
 			if err != nil {
 				return err
 			}
-			src, err := openSource(srcLoc)
+			src, err := openSourceFlags(cx, srcLoc)
 			if err != nil {
 				return err
 			}
-			dst, err := openDestination(dstLoc)
+			var dst layout.Sink
+			if dstLoc.Kind == kindDocker {
+				dst, err = openRemote(cx, dstLoc, "dest")
+			} else {
+				dst, err = openDestination(dstLoc)
+			}
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/bale-project/bale/layout/dirtree"
 	"github.com/bale-project/bale/layout/ocidir"
 	"github.com/bale-project/bale/layout/registry"
+	"github.com/bale-project/bale/layout/remote"
 )
 
 // Kinds of location.
@@ -22,6 +23,7 @@ const (
 	kindBundle   = "bundle"
 	kindCatalog  = "catalog"
 	kindOCI      = "oci"
+	kindDocker   = "docker" // a live registry, docker://HOST[:PORT][/PREFIX]
 )
 
 // location is a parsed LOCATION argument.
@@ -30,11 +32,19 @@ type location struct {
 	Path string
 }
 
-func (l location) String() string { return l.Kind + ":" + l.Path }
+func (l location) String() string {
+	if l.Kind == kindDocker {
+		return l.Path
+	}
+	return l.Kind + ":" + l.Path
+}
 
 // parseLocation parses registry:PATH, dir:PATH or a bare PATH, which is detected from what it
 // holds. allowBundle says whether a bundle file is acceptable here.
 func parseLocation(s string, allowBundle bool) (location, error) {
+	if remote.Is(s) {
+		return location{Kind: kindDocker, Path: s}, nil
+	}
 	for _, k := range []string{kindRegistry, kindDir, kindOCI} {
 		if p, ok := strings.CutPrefix(s, k+":"); ok {
 			if p == "" {
@@ -69,6 +79,12 @@ func openSource(l location) (layout.Source, error) {
 		return dirtree.Open(l.Path)
 	case kindOCI:
 		return ocidir.Open(l.Path)
+	case kindDocker:
+		r, err := remote.Open(l.Path, remote.Options{})
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return r, nil
 	}
 	return nil, usagef("%s is a %s file; this command needs a registry:, dir: or oci: location", l.Path, l.Kind)
 }
@@ -95,7 +111,7 @@ func openDestination(l location) (destination, error) {
 }
 
 // copiedFiles is how many files d had to copy instead of hard-linking.
-func copiedFiles(d destination) int {
+func copiedFiles(d layout.Sink) int {
 	switch x := d.(type) {
 	case *registry.Store:
 		return x.Copied

@@ -53,7 +53,7 @@ func newApp() *cli.App {
    oci:PATH       an OCI image layout holding every image, tagged <repo>:<tag>
    PATH           detected from what it holds (a bundle or catalog file, registry storage,
                   an OCI layout, or a dir tree)`,
-		Commands:             []*cli.Command{packCommand(), unpackCommand(), copyCommand(), listCommand(), verifyCommand(), diffCommand(), catalogCommand()},
+		Commands:             []*cli.Command{packCommand(), unpackCommand(), copyCommand(), pushCommand(), listCommand(), verifyCommand(), diffCommand(), catalogCommand()},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 	}

@@ -16,11 +16,19 @@ import (
 func packCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "pack",
-		Usage:     "pack images from a registry storage dir or a skopeo dir tree into one bundle (or a patch)",
+		Usage:     "pack images from registry storage, a skopeo dir tree, an OCI layout or a live registry into one bundle (or a patch)",
 		ArgsUsage: "SOURCE",
-		Description: `Packs every tag of SOURCE (registry:PATH, dir:PATH, or a detected PATH), or only the images of
-the --images lists, into OUT: one zstd-compressed tar that is also a registry storage root, with
-a catalog at its head. Every blob is verified against its digest while it is read.
+		Description: `Packs every tag of SOURCE (registry:PATH, dir:PATH, oci:PATH, a detected PATH, or a live registry
+docker://HOST[:PORT][/PREFIX]), or only the images of the --images lists, into OUT: one
+zstd-compressed tar that is also a registry storage root, with a catalog at its head. Every
+blob is verified against its digest while it is read.
+
+From a live registry the images are first pulled into OUT.bale-pull/ (registry storage beside
+OUT; --stage DIR to put it elsewhere), each blob once, --jobs at a time, verified; that
+directory is removed once the bundle is written and kept if anything fails, so that running
+the same command again pulls only what is missing. Credentials and TLS as in skopeo:
+--src-creds USER:PASS, --src-authfile FILE, --src-tls-verify=false, --src-cert-dir DIR.
+Without --images, the registry's /v2/_catalog names the images.
 
 Image lists hold one repo:tag or repo@sha256:<hex> a line; '#' starts a comment; blank lines
 and duplicates are ignored; a leading registry host (docker.io/, quay.io/, host:5000/) is
@@ -44,14 +52,16 @@ The same images packed twice give a byte-identical bundle: the creation time rec
 newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH says otherwise.
 
 ` + exitCodesHelp,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the bundle to `FILE` (e.g. release.tar.zst)"},
 			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "pack only the images listed in `FILE|DIR` (repeatable)"},
 			&cli.StringFlag{Name: "platform", Usage: "keep only this platform of multi-arch images, as `OS/ARCH[/VARIANT]`"},
 			&cli.StringSliceFlag{Name: "base", Aliases: []string{"b"}, Usage: "make a patch: leave out every blob `BASE` holds (a bundle, a catalog file from bale catalog, or a registry:/dir: location; repeatable, applied in order)"},
 			&cli.BoolFlag{Name: "remove-absent-tags", Usage: "in a patch, remove on unpack every tag the bases have that the packed images do not (only where it still points at the base's manifest)"},
 			&cli.StringFlag{Name: "created", Usage: "creation `TIME` to record (RFC 3339); default $SOURCE_DATE_EPOCH, else the newest image config time"},
-		},
+			&cli.StringFlag{Name: "stage", Usage: "pull a live registry's images into `DIR` first (default OUT.bale-pull)"},
+			jobsFlag,
+		}, remoteFlags("src")...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "SOURCE"); err != nil {
 				return err
@@ -85,10 +95,11 @@ newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH say
 				return usagef("--remove-absent-tags needs --base: it removes tags the bases have")
 			}
 			opt.RemoveAbsentTags = cx.Bool("remove-absent-tags")
-			src, err := openSource(loc)
+			src, err := openSourceFlags(cx, loc)
 			if err != nil {
 				return err
 			}
+			opt.Stage = cx.String("stage")
 			out := cx.String("output")
 			start := time.Now()
 			c, err := archive.Pack(cx.Context, out, src, refs, opt)

@@ -15,6 +15,7 @@ import (
 	"github.com/bale-project/bale/layout/dirtree"
 	"github.com/bale-project/bale/layout/ocidir"
 	"github.com/bale-project/bale/layout/registry"
+	"github.com/bale-project/bale/layout/remote"
 )
 
 // stagingDir is the registry store unpack uses inside the first dir: target when no registry:
@@ -144,6 +145,9 @@ manifest.
 // parseTarget parses an unpack target: registry:PATH or dir:PATH, or an existing PATH whose
 // kind can be detected.
 func parseTarget(s string) (location, error) {
+	if remote.Is(s) {
+		return location{}, usagef("%s is a live registry: push a bundle there with bale push BUNDLE %s", s, s)
+	}
 	for _, k := range []string{kindRegistry, kindDir, kindOCI} {
 		if strings.HasPrefix(s, k+":") {
 			return parseLocation(s, false)

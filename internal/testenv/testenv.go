@@ -93,11 +93,16 @@ func Skopeo(t testing.TB, args ...string) []byte {
 type Registry struct {
 	Addr string // "127.0.0.1:PORT"
 	Root string // storage.filesystem.rootdirectory
+	// Secure is set for a registry of StartSecureRegistry (https, basic auth).
+	Secure *Secure
 
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when the process has exited
 	logPath  string
-	stopOnce sync.Once
+	stopOnce *sync.Once
+	// for Restart
+	bin, dir string
+	attempt  int
 }
 
 // registryConfig is the docker-registry configuration; %s are the root and the listen address.
@@ -114,11 +119,11 @@ storage:
   maintenance:
     uploadpurging:
       enabled: false
-http:
-  addr: %q
 health:
   storagedriver:
     enabled: false
+http:
+  addr: %q
 `
 
 // startAttempts bounds retries when the free port is taken between probing and listening.
@@ -128,6 +133,12 @@ const startAttempts = 3
 // waits until /v2/ answers 200 and registers a cleanup that stops it by PID.
 func StartRegistry(t testing.TB, root string) *Registry {
 	t.Helper()
+	return startWith(t, root, nil)
+}
+
+// startWith starts a registry, with TLS and auth when s is set.
+func startWith(t testing.TB, root string, s *Secure) *Registry {
+	t.Helper()
 	bin := Need(t, "docker-registry")
 	root, err := filepath.Abs(root)
 	if err != nil {
@@ -135,7 +146,11 @@ func StartRegistry(t testing.TB, root string) *Registry {
 	}
 	dir := t.TempDir()
 	for attempt := 1; ; attempt++ {
-		r, err := startRegistry(bin, root, dir, attempt)
+		addr, err := freeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := startRegistry(bin, root, dir, addr, attempt, s)
 		if err == nil {
 			t.Cleanup(func() {
 				r.Stop()
@@ -143,6 +158,7 @@ func StartRegistry(t testing.TB, root string) *Registry {
 					t.Logf("docker-registry log (%s):\n%s", r.logPath, r.Log())
 				}
 			})
+			r.bin, r.dir, r.attempt = bin, dir, attempt
 			return r
 		}
 		if !errors.Is(err, errAddrInUse) || attempt == startAttempts {
@@ -151,20 +167,34 @@ func StartRegistry(t testing.TB, root string) *Registry {
 	}
 }
 
+// Restart stops the registry (by PID) and starts it again on the same address and root.
+func (r *Registry) Restart(t testing.TB) {
+	t.Helper()
+	r.Stop()
+	r.attempt++
+	n, err := startRegistry(r.bin, r.Root, r.dir, r.Addr, r.attempt, r.Secure)
+	if err != nil {
+		t.Fatalf("restart docker-registry: %v", err)
+	}
+	n.bin, n.dir, n.attempt = r.bin, r.dir, r.attempt
+	*r = *n
+	t.Cleanup(r.Stop)
+}
+
 // errAddrInUse reports that the probed free port was taken before the registry bound it.
 var errAddrInUse = errors.New("address already in use")
 
 // startRegistry makes one attempt at starting the registry.
-func startRegistry(bin, root, dir string, attempt int) (*Registry, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
+func startRegistry(bin, root, dir, addr string, attempt int, sec *Secure) (*Registry, error) {
 	cfgPath := filepath.Join(dir, fmt.Sprintf("config-%d.yml", attempt))
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, registryConfig, root, addr), 0o644); err != nil {
+	cfg := fmt.Appendf(nil, registryConfig, root, addr)
+	if sec != nil {
+		cfg = fmt.Appendf(cfg, secureConfig, sec.certFile, sec.keyFile, sec.htpasswd)
+	}
+	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		return nil, fmt.Errorf("write config: %w", err)
 	}
-	r := &Registry{Addr: addr, Root: root, done: make(chan struct{}), logPath: filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt))}
+	r := &Registry{Addr: addr, Root: root, Secure: sec, stopOnce: new(sync.Once), done: make(chan struct{}), logPath: filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt))}
 	logFile, err := os.Create(r.logPath)
 	if err != nil {
 		return nil, fmt.Errorf("create log: %w", err)
@@ -212,6 +242,14 @@ var httpClient = &http.Client{
 // waitReady polls GET /v2/ until it answers 200, the process exits or timeout passes.
 func (r *Registry) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	client, url, ready := httpClient, "http://"+r.Addr+"/v2/", http.StatusOK
+	if r.Secure != nil {
+		var err error
+		if client, err = r.Secure.client(); err != nil {
+			return err
+		}
+		url, ready = "https://"+r.Addr+"/v2/", http.StatusUnauthorized
+	}
 	var last error
 	for time.Now().Before(deadline) {
 		select {
@@ -219,11 +257,11 @@ func (r *Registry) waitReady(timeout time.Duration) error {
 			return fmt.Errorf("docker-registry exited early: %v", r.cmd.ProcessState)
 		default:
 		}
-		resp, err := httpClient.Get("http://" + r.Addr + "/v2/")
+		resp, err := client.Get(url)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == ready {
 				return nil
 			}
 			err = fmt.Errorf("GET /v2/: %s", resp.Status)
@@ -266,10 +304,19 @@ func (r *Registry) Ref(repo, tagOrDigest string) string {
 	return "docker://" + r.Addr + "/" + repo + ":" + tagOrDigest
 }
 
+// SkopeoFlags are skopeo's flags to reach r, for side "src-", "dest-" or "" (inspect): no TLS
+// and no credentials, or r's certificate and user.
+func (r *Registry) SkopeoFlags(side string) []string {
+	if r.Secure == nil {
+		return []string{"--" + side + "tls-verify=false", "--" + side + "no-creds"}
+	}
+	return []string{"--" + side + "cert-dir", r.Secure.CertDir, "--" + side + "creds", r.Secure.User + ":" + r.Secure.Password}
+}
+
 // Push copies srcRef (all instances, digests preserved) to repo:tag in the registry.
 func (r *Registry) Push(t testing.TB, srcRef, repo, tag string) {
 	t.Helper()
-	Skopeo(t, "copy", "--all", "--preserve-digests", "--dest-tls-verify=false", "--dest-no-creds", srcRef, r.Ref(repo, tag))
+	Skopeo(t, append(append([]string{"copy", "--all", "--preserve-digests"}, r.SkopeoFlags("dest-")...), srcRef, r.Ref(repo, tag))...)
 }
 
 // CheckPull pulls repo:tag with skopeo into a dir: image and checks that the top-level
@@ -279,7 +326,7 @@ func (r *Registry) CheckPull(t testing.TB, repo, tag string, want digest.Digest,
 	t.Helper()
 	ref := r.Ref(repo, tag)
 	dir := filepath.Join(t.TempDir(), "pull")
-	Skopeo(t, "copy", "--all", "--src-tls-verify=false", "--src-no-creds", ref, "dir:"+dir)
+	Skopeo(t, append(append([]string{"copy", "--all"}, r.SkopeoFlags("src-")...), ref, "dir:"+dir)...)
 	checkFile := func(name string, want digest.Digest) {
 		t.Helper()
 		data, err := os.ReadFile(filepath.Join(dir, name))
@@ -304,7 +351,7 @@ func (r *Registry) CheckPull(t testing.TB, repo, tag string, want digest.Digest,
 			checkFile(name, digest.NewDigestFromEncoded(digest.SHA256, strings.TrimSuffix(name, ".manifest.json")))
 		}
 	}
-	raw := Skopeo(t, "inspect", "--raw", "--tls-verify=false", "--no-creds", ref)
+	raw := Skopeo(t, append(append([]string{"inspect", "--raw"}, r.SkopeoFlags("")...), ref)...)
 	if got := digest.FromBytes(raw); got != want {
 		t.Fatalf("skopeo inspect --raw %s: bytes hash to %s, want %s", ref, got, want)
 	}
@@ -321,7 +368,22 @@ func hexName(name string) bool {
 
 // getJSON fetches http://ADDR/path and decodes a 200 JSON answer into v.
 func (r *Registry) getJSON(path string, v any) error {
-	resp, err := httpClient.Get("http://" + r.Addr + path)
+	client, url := httpClient, "http://"+r.Addr+path
+	if r.Secure != nil {
+		var err error
+		if client, err = r.Secure.client(); err != nil {
+			return err
+		}
+		url = "https://" + r.Addr + path
+	}
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if r.Secure != nil {
+		req.SetBasicAuth(r.Secure.User, r.Secure.Password)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)
 	}

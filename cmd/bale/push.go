@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/internal/units"
+	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/remote"
+)
+
+func pushCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "push",
+		Usage:     "push the images of bundles or of a location to a live registry (Harbor, Distribution, ...)",
+		ArgsUsage: "BUNDLE [PATCH...]|LOCATION docker://HOST[:PORT][/PREFIX]",
+		Description: `Pushes every image (or only those of the --images lists) of the bundles, applied in order (a
+base and its patches), or of one location (registry:PATH, dir:PATH, oci:PATH, docker://...),
+to the registry at HOST, under PREFIX if given: repo kubesphere/ks-apiserver goes to
+HOST/PREFIX/kubesphere/ks-apiserver.
+
+Only the blobs the registry lacks are sent (it is asked first); a blob this run already
+pushed to another repository is mounted there instead; manifests go after their blobs, an
+index after its children, tags last; manifests are sent byte for byte, so every digest stays.
+Several images go at once, and --jobs blobs of each. Retries with backoff on 429, 5xx and
+dropped connections; a push that failed, run again, skips what is there.
+
+Bundles are first unpacked, verified, into registry storage under the temporary directory
+(--stage DIR to choose), which is removed after the push and kept if it fails.
+
+Credentials and TLS as in skopeo: --dest-creds USER:PASS, --dest-authfile FILE (default
+~/.docker/config.json, $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json),
+--dest-tls-verify=false, --dest-cert-dir DIR; --src-* for a docker:// source.
+
+Example (the site side of an installer):
+   bale push release-1.0.tar.zst patch-1.1.tar.zst docker://harbor.site:443/library
+
+` + exitCodesHelp,
+		Flags: append(append([]cli.Flag{
+			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "push only the images listed in `FILE|DIR` (repeatable; format as in bale pack)"},
+			&cli.StringFlag{Name: "platform", Usage: "push only this platform of multi-arch images, as `OS/ARCH[/VARIANT]`"},
+			&cli.StringFlag{Name: "stage", Usage: "unpack bundles into `DIR` first (default: under the temporary directory)"},
+			jobsFlag,
+		}, remoteFlags("dest")...), remoteFlags("src")...),
+		Action: func(cx *cli.Context) error {
+			if cx.NArg() < 2 {
+				return usagef("push takes BUNDLE [PATCH...]|LOCATION docker://HOST[/PREFIX] (see bale push --help)")
+			}
+			args := cx.Args().Slice()
+			if err := checkArgs(cx, len(args), "BUNDLE [PATCH...]|LOCATION docker://HOST[/PREFIX]"); err != nil {
+				return err
+			}
+			srcArgs, dstArg := args[:len(args)-1], args[len(args)-1]
+			if !remote.Is(dstArg) {
+				return usagef("push writes to a live registry, docker://HOST[:PORT][/PREFIX], not %q (bale copy and bale unpack write local layouts)", dstArg)
+			}
+			dst, err := openRemote(cx, location{Kind: kindDocker, Path: dstArg}, "dest")
+			if err != nil {
+				return err
+			}
+			platform, err := platformFlag(cx)
+			if err != nil {
+				return err
+			}
+			refs, err := imagesFlag(cx)
+			if err != nil {
+				return err
+			}
+			var bundles []string
+			var src layout.Source
+			for _, a := range srcArgs {
+				loc, err := parseLocation(a, true)
+				if err != nil {
+					return err
+				}
+				switch {
+				case loc.Kind == kindBundle:
+					bundles = append(bundles, loc.Path)
+				case len(srcArgs) > 1:
+					return usagef("%s is not a bundle: push takes several bundles, or one location", a)
+				default:
+					if src, err = openSourceFlags(cx, loc); err != nil {
+						return err
+					}
+				}
+			}
+			start := time.Now()
+			var n int
+			if src != nil {
+				n, err = layout.Copy(cx.Context, src, dst, refs, platform)
+			} else {
+				n, err = archive.CopyFiles(cx.Context, bundles, dst, archive.CopyFilesOptions{Refs: refs, Platform: platform, Stage: cx.String("stage")})
+			}
+			if err != nil {
+				return err
+			}
+			st := dst.Stats()
+			fmt.Fprintf(cx.App.ErrWriter, "pushed %d images to %s in %.1fs: %d blobs uploaded (%s), %d mounted, %d already there\n",
+				n, dst, time.Since(start).Seconds(), st.Uploaded, units.Bytes(st.Bytes), st.Mounted, st.Existing)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/bale-project/bale/internal/testenv"
+)
+
+// writeList writes an image list of the corpus (repo:tag a line) and returns its path.
+func writeList(t *testing.T, f *fixture) string {
+	t.Helper()
+	var b strings.Builder
+	for _, img := range f.corpus.Images {
+		b.WriteString(img.Name() + "\n")
+	}
+	p := filepath.Join(t.TempDir(), "images.list")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRegistryToBundleToRegistry: the whole journey with two real docker-registry instances,
+// one plain http, one https with a self-signed certificate and htpasswd basic auth. Pack from
+// the first (the bundle equals the one packed from its storage), push to the second under a
+// prefix, pull every tag back with skopeo copy --all and compare manifest digests; a second
+// push uploads nothing; wrong credentials and an untrusted certificate say what to do.
+func TestRegistryToBundleToRegistry(t *testing.T) {
+	f := getFixture(t)
+	work := t.TempDir()
+	srcRoot := filepath.Join(work, "src")
+	mustBale(t, "copy", "registry:"+f.registry, "registry:"+srcRoot)
+	a := testenv.StartRegistry(t, srcRoot)
+	list := writeList(t, f)
+
+	bundle := filepath.Join(work, "release.tar.zst")
+	res := mustBale(t, "pack", "--images", list, "-o", bundle, "docker://"+a.Addr)
+	t.Logf("%s", res.stderr)
+	if _, err := os.Stat(bundle + ".bale-pull"); !os.IsNotExist(err) {
+		t.Errorf("the pull stage %s.bale-pull is left after a successful pack", bundle)
+	}
+	checkList(t, bundle, f.corpus.Images)
+	local := filepath.Join(work, "local.tar.zst")
+	mustBale(t, "pack", "--images", list, "-o", local, "registry:"+f.registry)
+	b1, _ := os.ReadFile(bundle)
+	b2, _ := os.ReadFile(local)
+	if !bytes.Equal(b1, b2) {
+		t.Errorf("the bundle packed from docker://%s differs from the one packed from its storage (%d and %d bytes)", a.Addr, len(b1), len(b2))
+	}
+	// Without --images, _catalog names the images.
+	all := filepath.Join(work, "all.tar.zst")
+	mustBale(t, "pack", "-o", all, "docker://"+a.Addr)
+	checkList(t, all, f.corpus.Images)
+
+	b := testenv.StartSecureRegistry(t, filepath.Join(work, "dst"), "bale", "s3cret")
+	dest := "docker://" + b.Addr + "/mirror"
+	auth := []string{"--dest-creds", "bale:s3cret", "--dest-cert-dir", b.Secure.CertDir}
+	res = mustBale(t, append(append([]string{"push"}, auth...), bundle, dest)...)
+	t.Logf("first push: %s", res.stderr)
+	if strings.Contains(res.stderr, ": 0 blobs uploaded") {
+		t.Errorf("first push into an empty registry uploaded nothing: %s", res.stderr)
+	}
+	for _, img := range f.corpus.Images {
+		b.CheckPull(t, "mirror/"+img.Repo, img.Tag, img.Digest, img.Children)
+	}
+	res = mustBale(t, append(append([]string{"push"}, auth...), bundle, dest)...)
+	t.Logf("second push: %s", res.stderr)
+	if !strings.Contains(res.stderr, ": 0 blobs uploaded (0 B), 0 mounted,") {
+		t.Errorf("the second push uploaded something: %s", res.stderr)
+	}
+
+	// A location pushes too, and copy reads a live registry.
+	mustBale(t, append(append([]string{"push"}, auth...), "registry:"+f.registry, "docker://"+b.Addr+"/again")...)
+	for _, img := range f.corpus.Images {
+		b.CheckPull(t, "again/"+img.Repo, img.Tag, img.Digest, img.Children)
+	}
+	back := filepath.Join(work, "back")
+	mustBale(t, "copy", "--src-creds", "bale:s3cret", "--src-cert-dir", b.Secure.CertDir, "docker://"+b.Addr+"/mirror", "registry:"+back)
+	mustBale(t, "verify", "registry:"+back)
+	checkServed(t, back, "", f.corpus.Images)
+
+	wrong := bale(t, "push", "--dest-creds", "bale:wrong", "--dest-cert-dir", b.Secure.CertDir, bundle, dest)
+	if wrong.code == 0 || !strings.Contains(wrong.stderr, "--dest-creds") {
+		t.Errorf("push with a wrong password: exit %d, %s", wrong.code, wrong.stderr)
+	}
+	t.Logf("wrong password: exit %d: %s", wrong.code, wrong.stderr)
+	untrusted := bale(t, "push", "--dest-creds", "bale:s3cret", bundle, dest)
+	if untrusted.code == 0 || !strings.Contains(untrusted.stderr, "--dest-tls-verify=false") || !strings.Contains(untrusted.stderr, "--dest-cert-dir") {
+		t.Errorf("push to an untrusted certificate: exit %d, %s", untrusted.code, untrusted.stderr)
+	}
+	t.Logf("untrusted certificate: exit %d: %s", untrusted.code, untrusted.stderr)
+	// --dest-tls-verify=false accepts the certificate.
+	mustBale(t, "push", "--dest-creds", "bale:s3cret", "--dest-tls-verify=false", bundle, dest)
+}
+
+// TestPushResumes: the registry is killed in the middle of a push; the push fails; once the
+// registry is back, the same command completes, skipping the blobs that arrived, and every
+// tag pulls with its digest.
+func TestPushResumes(t *testing.T) {
+	testenv.Need(t, "skopeo")
+	root := bigStore(t, 6, 24<<20)
+	work := t.TempDir()
+	reg := testenv.StartRegistry(t, filepath.Join(work, "dst"))
+	cmd := exec.Command(baleBin, "push", "--jobs", "1", "registry:"+root, "docker://"+reg.Addr)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	blobs := filepath.Join(reg.Root, "docker", "registry", "v2", "blobs")
+	deadline := time.Now().Add(60 * time.Second)
+	for countFiles(blobs, "data") < 2 && time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("the push ended before the registry was killed (%v): make the images bigger\n%s", err, stderr.String())
+		default:
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	reg.Stop()
+	if err := <-done; err == nil {
+		t.Fatalf("the push succeeded with its registry killed:\n%s", stderr.String())
+	}
+	t.Logf("killed push: %s", lastLine(stderr.String()))
+	had := countFiles(blobs, "data")
+	reg.Restart(t)
+	res := mustBale(t, "push", "registry:"+root, "docker://"+reg.Addr)
+	t.Logf("resumed push (%d blobs were there): %s", had, res.stderr)
+	if strings.Contains(res.stderr, " 0 already there") {
+		t.Errorf("the resumed push found nothing already there: %s", res.stderr)
+	}
+	for i := range 6 {
+		repo := fmt.Sprintf("big/app-%d", i)
+		want := readLink(t, filepath.Join(root, "docker", "registry", "v2", "repositories", repo, "_manifests", "tags", "v1", "current", "link"))
+		reg.CheckPull(t, repo, "v1", want, nil)
+	}
+}
+
+// countFiles counts the files called name under root.
+func countFiles(root, name string) int {
+	n := 0
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() == name {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// readLink reads a registry link file.
+func readLink(t *testing.T, p string) digest.Digest {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return digest.Digest(b)
+}

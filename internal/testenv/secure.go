@@ -1,0 +1,112 @@
+package testenv
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Secure is what StartSecureRegistry sets up: a self-signed certificate for 127.0.0.1 (in
+// CertDir as ca.crt, the layout skopeo's and bale's --cert-dir read) and one htpasswd user.
+type Secure struct {
+	CertDir                     string
+	User, Password              string
+	certFile, keyFile, htpasswd string
+}
+
+// secureConfig adds TLS and htpasswd basic auth to registryConfig.
+const secureConfig = `  tls:
+    certificate: %q
+    key: %q
+auth:
+  htpasswd:
+    realm: bale-test
+    path: %q
+`
+
+// StartSecureRegistry is StartRegistry with TLS (a certificate generated for 127.0.0.1 and
+// trusted by nothing but CertDir) and htpasswd basic auth for user:password.
+func StartSecureRegistry(t testing.TB, root, user, password string) *Registry {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := newSecure(dir, user, password)
+	if err != nil {
+		t.Fatalf("secure registry: %v", err)
+	}
+	return startWith(t, root, s)
+}
+
+func newSecure(dir, user, password string) (*Secure, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "bale test registry"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	s := &Secure{CertDir: filepath.Join(dir, "certs"), User: user, Password: password,
+		certFile: filepath.Join(dir, "server.crt"), keyFile: filepath.Join(dir, "server.key"), htpasswd: filepath.Join(dir, "htpasswd")}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.MkdirAll(s.CertDir, 0o755); err != nil {
+		return nil, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		return nil, err
+	}
+	for p, b := range map[string][]byte{
+		s.certFile:                         certPEM,
+		filepath.Join(s.CertDir, "ca.crt"): certPEM,
+		s.keyFile:                          pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+		s.htpasswd:                         fmt.Appendf(nil, "%s:%s\n", user, hash),
+	} {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// client trusts s's certificate only.
+func (s *Secure) client() (*http.Client, error) {
+	pem, err := os.ReadFile(s.certFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &http.Client{
+		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: &tls.Config{RootCAs: pool}},
+		Timeout:   10 * time.Second,
+	}, nil
+}

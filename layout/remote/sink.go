@@ -1,0 +1,196 @@
+package remote
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/bale-project/bale/internal/par"
+	"github.com/bale-project/bale/layout"
+)
+
+var _ layout.ConcurrentSink = (*Registry)(nil)
+
+// ConcurrentPut reports that several images may be pushed at once: each blob is pushed once
+// per run (see blobs) and the registry stores what it receives under its digest.
+func (r *Registry) ConcurrentPut() bool { return true }
+
+// PutImage pushes img to ref's repository: every config and layer the registry lacks (a HEAD
+// first; a blob this run already pushed to another repository is mounted from there, not
+// uploaded again), Jobs at a time; then each child manifest by digest, then the top manifest
+// by digest, or by tag (the tag last).
+func (r *Registry) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) error {
+	nr, err := r.repo(ref.Repo)
+	if err != nil {
+		return err
+	}
+	descs := img.Blobs()
+	if err := par.Each(r.ctx, len(descs), r.jobs, func(i int) error {
+		return r.pushBlob(nr, ref.Repo, descs[i], src)
+	}); err != nil {
+		return err
+	}
+	for _, c := range img.Children {
+		if err := r.putManifest(nr.Digest(c.Digest.String()), c); err != nil {
+			return err
+		}
+	}
+	var top name.Reference = nr.Digest(img.Digest().String())
+	if ref.Tag != "" {
+		top = nr.Tag(ref.Tag)
+	}
+	return r.putManifest(top, img.Manifest)
+}
+
+// putManifest PUTs m's bytes unchanged with its own media type.
+func (r *Registry) putManifest(ref name.Reference, m *layout.Manifest) error {
+	if err := r.pusher.Put(r.ctx, ref, rawManifest{m}); err != nil {
+		return r.explain(fmt.Errorf("pushing manifest %s to %s: %w", m.Digest, ref, err))
+	}
+	return nil
+}
+
+// pushBlob pushes blob d into nr once per run: the first image that needs it uploads it
+// (unless the registry has it), the others wait for that and then mount it from there.
+func (r *Registry) pushBlob(nr name.Repository, repo string, d layout.Descriptor, src layout.Source) error {
+	first, from := r.pushed.claim(d, nr)
+	if !first {
+		if err := from.wait(); err != nil {
+			return err
+		}
+	}
+	err := r.upload(nr, repo, d, src, first, from)
+	if first {
+		from.done(err)
+	}
+	return err
+}
+
+// upload makes one blob present in nr: left alone if the registry has it, mounted from the
+// repository this run first pushed it to, or uploaded.
+func (r *Registry) upload(nr name.Repository, repo string, d layout.Descriptor, src layout.Source, first bool, from *blobPush) error {
+	ref := nr.Digest(d.Digest.String())
+	if l, err := r.puller.Layer(r.ctx, ref); err == nil {
+		if ex, ok := l.(interface{ Exists() (bool, error) }); ok {
+			if there, err := ex.Exists(); err == nil && there {
+				r.count(&r.stats.Existing, 0)
+				return nil
+			}
+		}
+	}
+	l := v1.Layer(&sourceLayer{src: src, repo: repo, d: d})
+	mount := !first && from.repo.String() != nr.String()
+	if mount {
+		l = &ggcr.MountableLayer{Layer: l, Reference: from.repo.Digest(d.Digest.String())}
+	}
+	if err := r.pusher.Upload(r.ctx, nr, l); err != nil {
+		return r.explain(fmt.Errorf("pushing blob %s to %s: %w", d.Digest, nr, err))
+	}
+	if mount {
+		r.count(&r.stats.Mounted, 0)
+	} else {
+		r.count(&r.stats.Uploaded, d.Size)
+	}
+	return nil
+}
+
+// PushStats count the blobs PutImage made present, by how.
+type PushStats struct {
+	Existing int   // the registry had them
+	Mounted  int   // mounted from another repository this run had pushed them to
+	Uploaded int   // sent
+	Bytes    int64 // bytes sent
+}
+
+// Stats returns what this Registry's pushes did so far.
+func (r *Registry) Stats() PushStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+func (r *Registry) count(n *int, bytes int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	*n++
+	r.stats.Bytes += bytes
+}
+
+// blobs records, per digest, the first push of this run.
+type blobs struct {
+	mu sync.Mutex
+	m  map[string]*blobPush
+}
+
+type blobPush struct {
+	repo name.Repository
+	fin  chan struct{}
+	err  error
+}
+
+func newBlobs() *blobs { return &blobs{m: map[string]*blobPush{}} }
+
+// claim returns the push of d, and whether the caller makes it.
+func (b *blobs) claim(d layout.Descriptor, repo name.Repository) (bool, *blobPush) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p, ok := b.m[d.Digest.String()]; ok {
+		return false, p
+	}
+	p := &blobPush{repo: repo, fin: make(chan struct{})}
+	b.m[d.Digest.String()] = p
+	return true, p
+}
+
+func (p *blobPush) done(err error) { p.err = err; close(p.fin) }
+
+// wait waits for the first push; if it failed, the caller's push fails the same way.
+func (p *blobPush) wait() error {
+	<-p.fin
+	if p.err != nil {
+		return fmt.Errorf("an earlier push of this blob failed: %w", p.err)
+	}
+	return nil
+}
+
+// rawManifest hands go-containerregistry a manifest's exact bytes and media type.
+type rawManifest struct{ m *layout.Manifest }
+
+func (m rawManifest) RawManifest() ([]byte, error)        { return m.m.Raw, nil }
+func (m rawManifest) MediaType() (types.MediaType, error) { return types.MediaType(m.m.MediaType), nil }
+
+// sourceLayer is a blob of a bale layout as a go-containerregistry layer: only what an
+// upload needs (digest, size, media type, the compressed bytes, verified while they stream).
+type sourceLayer struct {
+	src  layout.Source
+	repo string
+	d    layout.Descriptor
+}
+
+var errNotForUpload = errors.New("not available: bale pushes blobs as they are stored")
+
+func (l *sourceLayer) Digest() (v1.Hash, error) { return v1.NewHash(l.d.Digest.String()) }
+func (l *sourceLayer) DiffID() (v1.Hash, error) { return v1.Hash{}, errNotForUpload }
+func (l *sourceLayer) Size() (int64, error)     { return l.d.Size, nil }
+func (l *sourceLayer) MediaType() (types.MediaType, error) {
+	return types.MediaType(l.d.MediaType), nil
+}
+func (l *sourceLayer) Uncompressed() (io.ReadCloser, error) { return nil, errNotForUpload }
+func (l *sourceLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := l.src.OpenBlob(l.repo, l.d)
+	if err != nil {
+		return nil, err
+	}
+	return verifiedCloser{layout.NewVerifier(rc, l.d), rc}, nil
+}
+
+type verifiedCloser struct {
+	io.Reader
+	io.Closer
+}
