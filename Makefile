@@ -7,11 +7,13 @@ BALE    := bin/bale
 DEMO    := .demo
 SAMPLE  := testdata/sample-registry
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build demo test fuzz bench clean
+.PHONY: build demo test fuzz bench release docs clean
 
 build:
-	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BALE) ./cmd/bale
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BALE) ./cmd/bale
 
 demo: build
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
@@ -42,5 +44,24 @@ BENCHFLAGS ?=
 bench: build
 	$(GO) run ./internal/bench -bale $(BALE) $(BENCHFLAGS)
 
+# Static binaries (no cgo) for linux/amd64 and linux/arm64 in dist/, with their sha256 sums,
+# the man page and the shell completions.
+release:
+	rm -rf dist && mkdir -p dist
+	for arch in amd64 arm64; do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/bale-linux-$$arch ./cmd/bale || exit 1; \
+	done
+	$(GO) run ./cmd/bale completion man > dist/bale.1
+	$(GO) run ./cmd/bale completion bash > dist/bale.bash
+	$(GO) run ./cmd/bale completion zsh > dist/_bale
+	$(GO) run ./cmd/bale completion fish > dist/bale.fish
+	cd dist && sha256sum bale-linux-* > SHA256SUMS
+	@ls -l dist
+
+# docs/cli.md and docs/bale.1, generated from the CLI definition.
+docs:
+	$(GO) run ./cmd/bale completion markdown > docs/cli.md
+	$(GO) run ./cmd/bale completion man > docs/bale.1
+
 clean:
-	rm -rf bin $(DEMO)
+	rm -rf bin dist $(DEMO)

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -20,8 +22,37 @@ import (
 	"github.com/bale-project/bale/layout"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.2.0-dev"
+// version and commit are set at build time with -ldflags "-X main.version=... -X main.commit=...";
+// without them the commit comes from the Go build information.
+var (
+	version = "0.2.0-dev"
+	commit  = ""
+)
+
+// printVersion is bale --version: version, commit, Go version and platform.
+func printVersion(cx *cli.Context) {
+	c := commit
+	if bi, ok := debug.ReadBuildInfo(); ok && c == "" {
+		var rev, dirty string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "-dirty"
+				}
+			}
+		}
+		if rev != "" {
+			c = rev + dirty
+		}
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	fmt.Fprintf(cx.App.Writer, "bale version %s\ncommit %s\n%s %s/%s\n", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
 
 // Exit codes, listed in every command's help.
 const (
@@ -51,13 +82,18 @@ func newApp() *cli.App {
    registry:PATH  Docker registry v2 storage root (PATH/docker/registry/v2/...), as served by registry:2
    dir:PATH       a tree of skopeo dir: images, PATH/<repo>:<tag>/ (nested repos as folders)
    oci:PATH       an OCI image layout holding every image, tagged <repo>:<tag>
+   docker://HOST[:PORT][/PREFIX]
+                  a live registry (Harbor, Distribution, ...): source of pack and copy,
+                  destination of copy and push
    PATH           detected from what it holds (a bundle or catalog file, registry storage,
                   an OCI layout, or a dir tree)`,
-		Commands:             []*cli.Command{packCommand(), unpackCommand(), copyCommand(), pushCommand(), listCommand(), verifyCommand(), diffCommand(), catalogCommand()},
+		Commands:             []*cli.Command{packCommand(), unpackCommand(), copyCommand(), pushCommand(), listCommand(), verifyCommand(), diffCommand(), catalogCommand(), completionCommand()},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 	}
 }
+
+func init() { cli.VersionPrinter = printVersion }
 
 func main() {
 	// Interrupted, bale stops between blobs and removes what it had half written.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -26,6 +27,7 @@ registry storage) every link the registry needs to serve the image exists.
 Prints every problem found and exits non-zero if there is any.
 
 ` + exitCodesHelp,
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document (problems included) on standard output"}},
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "BUNDLE|LOCATION"); err != nil {
 				return err
@@ -46,11 +48,20 @@ Prints every problem found and exits non-zero if there is any.
 			default:
 				c, problems = verifyLocation(loc)
 			}
-			for _, p := range problems {
-				fmt.Fprintf(cx.App.ErrWriter, "problem: %v\n", p)
+			if cx.Bool("json") {
+				if err := printVerifyJSON(cx, loc, c, problems); err != nil {
+					return err
+				}
+			} else {
+				for _, p := range problems {
+					fmt.Fprintf(cx.App.ErrWriter, "problem: %v\n", p)
+				}
 			}
 			if len(problems) > 0 {
 				return fmt.Errorf("%s: %d problem(s) found: %w", loc, len(problems), errors.Join(problems...))
+			}
+			if cx.Bool("json") {
+				return nil
 			}
 			fmt.Fprintf(cx.App.Writer, "%s: OK, %d images, %d blobs (%s) verified\n",
 				loc, len(c.Entries()), len(c.CarriedBlobs()), units.Bytes(c.CarriedBytes()))
@@ -78,4 +89,29 @@ func verifyLocation(loc location) (*catalog.Catalog, []error) {
 		}
 	}
 	return c, problems
+}
+
+// verifyOutput is the JSON document of bale verify --json.
+type verifyOutput struct {
+	Location string   `json:"location"`
+	OK       bool     `json:"ok"`
+	ID       string   `json:"id,omitempty"`
+	Images   int      `json:"images"`
+	Blobs    int      `json:"blobs"`
+	Bytes    int64    `json:"bytes"`
+	Expected int      `json:"expectedFromBases,omitempty"`
+	Problems []string `json:"problems"`
+}
+
+func printVerifyJSON(cx *cli.Context, loc location, c *catalog.Catalog, problems []error) error {
+	out := verifyOutput{Location: loc.String(), OK: len(problems) == 0, Problems: []string{}}
+	if c != nil {
+		out.ID, out.Images, out.Blobs, out.Bytes, out.Expected = c.Meta.ID, len(c.Entries()), len(c.CarriedBlobs()), c.CarriedBytes(), len(c.ExpectedBlobs())
+	}
+	for _, p := range problems {
+		out.Problems = append(out.Problems, p.Error())
+	}
+	enc := json.NewEncoder(cx.App.Writer)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
