@@ -31,12 +31,12 @@ func TestCompletionAndManual(t *testing.T) {
 			t.Errorf("--generate-bash-completion lacks %s", c)
 		}
 		for name, doc := range map[string]string{"man": man, "markdown": md, "fish": fish} {
-			if !strings.Contains(doc, c) {
+			if !strings.Contains(doc, c) || (name != "fish" && !strings.Contains(doc, "bale "+c)) {
 				t.Errorf("completion %s lacks %s", name, c)
 			}
 		}
 	}
-	if !strings.HasPrefix(man, ".nh\n.TH bale 1") || !strings.Contains(man, `PATH/<repo>:<tag>/`) {
+	if !strings.HasPrefix(man, ".nh\n.TH BALE 1") || !strings.Contains(man, `PATH/<repo>:<tag>/`) || !strings.Contains(man, "harbor.site") {
 		t.Errorf("man page head or an escaped <repo>:<tag> is wrong:\n%.400s", man)
 	}
 	if flags := mustBale(t, "push", "--dest", "--generate-bash-completion").stdout; !strings.Contains(flags, "--dest-creds") {

@@ -90,7 +90,8 @@ func manual(app *cli.App, man bool) string {
 		if len(c.Flags) > 0 {
 			b.WriteString("Options:\n\n")
 			for _, f := range c.Flags {
-				fmt.Fprintf(&b, "* `%s`\n", strings.ReplaceAll(f.String(), "\t", "`: "))
+				names, usage, _ := strings.Cut(f.String(), "\t")
+				fmt.Fprintf(&b, "* `%s`: %s\n", names, usage)
 			}
 			b.WriteString("\n")
 		}
