@@ -95,8 +95,8 @@ func packStaged(ctx context.Context, out string, src layout.Source, refs []layou
 
 // CopyFilesOptions tune CopyFiles.
 type CopyFilesOptions struct {
-	// Refs are the images to copy; empty means every image of the bundles.
-	Refs []layout.Ref
+	// Images selects the images to copy; nil means every image of the bundles.
+	Images *layout.Selection
 	// Platform reduces multi-arch images to one platform's manifest.
 	Platform *layout.Platform
 	// Stage is the registry storage the bundles are unpacked into first; empty means a
@@ -136,11 +136,14 @@ func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFil
 	if err != nil {
 		return 0, err
 	}
-	refs := opt.Refs
-	if len(refs) == 0 {
-		if refs, err = src.Refs(); err != nil {
-			return 0, err
-		}
+	var refs []layout.Ref
+	if opt.Images != nil {
+		refs, err = opt.Images.Expand(src)
+	} else {
+		refs, err = src.Refs()
+	}
+	if err != nil {
+		return 0, err
 	}
 	n, err := layout.Copy(ctx, src, dst, refs, opt.Platform)
 	if err != nil {

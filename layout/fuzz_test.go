@@ -90,3 +90,25 @@ func FuzzParseImageList(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseSyncYAML: skopeo sync YAML files are untrusted input too.
+func FuzzParseSyncYAML(f *testing.F) {
+	f.Add([]byte("docker.io:\n  images:\n    busybox: []\n    redis: [\"1.0\", \"sha256:0000000000000000000000000000000011111111111111111111111111111111\"]\n  images-by-tag-regex:\n    nginx: ^1\\.13$\n"))
+	f.Add([]byte("a: b\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := layout.ParseSyncYAML(b, "f.yaml")
+		if err != nil || s == nil {
+			return
+		}
+		for _, r := range s.Refs {
+			if _, err := layout.ParseLocalRef(r.String()); err != nil {
+				t.Fatalf("ParseSyncYAML gave %q, which does not parse back: %v", r, err)
+			}
+		}
+		for _, repo := range s.AllTags {
+			if err := layout.ValidateRepo(repo); err != nil {
+				t.Fatalf("ParseSyncYAML gave repository %q: %v", repo, err)
+			}
+		}
+	})
+}

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -47,57 +44,16 @@ func ParseImageList(r io.Reader, name string) ([]Ref, error) {
 	return refs, errors.Join(errs...)
 }
 
-// ReadImageLists reads image list files; a directory stands for all its *.list and *.txt
-// files (not recursive), in name order. Duplicates across files are dropped.
+// ReadImageLists reads image lists that name images by tag or digest only (see
+// ReadImageSelection); a skopeo sync YAML file that selects every tag of a repository or
+// tags by a regular expression needs a source to expand it, and is refused here.
 func ReadImageLists(paths []string) ([]Ref, error) {
-	var files []string
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("image list: %w", err)
-		}
-		if !fi.IsDir() {
-			files = append(files, p)
-			continue
-		}
-		ents, err := os.ReadDir(p)
-		if err != nil {
-			return nil, fmt.Errorf("image list dir: %w", err)
-		}
-		var found []string
-		for _, e := range ents {
-			if !e.IsDir() && (strings.HasSuffix(e.Name(), ".list") || strings.HasSuffix(e.Name(), ".txt")) {
-				found = append(found, filepath.Join(p, e.Name()))
-			}
-		}
-		if len(found) == 0 {
-			return nil, fmt.Errorf("image list dir %s has no *.list or *.txt files: %w", p, ErrNotFound)
-		}
-		sort.Strings(found)
-		files = append(files, found...)
+	s, err := ReadImageSelection(paths)
+	if s == nil {
+		return nil, err
 	}
-	var (
-		all  []Ref
-		errs []error
-		seen = map[string]bool{}
-	)
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("image list: %w", err))
-			continue
-		}
-		refs, err := ParseImageList(fh, f)
-		fh.Close()
-		if err != nil {
-			errs = append(errs, err)
-		}
-		for _, r := range refs {
-			if k := r.String(); !seen[k] {
-				seen[k] = true
-				all = append(all, r)
-			}
-		}
+	if len(s.AllTags) > 0 || len(s.Patterns) > 0 {
+		err = errors.Join(err, fmt.Errorf("the image lists select tags by pattern or every tag of a repository: expand them against a source (Selection.Expand): %w", ErrUnsupported))
 	}
-	return all, errors.Join(errs...)
+	return s.Refs, err
 }

@@ -65,11 +65,15 @@ registry_to_skopeo_dir.sh do today):
 			if err != nil {
 				return err
 			}
-			refs, err := imagesFlag(cx)
+			sel, err := imagesFlag(cx)
 			if err != nil {
 				return err
 			}
 			src, err := openSourceFlags(cx, srcLoc)
+			if err != nil {
+				return err
+			}
+			refs, err := expandImages(sel, src)
 			if err != nil {
 				return err
 			}

@@ -187,18 +187,27 @@ func platformFlag(cx *cli.Context) (*layout.Platform, error) {
 	return &pl, nil
 }
 
-// imagesFlag reads the --images lists; nil when none is given (meaning every image).
-func imagesFlag(cx *cli.Context) ([]layout.Ref, error) {
+// imagesFlag reads the --images lists (text lists and skopeo sync YAML files); nil when none
+// is given (meaning every image).
+func imagesFlag(cx *cli.Context) (*layout.Selection, error) {
 	lists := cx.StringSlice("images")
 	if len(lists) == 0 {
 		return nil, nil
 	}
-	refs, err := layout.ReadImageLists(lists)
+	sel, err := layout.ReadImageSelection(lists)
 	if err != nil {
 		return nil, err
 	}
-	if len(refs) == 0 {
+	if len(sel.Refs) == 0 && len(sel.AllTags) == 0 && len(sel.Patterns) == 0 {
 		return nil, usagef("the image lists %v name no images", lists)
 	}
-	return refs, nil
+	return sel, nil
+}
+
+// expandImages turns the --images selection into refs of src; nil (every image) without one.
+func expandImages(sel *layout.Selection, src layout.Source) ([]layout.Ref, error) {
+	if sel == nil {
+		return nil, nil
+	}
+	return sel.Expand(src)
 }

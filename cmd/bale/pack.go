@@ -32,7 +32,9 @@ Without --images, the registry's /v2/_catalog names the images.
 
 Image lists hold one repo:tag or repo@sha256:<hex> a line; '#' starts a comment; blank lines
 and duplicates are ignored; a leading registry host (docker.io/, quay.io/, host:5000/) is
-stripped. A directory stands for all its *.list and *.txt files.
+stripped. A list may also be a skopeo sync YAML file (registry -> images -> tags or digests, an
+empty list meaning every tag; images-by-tag-regex), told apart by its content. A directory
+stands for all its *.list and *.txt files, and its *.yaml/*.yml files that are skopeo sync files.
 
 Every image missing from SOURCE is reported, and then no output is written.
 
@@ -80,7 +82,7 @@ newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH say
 			if opt.Created, err = createdTime(cx.String("created")); err != nil {
 				return err
 			}
-			refs, err := imagesFlag(cx)
+			sel, err := imagesFlag(cx)
 			if err != nil {
 				return err
 			}
@@ -96,6 +98,10 @@ newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH say
 			}
 			opt.RemoveAbsentTags = cx.Bool("remove-absent-tags")
 			src, err := openSourceFlags(cx, loc)
+			if err != nil {
+				return err
+			}
+			refs, err := expandImages(sel, src)
 			if err != nil {
 				return err
 			}

@@ -65,7 +65,7 @@ Example (the site side of an installer):
 			if err != nil {
 				return err
 			}
-			refs, err := imagesFlag(cx)
+			sel, err := imagesFlag(cx)
 			if err != nil {
 				return err
 			}
@@ -90,9 +90,13 @@ Example (the site side of an installer):
 			start := time.Now()
 			var n int
 			if src != nil {
+				var refs []layout.Ref
+				if refs, err = expandImages(sel, src); err != nil {
+					return err
+				}
 				n, err = layout.Copy(cx.Context, src, dst, refs, platform)
 			} else {
-				n, err = archive.CopyFiles(cx.Context, bundles, dst, archive.CopyFilesOptions{Refs: refs, Platform: platform, Stage: cx.String("stage")})
+				n, err = archive.CopyFiles(cx.Context, bundles, dst, archive.CopyFilesOptions{Images: sel, Platform: platform, Stage: cx.String("stage")})
 			}
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/bale-project/bale/internal/imagetest"
 	"github.com/bale-project/bale/internal/testenv"
 )
 
@@ -60,6 +61,19 @@ func TestRegistryToBundleToRegistry(t *testing.T) {
 	all := filepath.Join(work, "all.tar.zst")
 	mustBale(t, "pack", "-o", all, "docker://"+a.Addr)
 	checkList(t, all, f.corpus.Images)
+
+	// A skopeo sync YAML list: every tag of busybox (the tags list, no _catalog), a pattern.
+	sync := filepath.Join(work, "sync.yaml")
+	os.WriteFile(sync, []byte(a.Addr+":\n  images:\n    busybox: []\n    multiarch/pause: [\"3.2\"]\n  images-by-tag-regex:\n    kubesphere/kube-apiserver: ^v1\\.20\\.\n"), 0o644)
+	picked := filepath.Join(work, "picked.tar.zst")
+	mustBale(t, "pack", "--images", sync, "-o", picked, "docker://"+a.Addr)
+	var want []imagetest.Image
+	for _, img := range f.corpus.Images {
+		if img.Repo == "busybox" || img.Name() == "multiarch/pause:3.2" || img.Name() == "kubesphere/kube-apiserver:v1.20.6" {
+			want = append(want, img)
+		}
+	}
+	checkList(t, picked, want)
 
 	b := testenv.StartSecureRegistry(t, filepath.Join(work, "dst"), "bale", "s3cret")
 	dest := "docker://" + b.Addr + "/mirror"

@@ -155,3 +155,19 @@ func (r *Registry) explain(err error) error {
 	}
 	return err
 }
+
+var _ layout.TagLister = (*Registry)(nil)
+
+// Tags lists repo's tags (GET /v2/<repo>/tags/list), so that image lists can select every tag
+// of a repository, or tags by pattern, on a registry without /v2/_catalog.
+func (r *Registry) Tags(repo string) ([]string, error) {
+	nr, err := r.repo(repo)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := r.puller.List(r.ctx, nr)
+	if err != nil {
+		return nil, r.explain(fmt.Errorf("listing the tags of %s: %w", nr, err))
+	}
+	return tags, nil
+}
