@@ -33,6 +33,8 @@ type PackOptions struct {
 	// beside the bundle. It is kept when the pack fails, so that running it again fetches only
 	// what is missing, and removed once the bundle is written.
 	Stage string
+	// Pull tunes the copy into the stage (its Platform is Platform).
+	Pull  layout.CopyOptions
 	Write WriteOptions
 }
 
@@ -79,7 +81,9 @@ func packStaged(ctx context.Context, out string, src layout.Source, refs []layou
 	if stage == "" {
 		stage = out + ".bale-pull"
 	}
-	if _, err := layout.Copy(ctx, src, registry.New(stage), refs, opt.Platform); err != nil {
+	pull := opt.Pull
+	pull.Platform = opt.Platform
+	if _, err := layout.CopyWith(ctx, src, registry.New(stage), refs, pull); err != nil {
 		return nil, fmt.Errorf("fetching into %s (kept: running the same command again fetches only what is missing): %w", stage, err)
 	}
 	st, err := registry.Open(stage)
@@ -97,8 +101,9 @@ func packStaged(ctx context.Context, out string, src layout.Source, refs []layou
 type CopyFilesOptions struct {
 	// Images selects the images to copy; nil means every image of the bundles.
 	Images *layout.Selection
-	// Platform reduces multi-arch images to one platform's manifest.
-	Platform *layout.Platform
+	// Unpack tunes the unpacking into the stage (Begin, Progress); Copy the copy from there.
+	Unpack UnpackOptions
+	Copy   layout.CopyOptions
 	// Stage is the registry storage the bundles are unpacked into first; empty means a
 	// directory under the system's temporary directory named after the bundles' ids. It is
 	// kept when the copy fails (running it again reuses what is there) and removed after.
@@ -129,7 +134,9 @@ func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFil
 		stage = filepath.Join(os.TempDir(), "bale-stage-"+digest.FromString(ids).Encoded()[:16])
 	}
 	st := registry.New(stage)
-	if _, err := UnpackFiles(ctx, paths, st, UnpackOptions{NoSync: true}); err != nil {
+	uo := opt.Unpack
+	uo.NoSync = true
+	if _, err := UnpackFiles(ctx, paths, st, uo); err != nil {
 		return 0, fmt.Errorf("unpacking into %s (kept for the next run): %w", stage, err)
 	}
 	src, err := registry.Open(stage)
@@ -145,7 +152,7 @@ func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFil
 	if err != nil {
 		return 0, err
 	}
-	n, err := layout.Copy(ctx, src, dst, refs, opt.Platform)
+	n, err := layout.CopyWith(ctx, src, dst, refs, opt.Copy)
 	if err != nil {
 		return n, fmt.Errorf("%w (the unpacked images are kept in %s: running the same command again goes on from there)", err, stage)
 	}

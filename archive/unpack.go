@@ -30,8 +30,11 @@ type UnpackOptions struct {
 	// From are layouts that already hold content (an existing dir tree target): a blob a patch
 	// expects and the store lacks is hard-linked from them before anything else happens.
 	From []layout.FileSource
+	// Begin, if set, is told how many blobs and bytes the bundles carry, once their catalogs
+	// are read and checked, before anything is written.
+	Begin func(blobs int, bytes int64)
 	// Progress, if set, is called after each blob with its descriptor and whether it was
-	// already present.
+	// already present (from several goroutines, one call at a time).
 	Progress func(d layout.Descriptor, reused bool)
 	// NoSync skips the two syncfs calls of each bundle (blobs durable before any link points
 	// at them, links durable before Unpack returns): faster, but a power loss may then leave
@@ -141,6 +144,14 @@ func UnpackFiles(ctx context.Context, paths []string, dst *registry.Store, opt U
 		return res, err
 	}
 	defer unlock()
+	if opt.Begin != nil {
+		var blobs int
+		var bytes int64
+		for _, c := range cats {
+			blobs, bytes = blobs+len(c.CarriedBlobs()), bytes+c.CarriedBytes()
+		}
+		opt.Begin(blobs, bytes)
+	}
 	for i, p := range paths {
 		if err := applyFile(ctx, p, cats[i], dst, opt, res); err != nil {
 			return res, err

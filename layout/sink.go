@@ -174,24 +174,59 @@ func ResolveImages(src Source, refs []Ref, platform *Platform) ([]Resolved, erro
 	return out, nil
 }
 
-// Copy resolves every ref first (reporting all missing images, writing nothing if any is),
+// CopyOptions tune CopyWith.
+type CopyOptions struct {
+	// Platform reduces multi-arch images to one platform's manifest.
+	Platform *Platform
+	// Begin, if set, is told the number of images and their bytes (each blob once) once they
+	// are resolved, before anything is written.
+	Begin func(images int, bytes int64)
+	// Image, if set, is called as each image starts; the function it returns, when it ends.
+	Image func(ref Ref, img *Image) func(error)
+}
+
+// Copy is CopyWith with only a platform.
+func Copy(ctx context.Context, src Source, dst Sink, refs []Ref, platform *Platform) (int, error) {
+	return CopyWith(ctx, src, dst, refs, CopyOptions{Platform: platform})
+}
+
+// CopyWith resolves every ref first (reporting all missing images, writing nothing if any is),
 // then writes each image into dst, several at once when dst is a ConcurrentSink. It returns
 // how many images were written and every failure. A cancelled ctx stops it between images.
-func Copy(ctx context.Context, src Source, dst Sink, refs []Ref, platform *Platform) (int, error) {
+func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOptions) (int, error) {
 	if err := CheckAccess(src, dst, refs); err != nil {
 		return 0, err
 	}
-	images, err := ResolveImages(src, refs, platform)
+	images, err := ResolveImages(src, refs, opt.Platform)
 	if err != nil {
 		return 0, err
 	}
 	if err := CheckAccess(nil, dst, []Ref{images[0].Ref}); err != nil {
 		return 0, err
 	}
+	if opt.Begin != nil {
+		seen := map[digest.Digest]bool{}
+		var bytes int64
+		for _, r := range images {
+			for _, d := range r.Image.Descriptors() {
+				if !seen[d.Digest] {
+					seen[d.Digest] = true
+					bytes += d.Size
+				}
+			}
+		}
+		opt.Begin(len(images), bytes)
+	}
 	var done atomic.Int64
 	err = par.Each(ctx, len(images), putWorkers(dst), func(i int) error {
 		r := images[i]
-		if err := dst.PutImage(r.Ref, r.Image, src); err != nil {
+		end := func(error) {}
+		if opt.Image != nil {
+			end = opt.Image(r.Ref, r.Image)
+		}
+		err := dst.PutImage(r.Ref, r.Image, src)
+		end(err)
+		if err != nil {
 			return fmt.Errorf("%s: %w", r.Ref, err)
 		}
 		done.Add(1)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/bale-project/bale/internal/progress"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -45,6 +46,7 @@ registry_to_skopeo_dir.sh do today):
 			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "copy only the images listed in `FILE|DIR` (repeatable; format as in bale pack)"},
 			&cli.StringFlag{Name: "platform", Usage: "keep only this platform of multi-arch images, as `OS/ARCH[/VARIANT]`"},
 			jobsFlag,
+			quietFlag,
 		}, append(remoteFlags("src"), remoteFlags("dest")...)...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 2, "SRC DST"); err != nil {
@@ -87,7 +89,9 @@ registry_to_skopeo_dir.sh do today):
 				return err
 			}
 			start := time.Now()
-			n, err := layout.Copy(cx.Context, src, dst, refs, platform)
+			t := tracker(cx, "copy")
+			n, err := layout.CopyWith(cx.Context, progress.Source(src, t), dst, refs, copyProgress(t, platform))
+			t.Finish(err == nil)
 			if err != nil {
 				return err
 			}

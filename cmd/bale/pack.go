@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"github.com/bale-project/bale/internal/progress"
+	"github.com/opencontainers/go-digest"
 	"os"
 	"strconv"
 	"time"
@@ -63,6 +65,7 @@ newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH say
 			&cli.StringFlag{Name: "created", Usage: "creation `TIME` to record (RFC 3339); default $SOURCE_DATE_EPOCH, else the newest image config time"},
 			&cli.StringFlag{Name: "stage", Usage: "pull a live registry's images into `DIR` first (default OUT.bale-pull)"},
 			jobsFlag,
+			quietFlag,
 		}, remoteFlags("src")...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "SOURCE"); err != nil {
@@ -108,7 +111,22 @@ newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH say
 			opt.Stage = cx.String("stage")
 			out := cx.String("output")
 			start := time.Now()
+			var pull *progress.Tracker
+			if loc.Kind == kindDocker {
+				pull = tracker(cx, "pull")
+				src = progress.Source(src, pull)
+				opt.Pull = copyProgress(pull, nil)
+			}
+			var pt *progress.Tracker
+			opt.Write.Begin = func(blobs int, bytes int64) {
+				pull.Finish(true)
+				pt = tracker(cx, "pack")
+				pt.SetTotal(blobs, bytes)
+			}
+			opt.Write.Progress = func(_ digest.Digest, size int64) { pt.Add(size); pt.Step() }
 			c, err := archive.Pack(cx.Context, out, src, refs, opt)
+			pull.Finish(err == nil)
+			pt.Finish(err == nil)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/bale-project/bale/internal/progress"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -44,6 +45,7 @@ Example (the site side of an installer):
 			&cli.StringFlag{Name: "platform", Usage: "push only this platform of multi-arch images, as `OS/ARCH[/VARIANT]`"},
 			&cli.StringFlag{Name: "stage", Usage: "unpack bundles into `DIR` first (default: under the temporary directory)"},
 			jobsFlag,
+			quietFlag,
 		}, remoteFlags("dest")...), remoteFlags("src")...),
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() < 2 {
@@ -94,9 +96,27 @@ Example (the site side of an installer):
 				if refs, err = expandImages(sel, src); err != nil {
 					return err
 				}
-				n, err = layout.Copy(cx.Context, src, dst, refs, platform)
+				t := tracker(cx, "push")
+				n, err = layout.CopyWith(cx.Context, progress.Source(src, t), dst, refs, copyProgress(t, platform))
+				t.Finish(err == nil)
 			} else {
-				n, err = archive.CopyFiles(cx.Context, bundles, dst, archive.CopyFilesOptions{Images: sel, Platform: platform, Stage: cx.String("stage")})
+				ut := tracker(cx, "unpack")
+				var pt *progress.Tracker
+				opt := archive.CopyFilesOptions{Images: sel, Stage: cx.String("stage")}
+				begin, step := blobProgress(ut)
+				opt.Unpack.Begin, opt.Unpack.Progress = begin, func(d layout.Descriptor, _ bool) { step(d.Size) }
+				opt.Copy = layout.CopyOptions{
+					Platform: platform,
+					Begin: func(images int, bytes int64) {
+						ut.Finish(true)
+						pt = tracker(cx, "push")
+						pt.SetTotal(images, bytes)
+					},
+					Image: func(ref layout.Ref, img *layout.Image) func(error) { return pt.Start(ref.String(), img.Size()).Done },
+				}
+				n, err = archive.CopyFiles(cx.Context, bundles, dst, opt)
+				ut.Finish(err == nil)
+				pt.Finish(err == nil)
 			}
 			if err != nil {
 				return err

@@ -58,6 +58,7 @@ manifest.
 ` + exitCodesHelp,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH, dir:PATH or oci:PATH; repeatable)"},
+			quietFlag,
 			&cli.BoolFlag{Name: "no-sync", Usage: "do not flush to disk (syncfs) before writing links and at the end: faster, but a power loss may leave tags whose data is not on disk"},
 		},
 		Action: func(cx *cli.Context) error {
@@ -111,7 +112,11 @@ manifest.
 				}
 			}
 			start := time.Now()
+			t := tracker(cx, "unpack")
+			begin, step := blobProgress(t)
+			opt.Begin, opt.Progress = begin, func(d layout.Descriptor, _ bool) { step(d.Size) }
 			res, err := archive.UnpackFiles(cx.Context, bundles, store, opt)
+			t.Finish(err == nil)
 			if err != nil {
 				if staging != "" {
 					return fmt.Errorf("%w\n(verified blobs are kept in %s; re-run to resume, or delete it)", err, staging)

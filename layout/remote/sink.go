@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/stream"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/bale-project/bale/internal/par"
@@ -76,16 +79,26 @@ func (r *Registry) pushBlob(nr name.Repository, repo string, d layout.Descriptor
 // repository this run first pushed it to, or uploaded.
 func (r *Registry) upload(nr name.Repository, repo string, d layout.Descriptor, src layout.Source, first bool, from *blobPush) error {
 	ref := nr.Digest(d.Digest.String())
+	broken := false // the registry fails to say whether it has the blob
 	if l, err := r.puller.Layer(r.ctx, ref); err == nil {
 		if ex, ok := l.(interface{ Exists() (bool, error) }); ok {
-			if there, err := ex.Exists(); err == nil && there {
+			there, err := ex.Exists()
+			if err == nil && there {
 				r.count(&r.stats.Existing, 0)
 				return nil
 			}
+			var te *transport.Error
+			broken = errors.As(err, &te) && te.StatusCode >= 500
 		}
 	}
 	l := v1.Layer(&sourceLayer{src: src, repo: repo, d: d})
-	mount := !first && from.repo.String() != nr.String()
+	if broken {
+		// docker-registry killed while it wrote a link leaves it empty, and then answers 500
+		// for that blob in that repository: upload it again without asking, which rewrites
+		// the link.
+		l = &blindLayer{sourceLayer: l.(*sourceLayer)}
+	}
+	mount := !broken && !first && from.repo.String() != nr.String()
 	if mount {
 		l = &ggcr.MountableLayer{Layer: l, Reference: from.repo.Digest(d.Digest.String())}
 	}
@@ -188,6 +201,28 @@ func (l *sourceLayer) Compressed() (io.ReadCloser, error) {
 		return nil, err
 	}
 	return verifiedCloser{layout.NewVerifier(rc, l.d), rc}, nil
+}
+
+// blindLayer is a sourceLayer whose digest go-containerregistry learns only once it reads the
+// content, so that it uploads without first asking the registry whether it has the blob.
+type blindLayer struct {
+	*sourceLayer
+	opened atomic.Bool
+}
+
+// errNotYet is the error that makes go-containerregistry stream a layer of unknown digest.
+var errNotYet = fmt.Errorf("digest known once the content is read: %w", stream.ErrNotComputed)
+
+func (l *blindLayer) Digest() (v1.Hash, error) {
+	if !l.opened.Load() {
+		return v1.Hash{}, errNotYet
+	}
+	return l.sourceLayer.Digest()
+}
+
+func (l *blindLayer) Compressed() (io.ReadCloser, error) {
+	l.opened.Store(true)
+	return l.sourceLayer.Compressed()
 }
 
 type verifiedCloser struct {
