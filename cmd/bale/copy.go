@@ -35,11 +35,13 @@ together, and then nothing is written. Multi-arch images are kept whole unless -
 given. Manifests are stored byte for byte in every layout (Docker schema2 ones in an OCI
 layout too), so digests never change.
 
-Examples (what select_registry_images.sh, skopeo_dir_to_registry.sh and
-registry_to_skopeo_dir.sh do today):
+Examples (the first three are what select_registry_images.sh, skopeo_dir_to_registry.sh and
+registry_to_skopeo_dir.sh do today; the last two pull from and push to live registries):
    bale copy --images images-list.txt registry:/srv/pool registry:/srv/installer/registry
    bale copy dir:./skopeo-images registry:./registry
    bale copy registry:./registry dir:./skopeo-images
+   bale copy --images images.list --src-creds ci:TOKEN docker://registry.ci.example:5000 registry:/srv/pool
+   bale copy --dest-cert-dir /etc/containers/certs.d/harbor.site registry:/srv/pool docker://harbor.site/library
 
 ` + exitCodesHelp,
 		Flags: append([]cli.Flag{

@@ -55,6 +55,12 @@ given; then each tag points at that platform's manifest, with its original diges
 The same images packed twice give a byte-identical bundle: the creation time recorded is the
 newest "created" of the image configs, unless --created or SOURCE_DATE_EPOCH says otherwise.
 
+Examples:
+   bale pack -o release.tar.zst registry:/srv/release-1.0
+   bale pack --images images.list --platform linux/amd64 -o release-amd64.tar.zst dir:./images
+   bale pack --images images.list -o release.tar.zst docker://registry.ci.example:5000/kubesphere
+   bale pack --base release-1.0.tar.zst -o patch-1.1.tar.zst registry:/srv/release-1.1
+
 ` + exitCodesHelp,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the bundle to `FILE` (e.g. release.tar.zst)"},
