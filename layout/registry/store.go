@@ -20,7 +20,9 @@ import (
 // Store is a registry storage root directory.
 type Store struct {
 	root string
-	mu   sync.Mutex // guards Copied while PutImage calls overlap
+	mu   sync.Mutex // guards Copied and placing while PutImage calls overlap
+	// placing holds the blobs being placed, closed when done.
+	placing map[string]chan struct{}
 	// Copied counts blobs PutImage had to copy because linking was impossible.
 	Copied int
 }
@@ -399,20 +401,7 @@ func (s *Store) ConcurrentPut() bool { return true }
 // links, then the tag if ref has one.
 func (s *Store) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) error {
 	for _, d := range img.Descriptors() {
-		if s.StatBlob(d) {
-			continue
-		}
-		p, err := s.Path(BlobData{Digest: d.Digest})
-		if err != nil {
-			return err
-		}
-		copied, err := fsutil.Place(p, src, ref.Repo, d)
-		if copied {
-			s.mu.Lock()
-			s.Copied++
-			s.mu.Unlock()
-		}
-		if err != nil {
+		if err := s.placeOnce(d, ref.Repo, src); err != nil {
 			return err
 		}
 	}
@@ -423,6 +412,49 @@ func (s *Store) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) e
 		return s.Tag(ref.Repo, ref.Tag, img.Digest())
 	}
 	return nil
+}
+
+// placeOnce stores blob d from src unless it is there; while PutImage calls overlap, a blob
+// that several images share is fetched once: the others wait for that and find it stored.
+func (s *Store) placeOnce(d layout.Descriptor, repo string, src layout.Source) error {
+	for {
+		if s.StatBlob(d) {
+			return nil
+		}
+		s.mu.Lock()
+		if s.placing == nil {
+			s.placing = map[string]chan struct{}{}
+		}
+		wait, busy := s.placing[d.Digest.String()]
+		if !busy {
+			s.placing[d.Digest.String()] = make(chan struct{})
+		}
+		s.mu.Unlock()
+		if busy {
+			<-wait // then look again: stored, or the other placing failed and this one tries
+			continue
+		}
+		err := s.place(d, repo, src)
+		s.mu.Lock()
+		close(s.placing[d.Digest.String()])
+		delete(s.placing, d.Digest.String())
+		s.mu.Unlock()
+		return err
+	}
+}
+
+func (s *Store) place(d layout.Descriptor, repo string, src layout.Source) error {
+	p, err := s.Path(BlobData{Digest: d.Digest})
+	if err != nil {
+		return err
+	}
+	copied, err := fsutil.Place(p, src, repo, d)
+	if copied {
+		s.mu.Lock()
+		s.Copied++
+		s.mu.Unlock()
+	}
+	return err
 }
 
 // CheckLinks reports the links the registry needs to serve img from repo that are missing: a

@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -680,6 +682,35 @@ func TestPutImage(t *testing.T) {
 			t.Errorf("second PutImage: Copied = %d, %v", dst.Copied, err)
 		}
 	})
+	t.Run("concurrent puts fetch a shared blob once", func(t *testing.T) {
+		mem := memSource{blobs: map[digest.Digest][]byte{}}
+		for _, d := range append(idx.Blobs(), idx.Manifest.Descriptor(), idx.Children[0].Descriptor(), idx.Children[1].Descriptor()) {
+			b, err := os.ReadFile(mustPath(t, src, BlobData{Digest: d.Digest}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem.blobs[d.Digest] = b
+		}
+		counted := &countingSource{memSource: mem, opens: map[digest.Digest]int{}}
+		dst := newStore(t)
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				if err := dst.PutImage(layout.Ref{Repo: fmt.Sprintf("r%d", i), Tag: "v1"}, idx, counted); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		for d, n := range counted.opens {
+			if n != 1 {
+				t.Errorf("blob %s fetched %d times by 8 concurrent puts, want once", d, n)
+			}
+		}
+		if len(counted.opens) != len(mem.blobs) {
+			t.Errorf("%d blobs fetched, want %d", len(counted.opens), len(mem.blobs))
+		}
+	})
 	t.Run("source blob corrupt", func(t *testing.T) {
 		mem := memSource{blobs: map[digest.Digest][]byte{}}
 		for _, d := range append(idx.Blobs(), idx.Manifest.Descriptor(), idx.Children[0].Descriptor(), idx.Children[1].Descriptor()) {
@@ -722,4 +753,19 @@ func TestLinkBlob(t *testing.T) {
 	if p, err := s.BlobPath("x", d); err != nil || p != mustPath(t, s, BlobData{Digest: d.Digest}) {
 		t.Errorf("BlobPath = %q, %v", p, err)
 	}
+}
+
+// countingSource counts the OpenBlob calls of a memSource.
+type countingSource struct {
+	memSource
+	mu    sync.Mutex
+	opens map[digest.Digest]int
+}
+
+func (c *countingSource) OpenBlob(repo string, d layout.Descriptor) (io.ReadCloser, error) {
+	c.mu.Lock()
+	c.opens[d.Digest]++
+	c.mu.Unlock()
+	time.Sleep(2 * time.Millisecond) // let the other puts arrive while this one fetches
+	return c.memSource.OpenBlob(repo, d)
 }
