@@ -30,9 +30,9 @@ type UnpackOptions struct {
 	// From are layouts that already hold content (an existing dir tree target): a blob a patch
 	// expects and the store lacks is hard-linked from them before anything else happens.
 	From []layout.FileSource
-	// Begin, if set, is told how many blobs and bytes the bundles carry, once their catalogs
-	// are read and checked, before anything is written.
-	Begin func(blobs int, bytes int64)
+	// Begin, if set, is given the bundles' catalogs once they are read and checked, before
+	// anything is written.
+	Begin func(cats []*catalog.Catalog)
 	// Progress, if set, is called after each blob with its descriptor and whether it was
 	// already present (from several goroutines, one call at a time).
 	Progress func(d layout.Descriptor, reused bool)
@@ -145,12 +145,7 @@ func UnpackFiles(ctx context.Context, paths []string, dst *registry.Store, opt U
 	}
 	defer unlock()
 	if opt.Begin != nil {
-		var blobs int
-		var bytes int64
-		for _, c := range cats {
-			blobs, bytes = blobs+len(c.CarriedBlobs()), bytes+c.CarriedBytes()
-		}
-		opt.Begin(blobs, bytes)
+		opt.Begin(cats)
 	}
 	for i, p := range paths {
 		if err := applyFile(ctx, p, cats[i], dst, opt, res); err != nil {

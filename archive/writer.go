@@ -22,8 +22,8 @@ import (
 type WriteOptions struct {
 	// Level is the zstd level; zero means zstd.SpeedDefault (about zstd -3).
 	Level zstd.EncoderLevel
-	// Begin, if set, is told how many blobs and bytes the bundle carries before the first.
-	Begin func(blobs int, bytes int64)
+	// Begin, if set, is given the catalog before the first blob is written.
+	Begin func(c *catalog.Catalog)
 	// Progress, if set, is called after each blob with its digest and size.
 	Progress func(d digest.Digest, size int64)
 }
@@ -81,7 +81,7 @@ func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Sour
 	}
 	repoOf := c.BlobRepos()
 	if opt.Begin != nil {
-		opt.Begin(len(c.CarriedBlobs()), c.CarriedBytes())
+		opt.Begin(c)
 	}
 	for i, d := range c.CarriedBlobs() {
 		if err := ctx.Err(); err != nil {

@@ -123,13 +123,16 @@ Examples:
 				src = progress.Source(src, pull)
 				opt.Pull = copyProgress(pull, nil)
 			}
+			var step func(digest.Digest, int64)
 			var pt *progress.Tracker
-			opt.Write.Begin = func(blobs int, bytes int64) {
+			opt.Write.Begin = func(c *catalog.Catalog) {
 				pull.Finish(true)
 				pt = tracker(cx, "pack")
-				pt.SetTotal(blobs, bytes)
+				var begin func([]*catalog.Catalog)
+				begin, step = blobProgress(pt)
+				begin([]*catalog.Catalog{c})
 			}
-			opt.Write.Progress = func(_ digest.Digest, size int64) { pt.Add(size); pt.Step() }
+			opt.Write.Progress = func(d digest.Digest, size int64) { step(d, size) }
 			c, err := archive.Pack(cx.Context, out, src, refs, opt)
 			pull.Finish(err == nil)
 			pt.Finish(err == nil)

@@ -2,9 +2,13 @@ package main
 
 import (
 	"os"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/internal/progress"
 	"github.com/bale-project/bale/layout"
 )
@@ -34,8 +38,63 @@ func copyProgress(t *progress.Tracker, platform *layout.Platform) layout.CopyOpt
 	}
 }
 
-// blobProgress feeds t from a bundle's blobs (pack, unpack).
-func blobProgress(t *progress.Tracker) (begin func(int, int64), step func(int64)) {
-	return func(blobs int, bytes int64) { t.SetTotal(blobs, bytes) },
-		func(n int64) { t.Add(n); t.Step() }
+// blobProgress feeds t from the blobs of bundles (pack, unpack): their bytes, and, off a
+// terminal, a line for each image once every blob it needs has gone by. begin takes the
+// catalogs, step each blob.
+func blobProgress(t *progress.Tracker) (begin func([]*catalog.Catalog), step func(digest.Digest, int64)) {
+	var mu sync.Mutex
+	users := map[digest.Digest][]string{} // blob -> images that need it
+	left := map[string]int{}              // image -> blobs still to come
+	sizes := map[string]int64{}
+	var order []string
+	begin = func(cats []*catalog.Catalog) {
+		var blobs int
+		var bytes int64
+		for _, c := range cats {
+			blobs, bytes = blobs+len(c.CarriedBlobs()), bytes+c.CarriedBytes()
+			for _, e := range c.Entries() {
+				name := e.Ref().String()
+				seen := map[digest.Digest]bool{}
+				for _, md := range c.ManifestClosure(e.Digest) {
+					ds := []digest.Digest{md}
+					if m := c.Manifests[md]; m != nil {
+						ds = append(ds, m.Blobs...)
+					}
+					for _, d := range ds {
+						if !seen[d] && c.Carried(d) {
+							seen[d] = true
+							users[d] = append(users[d], name)
+							left[name]++
+							sizes[name] += c.Blobs[d].Size
+						}
+					}
+				}
+				order = append(order, name)
+			}
+		}
+		t.SetTotal(blobs, bytes)
+		t.Images(len(order))
+		for _, name := range order { // images with no blob of their own in these bundles
+			if left[name] == 0 {
+				t.ImageDone(name, 0)
+			}
+		}
+	}
+	step = func(d digest.Digest, size int64) {
+		t.Add(size)
+		t.Step()
+		mu.Lock()
+		var done []string
+		for _, name := range users[d] {
+			if left[name]--; left[name] == 0 {
+				done = append(done, name)
+			}
+		}
+		delete(users, d)
+		mu.Unlock()
+		for _, name := range done {
+			t.ImageDone(name, sizes[name])
+		}
+	}
+	return begin, step
 }

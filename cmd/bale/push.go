@@ -104,7 +104,7 @@ Example (the site side of an installer):
 				var pt *progress.Tracker
 				opt := archive.CopyFilesOptions{Images: sel, Stage: cx.String("stage")}
 				begin, step := blobProgress(ut)
-				opt.Unpack.Begin, opt.Unpack.Progress = begin, func(d layout.Descriptor, _ bool) { step(d.Size) }
+				opt.Unpack.Begin, opt.Unpack.Progress = begin, func(d layout.Descriptor, _ bool) { step(d.Digest, d.Size) }
 				opt.Copy = layout.CopyOptions{
 					Platform: platform,
 					Begin: func(images int, bytes int64) {

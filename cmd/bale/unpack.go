@@ -114,7 +114,7 @@ manifest.
 			start := time.Now()
 			t := tracker(cx, "unpack")
 			begin, step := blobProgress(t)
-			opt.Begin, opt.Progress = begin, func(d layout.Descriptor, _ bool) { step(d.Size) }
+			opt.Begin, opt.Progress = begin, func(d layout.Descriptor, _ bool) { step(d.Digest, d.Size) }
 			res, err := archive.UnpackFiles(cx.Context, bundles, store, opt)
 			t.Finish(err == nil)
 			if err != nil {

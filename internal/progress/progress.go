@@ -1,6 +1,6 @@
 // Package progress shows how far a long command has come: on a terminal, a bar of bytes with
 // rate and ETA and one line per image in flight (vbauerster/mpb); off a terminal, one plain
-// line per image, or per tenth of the bytes for jobs that go blob by blob; nothing when quiet.
+// line per image (or per tenth of the bytes when there are no images); nothing when quiet.
 // Counting is per read and per item, never a system call per byte.
 package progress
 
@@ -63,6 +63,8 @@ type Tracker struct {
 	bar      *mpb.Bar
 	finished bool
 	perItem  bool // items have lines of their own (Start); else plain mode logs tenths
+	// images, imagesDone: for ImageDone lines
+	images, imagesDone int
 }
 
 // New starts a Tracker writing to w; what is the verb shown ("pack", "push"). SetTotal tells
@@ -142,6 +144,30 @@ func (t *Tracker) rate(n int64) string {
 		return units.Bytes(0)
 	}
 	return units.Bytes(int64(float64(n) / secs))
+}
+
+// Images says that the job will log n images with ImageDone (off a terminal, one line each
+// instead of a line per tenth of the bytes).
+func (t *Tracker) Images(n int) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.images, t.perItem = n, true
+	t.mu.Unlock()
+}
+
+// ImageDone logs, off a terminal, that image name is complete (a job that goes blob by blob:
+// every blob of the image has gone by). On a terminal the bar says enough.
+func (t *Tracker) ImageDone(name string, size int64) {
+	if t == nil || t.mode != Plain {
+		return
+	}
+	t.mu.Lock()
+	t.imagesDone++
+	i, n := t.imagesDone, t.images
+	t.mu.Unlock()
+	fmt.Fprintf(t.w, "%s %s (%s) %d/%d\n", t.what, name, units.Bytes(size), i, n)
 }
 
 // Item is one image (or blob) in flight.
