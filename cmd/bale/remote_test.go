@@ -116,12 +116,12 @@ func TestRegistryToBundleToRegistry(t *testing.T) {
 	mustBale(t, "push", "--dest-creds", "bale:s3cret", "--dest-tls-verify=false", bundle, dest)
 }
 
-// TestPushResumes: the registry is killed in the middle of a push; the push fails; once the
-// registry is back, the same command completes, skipping the blobs that arrived, and every
-// tag pulls with its digest.
+// TestPushResumes: the registry is killed in the middle of a push, once one image is in; the
+// push fails; once the registry is back, the same command completes, skipping the blobs of
+// what arrived, and every tag pulls with its digest.
 func TestPushResumes(t *testing.T) {
 	testenv.Need(t, "skopeo")
-	root := bigStore(t, 6, 24<<20)
+	root := bigStore(t, 8, 24<<20)
 	work := t.TempDir()
 	reg := testenv.StartRegistry(t, filepath.Join(work, "dst"))
 	cmd := exec.Command(baleBin, "push", "--jobs", "1", "registry:"+root, "docker://"+reg.Addr)
@@ -133,8 +133,13 @@ func TestPushResumes(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	blobs := filepath.Join(reg.Root, "docker", "registry", "v2", "blobs")
+	repos := filepath.Join(reg.Root, "docker", "registry", "v2", "repositories")
 	deadline := time.Now().Add(60 * time.Second)
-	for countFiles(blobs, "data") < 2 && time.Now().Before(deadline) {
+	// Kill it once one image is complete (its tag written), the others still on their way.
+	for !tagged(repos) {
+		if time.Now().After(deadline) {
+			t.Fatal("no image was pushed within a minute")
+		}
 		select {
 		case err := <-done:
 			t.Fatalf("the push ended before the registry was killed (%v): make the images bigger\n%s", err, stderr.String())
@@ -154,11 +159,23 @@ func TestPushResumes(t *testing.T) {
 	if strings.Contains(res.stderr, " 0 already there") {
 		t.Errorf("the resumed push found nothing already there: %s", res.stderr)
 	}
-	for i := range 6 {
+	for i := range 8 {
 		repo := fmt.Sprintf("big/app-%d", i)
 		want := readLink(t, filepath.Join(root, "docker", "registry", "v2", "repositories", repo, "_manifests", "tags", "v1", "current", "link"))
 		reg.CheckPull(t, repo, "v1", want, nil)
 	}
+}
+
+// tagged reports whether some tag's current link exists under the repositories root.
+func tagged(repos string) bool {
+	found := false
+	filepath.WalkDir(repos, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == "link" && filepath.Base(filepath.Dir(p)) == "current" {
+			found = true
+		}
+		return nil
+	})
+	return found
 }
 
 // countFiles counts the files called name under root.
