@@ -169,6 +169,16 @@ func (fw *frameWriter) Cut() {
 
 // Close ends the last frame, waits for every frame to be written and writes the seek table.
 func (fw *frameWriter) Close() error {
+	if err := fw.closeFrames(); err != nil {
+		return err
+	}
+	_, err := fw.w.Write(appendSeekTable(nil, fw.entries))
+	return err
+}
+
+// closeFrames ends the last frame and waits for every frame to be written; the entries are
+// then complete.
+func (fw *frameWriter) closeFrames() error {
 	if fw.closed {
 		return fw.failed()
 	}
@@ -179,13 +189,7 @@ func (fw *frameWriter) Close() error {
 	fw.wg.Wait()
 	<-fw.done
 	fw.enc.Close()
-	if err := fw.failed(); err != nil {
-		return err
-	}
-	if _, err := fw.w.Write(appendSeekTable(nil, fw.entries)); err != nil {
-		return err
-	}
-	return nil
+	return fw.failed()
 }
 
 // appendSeekTable appends the skippable frame holding the seek table of entries to b.

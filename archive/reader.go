@@ -3,6 +3,7 @@ package archive
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -119,21 +120,61 @@ func NewFileReader(f *os.File) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := readSeekTable(f, fi.Size())
+	return newReaderAt(f, fi.Size(), func() {})
+}
+
+// newReaderAt is NewFileReader for any random-access bundle of size bytes (a file, a volume
+// set); release is called by Close.
+func newReaderAt(ra io.ReaderAt, size int64, release func()) (*Reader, error) {
+	t, err := readSeekTable(ra, size)
 	if errors.Is(err, errNoSeekTable) {
-		return NewReader(io.NewSectionReader(f, 0, fi.Size()))
+		zr, err := zstd.NewReader(io.NewSectionReader(ra, 0, size), decoderOptions()...)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		return start(zr, func() { zr.Close(); release() }, false)
 	}
 	if err != nil {
+		release()
 		return nil, err
 	}
 	workers := runtime.GOMAXPROCS(0)
 	zd, err := zstd.NewReader(nil, decoderOptions(zstd.WithDecoderConcurrency(workers),
 		zstd.WithDecoderMaxMemory(maxTableFrame), zstd.WithDecodeAllCapLimit(true))...)
 	if err != nil {
+		release()
 		return nil, err
 	}
-	fr := newFrameReader(f, t, zd, workers)
-	return start(fr, func() { fr.Close(); zd.Close() }, false)
+	fr := newFrameReader(ra, t, zd, workers)
+	return start(fr, func() { fr.Close(); zd.Close(); release() }, false)
+}
+
+// OpenBundle opens the bundle at path for reading: a file, or a volume set (path its first
+// volume PATH.001, or PATH when only the volumes exist), whose every volume is checked first
+// (ErrVolume names the missing or damaged ones). The Reader's Close closes the files.
+func OpenBundle(ctx context.Context, path string) (*Reader, error) {
+	if first := FirstVolume(path); first != "" {
+		c, err := ReadCatalog(first)
+		if err != nil {
+			return nil, err
+		}
+		vs, err := openVolumes(ctx, first, c)
+		if err != nil {
+			return nil, err
+		}
+		return newReaderAt(vs, vs.size, func() { vs.Close() })
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return newReaderAt(f, fi.Size(), func() { f.Close() })
 }
 
 // start reads and checks the catalog at the head of the decompressed stream dec.
@@ -388,8 +429,12 @@ func (r *Reader) finish() error {
 	return io.EOF
 }
 
-// ReadCatalog reads only the catalog at the head of the bundle file at path.
+// ReadCatalog reads only the catalog at the head of the bundle file at path (the first volume
+// of a volume set).
 func ReadCatalog(path string) (*catalog.Catalog, error) {
+	if first := FirstVolume(path); first != "" {
+		path = first
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

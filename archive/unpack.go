@@ -138,6 +138,24 @@ func UnpackFiles(ctx context.Context, paths []string, dst *registry.Store, opt U
 		}
 		cats[i] = c
 	}
+	// A split bundle's volumes are checked (sha256) before anything is written.
+	sets := make([]*volumeSet, len(paths))
+	defer func() {
+		for _, vs := range sets {
+			if vs != nil {
+				vs.Close()
+			}
+		}
+	}()
+	for i, p := range paths {
+		if first := FirstVolume(p); first != "" {
+			vs, err := openVolumes(ctx, first, cats[i])
+			if err != nil {
+				return nil, err
+			}
+			sets[i] = vs
+		}
+	}
 	res := &UnpackResult{}
 	unlock, err := prepare(cats, paths, dst, opt)
 	if err != nil {
@@ -148,7 +166,7 @@ func UnpackFiles(ctx context.Context, paths []string, dst *registry.Store, opt U
 		opt.Begin(cats)
 	}
 	for i, p := range paths {
-		if err := applyFile(ctx, p, cats[i], dst, opt, res); err != nil {
+		if err := applyFile(ctx, p, cats[i], sets[i], dst, opt, res); err != nil {
 			return res, err
 		}
 	}
@@ -188,13 +206,14 @@ func prepare(cats []*catalog.Catalog, names []string, dst *registry.Store, opt U
 	return unlock, nil
 }
 
-func applyFile(ctx context.Context, path string, want *catalog.Catalog, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
+func applyFile(ctx context.Context, path string, want *catalog.Catalog, vs *volumeSet, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
+	var br *Reader
+	var err error
+	if vs != nil {
+		br, err = newReaderAt(vs, vs.size, func() {})
+	} else {
+		br, err = OpenBundle(ctx, path)
 	}
-	defer f.Close()
-	br, err := NewFileReader(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -4,24 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
 )
 
-// VerifyFile reads the whole bundle file at path as Unpack would, without writing anything:
+// VerifyFile reads the whole bundle at path (a file or a volume set, see OpenBundle) as Unpack would, without writing anything:
 // the catalog, every member's name, type and order, and every blob's size and sha256, hashed
 // on every core. Each blob that fails its digest is one problem and reading goes on; any
 // other error (a malformed or truncated bundle) ends the list. The catalog is nil if the
 // head could not be read.
 func VerifyFile(ctx context.Context, path string) (*catalog.Catalog, []error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, []error{err}
-	}
-	defer f.Close()
-	r, err := NewFileReader(f)
+	r, err := OpenBundle(ctx, path)
 	if err != nil {
 		return nil, []error{err}
 	}

@@ -26,11 +26,17 @@ type WriteOptions struct {
 	Begin func(c *catalog.Catalog)
 	// Progress, if set, is called after each blob with its digest and size.
 	Progress func(d digest.Digest, size int64)
+	// VolumeSize, when positive, makes WriteFile split the bundle into volumes of at most
+	// that many bytes (PATH.001, PATH.002, ...; see FirstVolume).
+	VolumeSize int64
 }
 
 // WriteFile writes the bundle of c to path through a temporary file in the same directory; on
 // any error nothing is left at path or beside it.
 func WriteFile(ctx context.Context, path string, c *catalog.Catalog, src layout.Source, opt WriteOptions) (err error) {
+	if opt.VolumeSize > 0 {
+		return writeVolumes(ctx, path, c, src, opt)
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), ".bale-tmp-*")
 	if err != nil {
 		return fmt.Errorf("creating bundle: %w", err)
@@ -61,11 +67,7 @@ func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Sour
 	if err != nil {
 		return err
 	}
-	level := opt.Level
-	if level == 0 {
-		level = zstd.SpeedDefault
-	}
-	fw, err := newFrameWriter(w, level)
+	fw, err := newFrameWriter(w, levelOf(opt))
 	if err != nil {
 		return err
 	}
@@ -74,11 +76,21 @@ func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Sour
 			err = cerr
 		}
 	}()
-	tw := tar.NewWriter(fw)
-	mw := memberWriter{tw: tw, fw: fw, mtime: c.Meta.Created.UTC().Truncate(time.Second)}
+	mw := newMemberWriter(fw, c)
 	if err := mw.file(CatalogName, 0o444, dbBytes); err != nil {
 		return err
 	}
+	return writeData(ctx, mw, c, src, opt)
+}
+
+// newMemberWriter writes tar members into fw with c's mtime.
+func newMemberWriter(fw *frameWriter, c *catalog.Catalog) memberWriter {
+	return memberWriter{tw: tar.NewWriter(fw), fw: fw, mtime: c.Meta.Created.UTC().Truncate(time.Second)}
+}
+
+// writeData writes what follows the catalog: every carried blob, read from src and verified,
+// the links, the tags and the end-of-archive marker. A cancelled ctx stops it between blobs.
+func writeData(ctx context.Context, mw memberWriter, c *catalog.Catalog, src layout.Source, opt WriteOptions) error {
 	repoOf := c.BlobRepos()
 	if opt.Begin != nil {
 		opt.Begin(c)
@@ -108,7 +120,7 @@ func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Sour
 			return err
 		}
 	}
-	return tw.Close()
+	return mw.tw.Close()
 }
 
 func catalogBytes(c *catalog.Catalog) ([]byte, error) {

@@ -16,4 +16,5 @@ var (
 	keyCreated = []byte("created")
 	keyBale    = []byte("bale")
 	keyID      = []byte("id")
+	keyVolumes = []byte("volumes")
 )

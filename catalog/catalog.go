@@ -32,6 +32,31 @@ type Meta struct {
 	Created     time.Time `json:"created"`
 	BaleVersion string    `json:"bale"`
 	ID          string    `json:"id"`
+	// Volumes are the files after the first of a bundle split into volumes (bale pack
+	// --volume-size), but the last, which holds only the seek table; empty for one file.
+	Volumes []Volume `json:"volumes,omitempty"`
+}
+
+// Volume is one file of a split bundle: its name (without directory), size and sha256.
+type Volume struct {
+	Name   string        `json:"name"`
+	Size   int64         `json:"size"`
+	Digest digest.Digest `json:"digest"`
+}
+
+// Validate checks that v names a plain file name beside the first volume, with a size and a
+// sha256 digest.
+func (v Volume) Validate() error {
+	if v.Name == "" || v.Name == "." || v.Name == ".." || strings.ContainsAny(v.Name, "/\\\x00") || len(v.Name) > 255 {
+		return fmt.Errorf("volume name %q is not a file name: %w", v.Name, ErrInconsistent)
+	}
+	if v.Size <= 0 {
+		return fmt.Errorf("volume %s of %d bytes: %w", v.Name, v.Size, ErrInconsistent)
+	}
+	if err := layout.ValidateDigest(v.Digest); err != nil {
+		return fmt.Errorf("volume %s: %w", v.Name, err)
+	}
+	return nil
 }
 
 // Repo is what one repository holds.

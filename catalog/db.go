@@ -76,11 +76,14 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 			return nil
 		}
 	}
-	meta := []kv{ // sorted keys: bale, created, format, id
+	meta := []kv{ // sorted keys: bale, created, format, id, volumes
 		{keyBale, []byte(c.Meta.BaleVersion)},
 		{keyCreated, []byte(c.Meta.Created.UTC().Format(time.RFC3339))},
 		{keyFormat, []byte(strconv.Itoa(FormatVersion))},
 		{keyID, []byte(c.Meta.ID)},
+	}
+	if len(c.Meta.Volumes) > 0 {
+		meta = append(meta, kv{keyVolumes, mustJSON(c.Meta.Volumes)})
 	}
 	var manifests, blobs []kv
 	for _, d := range c.SortedBlobs() {
@@ -220,6 +223,19 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 	}
 	c.Meta.BaleVersion = string(meta.Get(keyBale))
 	c.Meta.ID = string(meta.Get(keyID))
+	if v := meta.Get(keyVolumes); v != nil {
+		if err := checkKV(keyVolumes, v); err != nil {
+			return fmt.Errorf("meta volumes: %w", err)
+		}
+		if err := json.Unmarshal(v, &c.Meta.Volumes); err != nil {
+			return fmt.Errorf("meta volumes: %v: %w", err, ErrFormat)
+		}
+		for _, vol := range c.Meta.Volumes {
+			if err := vol.Validate(); err != nil {
+				return fmt.Errorf("meta volumes: %w", err)
+			}
+		}
+	}
 
 	if err := eachJSON(v1.Bucket(bucketManifests), "manifests", func(d digest.Digest, v []byte) error {
 		m := &ManifestRecord{}

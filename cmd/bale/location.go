@@ -53,6 +53,9 @@ func parseLocation(s string, allowBundle bool) (location, error) {
 			return location{Kind: k, Path: p}, nil
 		}
 	}
+	if first := archive.FirstVolume(s); first != "" && allowBundle {
+		return location{Kind: kindBundle, Path: s}, nil // a bundle split into volumes
+	}
 	fi, err := os.Stat(s)
 	if err != nil {
 		return location{}, fmt.Errorf("%s: %w", s, err)

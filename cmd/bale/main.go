@@ -151,7 +151,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.As(err, &ec):
 		return ec.ExitCode()
-	case errors.Is(err, layout.ErrDigestMismatch), errors.Is(err, archive.ErrBundle),
+	case errors.Is(err, layout.ErrDigestMismatch), errors.Is(err, archive.ErrBundle), errors.Is(err, archive.ErrVolume),
 		errors.Is(err, catalog.ErrInconsistent), errors.Is(err, catalog.ErrFormat), errors.Is(err, layout.ErrInvalid):
 		return exitInvalid
 	case errors.Is(err, layout.ErrNotFound):

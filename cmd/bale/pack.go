@@ -70,6 +70,7 @@ Examples:
 			&cli.BoolFlag{Name: "remove-absent-tags", Usage: "in a patch, remove on unpack every tag the bases have that the packed images do not (only where it still points at the base's manifest)"},
 			&cli.StringFlag{Name: "created", Usage: "creation `TIME` to record (RFC 3339); default $SOURCE_DATE_EPOCH, else the newest image config time"},
 			&cli.StringFlag{Name: "stage", Usage: "pull a live registry's images into `DIR` first (default OUT.bale-pull)"},
+			&cli.StringFlag{Name: "volume-size", Usage: "split the bundle into volumes of at most `SIZE` (e.g. 4G, 700M): OUT.001, OUT.002, ...; cat OUT.* | tar --zstd -x still reads it"},
 			jobsFlag,
 			quietFlag,
 		}, remoteFlags("src")...),
@@ -115,6 +116,14 @@ Examples:
 				return err
 			}
 			opt.Stage = cx.String("stage")
+			if v := cx.String("volume-size"); v != "" {
+				if opt.Write.VolumeSize, err = units.ParseBytes(v); err != nil {
+					return usageError{fmt.Errorf("--volume-size: %w", err)}
+				}
+				if opt.Write.VolumeSize < archive.MinVolumeSize {
+					return usagef("--volume-size %s: at least %s", v, units.Bytes(archive.MinVolumeSize))
+				}
+			}
 			out := cx.String("output")
 			start := time.Now()
 			var pull *progress.Tracker
@@ -139,7 +148,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			fi, err := os.Stat(out)
+			size, files, err := bundleSize(out, c)
 			if err != nil {
 				return err
 			}
@@ -149,11 +158,32 @@ Examples:
 					len(c.CarriedBlobs()), len(c.Blobs), len(c.Bases), len(c.Removals()))
 			}
 			fmt.Fprintf(cx.App.ErrWriter, "packed %d images (%d blobs, %s) from %s into %s (%s) in %.1fs\n%s id %s\n",
-				len(c.Entries()), len(c.CarriedBlobs()), units.Bytes(c.CarriedBytes()), loc, out, units.Bytes(fi.Size()),
+				len(c.Entries()), len(c.CarriedBlobs()), units.Bytes(c.CarriedBytes()), loc, files, units.Bytes(size),
 				time.Since(start).Seconds(), kind, c.Meta.ID)
 			return nil
 		},
 	}
+}
+
+// bundleSize is the size of the bundle written at out and how to name its files.
+func bundleSize(out string, c *catalog.Catalog) (int64, string, error) {
+	if len(c.Meta.Volumes) == 0 {
+		fi, err := os.Stat(out)
+		if err != nil {
+			return 0, "", err
+		}
+		return fi.Size(), out, nil
+	}
+	n := len(c.Meta.Volumes) + 2
+	var size int64
+	for i := 1; i <= n; i++ {
+		fi, err := os.Stat(archive.VolumeName(out, i))
+		if err != nil {
+			return 0, "", err
+		}
+		size += fi.Size()
+	}
+	return size, fmt.Sprintf("%s.001 ... %s (%d volumes)", out, archive.VolumeName(out, n), n), nil
 }
 
 // createdTime parses --created, falling back to $SOURCE_DATE_EPOCH; zero means "from the images".
