@@ -196,13 +196,12 @@ func (m memberWriter) cut() error {
 }
 
 func (m memberWriter) header(name string, mode int64, size int64) error {
-	return m.tw.WriteHeader(&tar.Header{
-		Typeflag: tar.TypeReg,
-		Name:     name,
-		Mode:     mode,
-		Size:     size,
-		ModTime:  m.mtime,
-	})
+	return m.tw.WriteHeader(memberHeader(name, mode, size, m.mtime))
+}
+
+// memberHeader is the tar header of every bundle member.
+func memberHeader(name string, mode, size int64, mtime time.Time) *tar.Header {
+	return &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: size, ModTime: mtime}
 }
 
 func (m memberWriter) file(name string, mode int64, b []byte) error {

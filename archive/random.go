@@ -1,0 +1,342 @@
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/bale-project/bale/catalog"
+	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/registry"
+)
+
+// Bundle is a bundle opened for random access (bale serve): its catalog, and where each
+// carried blob's bytes lie in the tar stream. With a seek table, reading a blob decodes only
+// the frames that hold it; without one (bundles of bale 0.1) the stream is decoded from the
+// start up to the blob, every time.
+type Bundle struct {
+	Path    string
+	Catalog *catalog.Catalog
+	ra      io.ReaderAt
+	size    int64
+	close   func()
+	table   *seekTable
+	rawOff  []int64 // decompressed offset of each frame; rawOff[n] is the stream's length
+	dec     *zstd.Decoder
+	blobs   map[digest.Digest]int64 // data offset of each carried blob in the tar stream
+	checked sync.Map                // digest -> error: the blob's tar header, once checked
+}
+
+// OpenRandom opens the bundle at path (a file or a volume set) for random access: it reads
+// the catalog and lays out the members as the writer does; with a seek table, the layout must
+// end where the stream ends, or the bundle is refused.
+func OpenRandom(ctx context.Context, path string) (*Bundle, error) {
+	var ra io.ReaderAt
+	var size int64
+	var release func()
+	c, err := ReadCatalog(path)
+	if err != nil {
+		return nil, err
+	}
+	if first := FirstVolume(path); first != "" {
+		vs, err := openVolumes(ctx, first, c)
+		if err != nil {
+			return nil, err
+		}
+		ra, size, release = vs, vs.size, func() { vs.Close() }
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		ra, size, release = f, fi.Size(), func() { f.Close() }
+	}
+	b := &Bundle{Path: path, Catalog: c, ra: ra, size: size, close: release, blobs: map[digest.Digest]int64{}}
+	if b.dec, err = zstd.NewReader(nil, decoderOptions(zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(maxTableFrame), zstd.WithDecodeAllCapLimit(true))...); err != nil {
+		release()
+		return nil, err
+	}
+	end, err := b.layout()
+	if err == nil {
+		b.table, err = readSeekTable(ra, size)
+		if errors.Is(err, errNoSeekTable) {
+			b.table, err = nil, nil
+		}
+	}
+	if err == nil && b.table != nil {
+		b.rawOff = make([]int64, len(b.table.raw)+1)
+		for i, r := range b.table.raw {
+			b.rawOff[i+1] = b.rawOff[i] + int64(r)
+		}
+		if b.rawOff[len(b.table.raw)] != end {
+			err = fmt.Errorf("its frames hold %d bytes of tar, its catalog lays out %d (written by another bale? unpack it instead): %w", b.rawOff[len(b.table.raw)], end, ErrBundle)
+		}
+	}
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
+}
+
+// layout computes the data offset of every carried blob, as Write lays the members out, and
+// returns the length of the tar stream.
+func (b *Bundle) layout() (int64, error) {
+	c := b.Catalog
+	mtime := c.Meta.Created.UTC().Truncate(time.Second)
+	dbSize, err := catalogSize(c)
+	if err != nil {
+		return 0, err
+	}
+	var off int64
+	member := func(name string, mode, size int64) (int64, error) {
+		var buf bytes.Buffer
+		if err := tar.NewWriter(&buf).WriteHeader(memberHeader(name, mode, size, mtime)); err != nil {
+			return 0, err
+		}
+		data := off + int64(buf.Len())
+		off = data + (size+tarBlock-1)/tarBlock*tarBlock
+		return data, nil
+	}
+	if _, err := member(CatalogName, 0o444, dbSize); err != nil {
+		return 0, err
+	}
+	for _, d := range c.CarriedBlobs() {
+		name, err := registry.PathFor(registry.BlobData{Digest: d})
+		if err != nil {
+			return 0, err
+		}
+		if b.blobs[d], err = member(name, 0o444, c.Blobs[d].Size); err != nil {
+			return 0, err
+		}
+	}
+	for _, spec := range Links(c) {
+		name, err := registry.PathFor(spec)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := member(name, 0o644, linkSize); err != nil {
+			return 0, err
+		}
+	}
+	return off + 2*tarBlock, nil
+}
+
+// catalogSize is the size of the catalog member as the bundle holds it: the writer's bytes
+// of c. Bundles are read back through the same catalog encoding, so the sizes agree; a bundle
+// whose catalog was written differently fails the layout check.
+func catalogSize(c *catalog.Catalog) (int64, error) {
+	b, err := catalogBytes(c)
+	return int64(len(b)), err
+}
+
+// Close releases the files.
+func (b *Bundle) Close() error {
+	if b.dec != nil {
+		b.dec.Close()
+	}
+	b.close()
+	return nil
+}
+
+// Has reports whether the bundle carries blob d.
+func (b *Bundle) Has(d digest.Digest) bool { _, ok := b.blobs[d]; return ok }
+
+// OpenBlob returns a reader of carried blob d that can seek (for Range requests); close it. Read
+// through from the start, it fails at the end with layout.ErrDigestMismatch unless the bytes
+// hash to d; any frame that fails its checksum fails the read.
+func (b *Bundle) OpenBlob(d digest.Digest) (io.ReadSeekCloser, int64, error) {
+	start, ok := b.blobs[d]
+	if !ok {
+		return nil, 0, fmt.Errorf("blob %s: %w", d, layout.ErrNotFound)
+	}
+	size := b.Catalog.Blobs[d].Size
+	if err := b.checkHeader(d, start, size); err != nil {
+		return nil, 0, err
+	}
+	return &blobReader{b: b, d: d, start: start, size: size, h: sha256.New()}, size, nil
+}
+
+// checkHeader checks, once per blob, that the tar header before start names d's member with
+// its size: the layout computed from the catalog is the bundle's.
+func (b *Bundle) checkHeader(d digest.Digest, start, size int64) error {
+	if v, ok := b.checked.Load(d); ok {
+		err, _ := v.(error)
+		return err
+	}
+	name, _ := registry.PathFor(registry.BlobData{Digest: d})
+	var hbuf bytes.Buffer
+	tar.NewWriter(&hbuf).WriteHeader(memberHeader(name, 0o444, size, b.Catalog.Meta.Created.UTC().Truncate(time.Second)))
+	got := make([]byte, hbuf.Len())
+	_, err := b.readRaw(got, start-int64(hbuf.Len()))
+	if err == nil {
+		var hdr *tar.Header
+		hdr, err = tar.NewReader(bytes.NewReader(got)).Next()
+		if err == nil && (hdr.Name != name || hdr.Size != size) {
+			err = fmt.Errorf("the member at that place is %s of %d bytes", hdr.Name, hdr.Size)
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("blob %s is not where the catalog lays it out: %v: %w", d, err, ErrBundle)
+		b.checked.Store(d, err)
+		return err
+	}
+	b.checked.Store(d, nil)
+	return nil
+}
+
+// readRaw reads len(p) bytes of the decompressed stream at off.
+func (b *Bundle) readRaw(p []byte, off int64) (int, error) {
+	if b.table == nil {
+		zr, err := zstd.NewReader(io.NewSectionReader(b.ra, 0, b.size), decoderOptions(zstd.WithDecoderConcurrency(1))...)
+		if err != nil {
+			return 0, err
+		}
+		defer zr.Close()
+		if _, err := io.CopyN(io.Discard, zr, off); err != nil {
+			return 0, err
+		}
+		return io.ReadFull(zr, p)
+	}
+	total := 0
+	for len(p) > 0 {
+		i := sort.Search(len(b.rawOff)-1, func(i int) bool { return b.rawOff[i+1] > off }) // frame holding off
+		if i >= len(b.table.raw) {
+			return total, io.ErrUnexpectedEOF
+		}
+		frame, err := b.frame(i)
+		if err != nil {
+			return total, err
+		}
+		n := copy(p, frame[off-b.rawOff[i]:])
+		total += n
+		p, off = p[n:], off+int64(n)
+	}
+	return total, nil
+}
+
+// frame decodes frame i.
+func (b *Bundle) frame(i int) ([]byte, error) {
+	t := b.table
+	in := make([]byte, t.off[i+1]-t.off[i])
+	if _, err := b.ra.ReadAt(in, t.off[i]); err != nil {
+		return nil, fmt.Errorf("reading frame %d: %w", i, err)
+	}
+	out, err := b.dec.DecodeAll(in, make([]byte, 0, t.raw[i]))
+	if err != nil || len(out) != int(t.raw[i]) {
+		return nil, fmt.Errorf("frame %d at offset %d: %v (damaged): %w", i, t.off[i], err, ErrBundle)
+	}
+	return out, nil
+}
+
+// blobReader reads one blob of a Bundle.
+type blobReader struct {
+	b           *Bundle
+	d           digest.Digest
+	start, size int64
+	pos         int64
+	buf         []byte // decoded bytes from pos on
+	h           hash.Hash
+	hashed      int64 // bytes hashed from the start; -1 after a seek elsewhere
+	stream      io.Reader     // without a seek table: the stream, at start+pos
+	closeStream func()
+}
+
+func (r *blobReader) Read(p []byte) (int, error) {
+	if r.pos >= r.size {
+		return 0, io.EOF
+	}
+	if len(r.buf) == 0 {
+		want := min(int64(1<<20), r.size-r.pos)
+		r.buf = make([]byte, want)
+		var err error
+		if r.b.table != nil {
+			_, err = r.b.readRaw(r.buf, r.start+r.pos)
+		} else {
+			err = r.readStream(r.buf)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("blob %s: %w", r.d, err)
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	if r.hashed == r.pos {
+		r.h.Write(p[:n])
+		r.hashed += int64(n)
+	}
+	r.pos += int64(n)
+	if r.pos == r.size && r.hashed == r.size && digest.NewDigest(digest.SHA256, r.h) != r.d {
+		return n, fmt.Errorf("blob %s: the bundle's bytes hash to %s: %w", r.d, digest.NewDigest(digest.SHA256, r.h), layout.ErrDigestMismatch)
+	}
+	return n, nil
+}
+
+// readStream fills p from the one-stream decoder, opened at start+pos when needed.
+func (r *blobReader) readStream(p []byte) error {
+	if r.stream == nil {
+		zr, err := zstd.NewReader(io.NewSectionReader(r.b.ra, 0, r.b.size), decoderOptions(zstd.WithDecoderConcurrency(1))...)
+		if err != nil {
+			return err
+		}
+		if _, err := io.CopyN(io.Discard, zr, r.start+r.pos); err != nil {
+			zr.Close()
+			return err
+		}
+		r.stream, r.closeStream = zr, zr.Close
+	}
+	_, err := io.ReadFull(r.stream, p)
+	return err
+}
+
+// Close releases the stream decoder, if any.
+func (r *blobReader) Close() error {
+	if r.closeStream != nil {
+		r.closeStream()
+		r.stream, r.closeStream = nil, nil
+	}
+	return nil
+}
+
+func (r *blobReader) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = r.pos + offset
+	case io.SeekEnd:
+		abs = r.size + offset
+	}
+	if abs < 0 {
+		return 0, errors.New("negative position")
+	}
+	if abs != r.pos {
+		r.buf = nil
+		r.Close()
+		if abs != r.hashed {
+			r.hashed = -1 // a range, not the whole blob: frame checksums only
+		}
+	}
+	r.pos = abs
+	return abs, nil
+}
