@@ -256,8 +256,8 @@ type blobReader struct {
 	pos         int64
 	buf         []byte // decoded bytes from pos on
 	h           hash.Hash
-	hashed      int64 // bytes hashed from the start; -1 after a seek elsewhere
-	stream      io.Reader     // without a seek table: the stream, at start+pos
+	hashed      int64     // bytes hashed from the start; -1 after a seek elsewhere
+	stream      io.Reader // without a seek table: the stream, at start+pos
 	closeStream func()
 }
 
