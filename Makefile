@@ -26,6 +26,7 @@ demo: build
 	@echo "demo OK: bundle $(DEMO)/sample.tar.zst, registry storage $(DEMO)/registry, skopeo dir tree $(DEMO)/images"
 
 test:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 

@@ -30,7 +30,7 @@ import (
 )
 
 // rowNames are the comparisons, in the order they run; -only picks among them.
-var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "unpack", "limits"}
+var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "unpack", "serve", "limits"}
 
 // Targets: ratios are bale time / reference time.
 const (
@@ -344,7 +344,7 @@ func (b *bench) runAll() error {
 		}
 	}
 	b.drop(b.tree)
-	if b.want("pack") || b.want("list") || b.want("unpack") {
+	if b.want("pack") || b.want("list") || b.want("unpack") || b.want("serve") {
 		if err := b.pack(); err != nil {
 			return err
 		}
@@ -355,7 +355,7 @@ func (b *bench) runAll() error {
 		}
 	}
 	b.drop(b.pool) // unpack needs only the bundles; this bounds the disk use at 3x the pool
-	if b.want("unpack") {
+	if b.want("unpack") || b.want("serve") {
 		if err := b.unpack(); err != nil {
 			return err
 		}
@@ -584,6 +584,9 @@ func (b *bench) unpack() error {
 	var checks []error
 	if br.ok() {
 		checks = append(checks, b.verify("registry:"+b.unX), b.countNote("X (bale unpack)", "registry", b.unX, true))
+		if b.want("serve") {
+			b.serve()
+		}
 	}
 	b.drop(b.unX)
 	var rr *run
