@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -44,34 +42,16 @@ type Bundle struct {
 // the catalog and lays out the members as the writer does; with a seek table, the layout must
 // end where the stream ends, or the bundle is refused.
 func OpenRandom(ctx context.Context, path string) (*Bundle, error) {
-	var ra io.ReaderAt
-	var size int64
-	var release func()
 	c, err := ReadCatalog(path)
 	if err != nil {
 		return nil, err
 	}
-	if first := FirstVolume(path); first != "" {
-		vs, err := openVolumes(ctx, first, c)
-		if err != nil {
-			return nil, err
-		}
-		ra, size, release = vs, vs.size, func() { vs.Close() }
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		ra, size, release = f, fi.Size(), func() { f.Close() }
+	ra, size, release, err := openRandomAccess(ctx, path, c)
+	if err != nil {
+		return nil, err
 	}
 	b := &Bundle{Path: path, Catalog: c, ra: ra, size: size, close: release, blobs: map[digest.Digest]int64{}}
-	if b.dec, err = zstd.NewReader(nil, decoderOptions(zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithDecoderMaxMemory(maxTableFrame), zstd.WithDecodeAllCapLimit(true))...); err != nil {
+	if b.dec, err = frameDecoder(); err != nil {
 		release()
 		return nil, err
 	}

@@ -139,14 +139,12 @@ func newReaderAt(ra io.ReaderAt, size int64, release func()) (*Reader, error) {
 		release()
 		return nil, err
 	}
-	workers := runtime.GOMAXPROCS(0)
-	zd, err := zstd.NewReader(nil, decoderOptions(zstd.WithDecoderConcurrency(workers),
-		zstd.WithDecoderMaxMemory(maxTableFrame), zstd.WithDecodeAllCapLimit(true))...)
+	zd, err := frameDecoder()
 	if err != nil {
 		release()
 		return nil, err
 	}
-	fr := newFrameReader(ra, t, zd, workers)
+	fr := newFrameReader(ra, t, zd, runtime.GOMAXPROCS(0))
 	return start(fr, func() { fr.Close(); zd.Close(); release() }, false)
 }
 
@@ -154,27 +152,46 @@ func newReaderAt(ra io.ReaderAt, size int64, release func()) (*Reader, error) {
 // volume PATH.001, or PATH when only the volumes exist), whose every volume is checked first
 // (ErrVolume names the missing or damaged ones). The Reader's Close closes the files.
 func OpenBundle(ctx context.Context, path string) (*Reader, error) {
+	ra, size, release, err := openRandomAccess(ctx, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	return newReaderAt(ra, size, release)
+}
+
+// openRandomAccess opens the bundle at path as one io.ReaderAt of size bytes: the file, or
+// the volume set, checked against its catalog (c, or read from the first volume when nil).
+// release closes what it opened.
+func openRandomAccess(ctx context.Context, path string, c *catalog.Catalog) (ra io.ReaderAt, size int64, release func(), err error) {
 	if first := FirstVolume(path); first != "" {
-		c, err := ReadCatalog(first)
-		if err != nil {
-			return nil, err
+		if c == nil {
+			if c, err = ReadCatalog(first); err != nil {
+				return nil, 0, nil, err
+			}
 		}
 		vs, err := openVolumes(ctx, first, c)
 		if err != nil {
-			return nil, err
+			return nil, 0, nil, err
 		}
-		return newReaderAt(vs, vs.size, func() { vs.Close() })
+		return vs, vs.size, func() { vs.Close() }, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, 0, nil, err
 	}
-	return newReaderAt(f, fi.Size(), func() { f.Close() })
+	return f, fi.Size(), func() { f.Close() }, nil
+}
+
+// frameDecoder decodes whole frames (DecodeAll) on up to GOMAXPROCS goroutines at once,
+// within the limits of untrusted bundles and the seek table's frame size.
+func frameDecoder() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil, decoderOptions(zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(maxTableFrame), zstd.WithDecodeAllCapLimit(true))...)
 }
 
 // start reads and checks the catalog at the head of the decompressed stream dec.

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -160,27 +162,17 @@ func ParseSyncYAML(b []byte, name string) (*Selection, error) {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("%s: skopeo sync YAML: %v: %w", name, err, ErrInvalid)
 	}
-	hosts := make([]string, 0, len(doc))
-	for h := range doc {
-		hosts = append(hosts, h)
-	}
-	sort.Strings(hosts)
 	s := &Selection{}
 	var errs []error
 	bad := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s: %w", name, fmt.Sprintf(format, a...), ErrInvalid))
 	}
-	for _, host := range hosts {
+	for _, host := range slices.Sorted(maps.Keys(doc)) {
 		reg := doc[host]
 		if len(reg.ImagesBySemver) > 0 {
 			bad("%s: images-by-semver is not supported (name the tags, or use images-by-tag-regex)", host)
 		}
-		repos := make([]string, 0, len(reg.Images))
-		for r := range reg.Images {
-			repos = append(repos, r)
-		}
-		sort.Strings(repos)
-		for _, repo := range repos {
+		for _, repo := range slices.Sorted(maps.Keys(reg.Images)) {
 			if err := ValidateRepo(repo); err != nil {
 				bad("%s: %v", host, err)
 				continue
@@ -207,12 +199,7 @@ func ParseSyncYAML(b []byte, name string) (*Selection, error) {
 				s.add(&Selection{Refs: []Ref{r}})
 			}
 		}
-		repos = repos[:0]
-		for r := range reg.ImagesByRegex {
-			repos = append(repos, r)
-		}
-		sort.Strings(repos)
-		for _, repo := range repos {
+		for _, repo := range slices.Sorted(maps.Keys(reg.ImagesByRegex)) {
 			if err := ValidateRepo(repo); err != nil {
 				bad("%s: %v", host, err)
 				continue

@@ -35,13 +35,9 @@ func (r *Registry) Refs() ([]layout.Ref, error) {
 		if !ok {
 			continue
 		}
-		nr, err := r.repo(repo)
+		tags, err := r.Tags(repo)
 		if err != nil {
 			return nil, err
-		}
-		tags, err := r.puller.List(r.ctx, nr)
-		if err != nil {
-			return nil, r.explain(fmt.Errorf("listing the tags of %s: %w", nr, err))
 		}
 		for _, t := range tags {
 			refs = append(refs, layout.Ref{Repo: repo, Tag: t})
