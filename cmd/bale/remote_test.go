@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -101,6 +102,23 @@ func TestRegistryToBundleToRegistry(t *testing.T) {
 	mustBale(t, "copy", "--src-creds", "bale:s3cret", "--src-cert-dir", b.Secure.CertDir, "docker://"+b.Addr+"/mirror", "registry:"+back)
 	mustBale(t, "verify", "registry:"+back)
 	checkServed(t, back, "", f.corpus.Images)
+
+	// Credentials from a docker config.json (--dest-authfile), and an image by digest.
+	authfile := filepath.Join(work, "config.json")
+	os.WriteFile(authfile, []byte(`{"auths":{"`+b.Addr+`":{"auth":"`+base64.StdEncoding.EncodeToString([]byte("bale:s3cret"))+`"}}}`), 0o600)
+	pinned := f.corpus.Images[0]
+	pinList := filepath.Join(work, "pinned.list")
+	os.WriteFile(pinList, []byte(pinned.Repo+"@"+pinned.Digest.String()+"\n"), 0o644)
+	mustBale(t, "push", "--dest-authfile", authfile, "--dest-cert-dir", b.Secure.CertDir, "--images", pinList, bundle, "docker://"+b.Addr+"/pinned")
+	raw := testenv.Skopeo(t, append(append([]string{"inspect", "--raw"}, b.SkopeoFlags("")...), "docker://"+b.Addr+"/pinned/"+pinned.Repo+"@"+pinned.Digest.String())...)
+	if got := digest.FromBytes(raw); got != pinned.Digest {
+		t.Errorf("the image pushed by digest with an auth file is %s, want %s", got, pinned.Digest)
+	}
+	pinnedBundle := filepath.Join(work, "pinned.tar.zst")
+	mustBale(t, "pack", "--images", pinList, "-o", pinnedBundle, "docker://"+a.Addr)
+	if ls := listJSON(t, pinnedBundle); len(ls) != 1 || ls[0].Digest != pinned.Digest.String() || ls[0].Tag != "" {
+		t.Errorf("pack of %s@%s from a live registry lists %+v", pinned.Repo, pinned.Digest, ls)
+	}
 
 	wrong := bale(t, "push", "--dest-creds", "bale:wrong", "--dest-cert-dir", b.Secure.CertDir, bundle, dest)
 	if wrong.code == 0 || !strings.Contains(wrong.stderr, "--dest-creds") {
