@@ -16,8 +16,8 @@ import (
 
 // PackOptions tune Pack.
 type PackOptions struct {
-	// Platform reduces every multi-arch image to one platform's manifest.
-	Platform *layout.Platform
+	// Platforms reduce multi-arch images: one, to its manifest; several, to a sparse index.
+	Platforms []layout.Platform
 	// Created overrides the bundle's creation time; zero means the newest "created" of the
 	// image configs, so packing the same images twice gives the same bytes.
 	Created time.Time
@@ -45,7 +45,7 @@ func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref,
 	if _, ok := src.(layout.FileSource); !ok {
 		return packStaged(ctx, out, src, refs, opt)
 	}
-	c, err := catalog.FromSource(src, refs, catalog.BuildOptions{Platform: opt.Platform})
+	c, err := catalog.FromSource(src, refs, catalog.BuildOptions{Platforms: opt.Platforms})
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func packStaged(ctx context.Context, out string, src layout.Source, refs []layou
 		stage = out + ".bale-pull"
 	}
 	pull := opt.Pull
-	pull.Platform = opt.Platform
+	pull.Platforms = opt.Platforms
 	if _, err := layout.CopyWith(ctx, src, registry.New(stage), refs, pull); err != nil {
 		return nil, fmt.Errorf("fetching into %s (kept: running the same command again fetches only what is missing): %w", stage, err)
 	}

@@ -19,7 +19,7 @@ const maxConfigSize = 16 << 20
 type BuildOptions struct {
 	// Platform, when set, reduces every index to that platform's manifest (original digest),
 	// as skopeo's --override-os/--override-arch does.
-	Platform *layout.Platform
+	Platforms []layout.Platform
 }
 
 // ImageError is one image FromSource could not take (layout.ImageError).
@@ -90,7 +90,7 @@ func (c *Catalog) Finish() error {
 }
 
 func loadRef(src layout.Source, ref layout.Ref, opt BuildOptions) (*layout.Image, error) {
-	return layout.ResolveImage(src, ref, opt.Platform)
+	return layout.ResolveImage(src, ref, opt.Platforms)
 }
 
 type configInfo struct {

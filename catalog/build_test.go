@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -187,7 +188,7 @@ func TestFromSourcePlatform(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.platform, func(t *testing.T) {
 			p, _ := layout.ParsePlatform(tt.platform)
-			c, err := catalog.FromSource(s, refs, catalog.BuildOptions{Platform: &p})
+			c, err := catalog.FromSource(s, refs, catalog.BuildOptions{Platforms: []layout.Platform{p}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -217,7 +218,7 @@ func TestFromSourcePlatform(t *testing.T) {
 	}
 	t.Run("no such platform", func(t *testing.T) {
 		p := layout.Platform{OS: "linux", Architecture: "s390x"}
-		_, err := catalog.FromSource(s, refs, catalog.BuildOptions{Platform: &p})
+		_, err := catalog.FromSource(s, refs, catalog.BuildOptions{Platforms: []layout.Platform{p}})
 		var ie *catalog.ImagesError
 		if !errors.As(err, &ie) || len(ie.Images) != 1 || ie.Images[0].Ref.Repo != "a/b/multi" || !errors.Is(err, layout.ErrNotFound) {
 			t.Errorf("err = %v, want one ImagesError for a/b/multi, ErrNotFound", err)
@@ -261,4 +262,56 @@ func overwrite(p string, b []byte) error {
 		return err
 	}
 	return os.WriteFile(p, b, 0o644)
+}
+
+// TestFromSourceSparse: several platforms keep the index with only their children: the index
+// record lists the others as absent, the format is 2, the catalog validates and survives the
+// database; without them it is format 1. Validate refuses a sparse index in a format 1
+// catalog and an "absent" digest that is not a child.
+func TestFromSourceSparse(t *testing.T) {
+	f := newFixture()
+	s := testStore(t, f)
+	refs := []layout.Ref{ref(t, "a/b/multi:1.0"), ref(t, "app:v1")}
+	ps := []layout.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "s390x"}}
+	c, err := catalog.FromSource(s, refs, catalog.BuildOptions{Platforms: ps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := sha(f.index.data)
+	r := c.Repos["a/b/multi"]
+	rec := c.Manifests[idx]
+	if r.Tags["1.0"] != idx || rec == nil || !reflect.DeepEqual(rec.Absent, []digest.Digest{sha(f.arm.data)}) {
+		t.Fatalf("tag 1.0 -> %s, index record %+v", r.Tags["1.0"], rec)
+	}
+	if !reflect.DeepEqual(r.Manifests, sortedDigests(idx, sha(f.amd.data))) || c.Manifests[sha(f.arm.data)] != nil {
+		t.Errorf("manifests %v: want the index and the amd64 child only", r.Manifests)
+	}
+	if c.Meta.Format != 2 {
+		t.Errorf("format %d, want 2", c.Meta.Format)
+	}
+	if err := c.Finish(); err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	p := filepath.Join(t.TempDir(), "c.db")
+	if err := catalog.Write(p, c); err != nil {
+		t.Fatal(err)
+	}
+	back, err := catalog.Read(p)
+	if err != nil || back.Meta.Format != 2 || !reflect.DeepEqual(back.Manifests[idx].Absent, rec.Absent) || back.Validate() != nil {
+		t.Fatalf("read back: %v, %+v", err, back)
+	}
+	full, err := catalog.FromSource(s, refs, catalog.BuildOptions{})
+	if err != nil || full.Meta.Format != 1 || len(full.Manifests[idx].Absent) != 0 {
+		t.Errorf("without platforms: format %d, absent %v, %v", full.Meta.Format, full.Manifests[idx].Absent, err)
+	}
+
+	c.Meta.Format = 1
+	if err := c.Validate(); !errors.Is(err, catalog.ErrInconsistent) {
+		t.Errorf("a sparse index in a format 1 catalog: %v", err)
+	}
+	c.Meta.Format = 2
+	rec.Absent = append(rec.Absent, sha([]byte("stranger")))
+	if err := c.Validate(); !errors.Is(err, catalog.ErrInconsistent) {
+		t.Errorf("an absent digest that is not a child: %v", err)
+	}
 }

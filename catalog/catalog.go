@@ -16,8 +16,13 @@ import (
 	"github.com/bale-project/bale/layout"
 )
 
-// FormatVersion is the catalog and bundle format this package writes and the only one it reads.
-const FormatVersion = 1
+// FormatVersion is the newest catalog and bundle format this package reads and writes: 2 adds
+// sparse indexes (ManifestRecord.Absent). A bundle without them is written as format 1, which
+// bale 0.1 reads; one with them as 2, which bale 0.1 refuses rather than misread.
+const FormatVersion = 2
+
+// formatSparse is the first format with sparse indexes.
+const formatSparse = 2
 
 // ErrNotFound reports a tag, manifest or blob the catalog does not hold.
 var ErrNotFound = layout.ErrNotFound
@@ -79,6 +84,9 @@ type ManifestRecord struct {
 	Children []digest.Digest `json:"children,omitempty"`
 	// Blobs are the config then the layers of an image manifest.
 	Blobs []digest.Digest `json:"blobs,omitempty"`
+	// Absent are the children of a sparse index that the catalog does not hold (format 2): the
+	// index is kept byte for byte, with only some platforms' images.
+	Absent []digest.Digest `json:"absent,omitempty"`
 
 	fromIndex bool // Platform came from an index descriptor (while building only)
 }
@@ -112,7 +120,7 @@ type Catalog struct {
 // New returns an empty catalog of the current format.
 func New() *Catalog {
 	return &Catalog{
-		Meta:      Meta{Format: FormatVersion},
+		Meta:      Meta{Format: 1},
 		Repos:     map[string]*Repo{},
 		Manifests: map[digest.Digest]*ManifestRecord{},
 		Blobs:     map[digest.Digest]*BlobRecord{},
@@ -212,6 +220,7 @@ func (c *Catalog) UsedBy(d digest.Digest) []Entry {
 // the os/architecture of image manifests that are not children of an index (from their
 // configs); it may be nil.
 func (c *Catalog) Add(repo, tag string, img *layout.Image, platforms map[digest.Digest]layout.Platform) {
+	defer c.settleAbsent()
 	r := c.repo(repo)
 	if tag != "" {
 		r.Tags[tag] = img.Digest()
@@ -239,6 +248,7 @@ func (c *Catalog) Add(repo, tag string, img *layout.Image, platforms map[digest.
 			}
 			c.Manifests[m.Digest] = rec
 		}
+
 		// An index's word on a child's platform beats the config's; else the smallest wins.
 		if p := childPlatform[m.Digest]; p != nil {
 			if rec.Platform == nil || !rec.fromIndex || p.String() < rec.Platform.String() {
@@ -250,6 +260,44 @@ func (c *Catalog) Add(repo, tag string, img *layout.Image, platforms map[digest.
 				rec.Platform = &p
 			}
 		}
+	}
+}
+
+// settleAbsent sets every index record's Absent to its children that a repository holding
+// the index does not hold, and the format to 2 if any index is sparse (1 otherwise): what is
+// recorded does not depend on the order images were added in.
+func (c *Catalog) settleAbsent() {
+	absent := map[digest.Digest]map[digest.Digest]bool{}
+	for _, r := range c.Repos {
+		for _, d := range r.Manifests {
+			rec := c.Manifests[d]
+			if rec == nil {
+				continue
+			}
+			for _, ch := range rec.Children {
+				if !slicesContains(r.Manifests, ch) {
+					if absent[d] == nil {
+						absent[d] = map[digest.Digest]bool{}
+					}
+					absent[d][ch] = true
+				}
+			}
+		}
+	}
+	sparse := false
+	for d, rec := range c.Manifests {
+		rec.Absent = nil
+		for _, ch := range rec.Children {
+			if absent[d][ch] {
+				rec.Absent = append(rec.Absent, ch)
+			}
+		}
+		sparse = sparse || len(rec.Absent) > 0
+	}
+	if sparse {
+		c.Meta.Format = formatSparse
+	} else {
+		c.Meta.Format = 1
 	}
 }
 
@@ -453,7 +501,7 @@ func (c *Catalog) Validate() error {
 	bad := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf(format+": %w", append(a, ErrInconsistent)...))
 	}
-	if c.Meta.Format != FormatVersion {
+	if c.Meta.Format < 1 || c.Meta.Format > FormatVersion {
 		bad("format %d", c.Meta.Format)
 	}
 	used := map[digest.Digest]bool{}
@@ -480,7 +528,7 @@ func (c *Catalog) Validate() error {
 				continue
 			}
 			for _, ch := range m.Children {
-				if !slicesContains(r.Manifests, ch) {
+				if !slicesContains(r.Manifests, ch) && !slices.Contains(m.Absent, ch) {
 					bad("repository %s: index %s has child %s not in the repository", name, d, ch)
 				}
 			}
@@ -528,10 +576,20 @@ func (c *Catalog) Validate() error {
 			bad("manifest %s has media type %q", d, m.MediaType)
 		}
 		for _, ch := range m.Children {
-			if c.Manifests[ch] == nil {
+			if c.Manifests[ch] == nil && !slices.Contains(m.Absent, ch) {
 				bad("index %s names child %s the catalog lacks", d, ch)
 			}
-			used[ch] = true
+			if c.Manifests[ch] != nil {
+				used[ch] = true
+			}
+		}
+		for _, ch := range m.Absent {
+			if !slices.Contains(m.Children, ch) {
+				bad("index %s lists %s as absent, which is not one of its children", d, ch)
+			}
+			if c.Meta.Format < formatSparse {
+				bad("index %s is sparse in a format %d catalog", d, c.Meta.Format)
+			}
 		}
 		for _, b := range m.Blobs {
 			if c.Blobs[b] == nil {

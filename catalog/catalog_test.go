@@ -185,8 +185,8 @@ func TestValidate(t *testing.T) {
 		{"invalid manifest digest", func(c *catalog.Catalog) {
 			c.Manifests["sha256:ABC"] = &catalog.ManifestRecord{MediaType: layout.MediaTypeOCIManifest}
 		}, layout.ErrInvalid, "sha256:ABC"},
-		{"format 2", func(c *catalog.Catalog) {
-			c.Meta.Format = 2
+		{"format newer than this bale reads", func(c *catalog.Catalog) {
+			c.Meta.Format = catalog.FormatVersion + 1
 		}, catalog.ErrInconsistent, "format"},
 	}
 	for _, tt := range tests {

@@ -79,7 +79,7 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 	meta := []kv{ // sorted keys: bale, created, format, id, volumes
 		{keyBale, []byte(c.Meta.BaleVersion)},
 		{keyCreated, []byte(c.Meta.Created.UTC().Format(time.RFC3339))},
-		{keyFormat, []byte(strconv.Itoa(FormatVersion))},
+		{keyFormat, []byte(strconv.Itoa(c.Meta.Format))},
 		{keyID, []byte(c.Meta.ID)},
 	}
 	if len(c.Meta.Volumes) > 0 {
@@ -213,11 +213,11 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 		}
 	}
 	f := string(meta.Get(keyFormat))
-	if f != strconv.Itoa(FormatVersion) {
-		return fmt.Errorf("bundle format %q, this bale reads format %d (a newer bale may read it): %w", f, FormatVersion, ErrFormat)
+	n, err := strconv.Atoi(f)
+	if err != nil || n < 1 || n > FormatVersion || strconv.Itoa(n) != f {
+		return fmt.Errorf("bundle format %q, this bale reads formats 1 to %d (a newer bale may read it): %w", f, FormatVersion, ErrFormat)
 	}
-	c.Meta.Format = FormatVersion
-	var err error
+	c.Meta.Format = n
 	if c.Meta.Created, err = time.Parse(time.RFC3339, string(meta.Get(keyCreated))); err != nil {
 		return fmt.Errorf("created time %q: %w", meta.Get(keyCreated), ErrFormat)
 	}

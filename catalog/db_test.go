@@ -207,7 +207,8 @@ func TestReadRefuses(t *testing.T) {
 			_, err := tx.CreateBucket([]byte("v1"))
 			return err
 		}), true, "meta"},
-		{"format 2", editCatalog(t, setMeta("format", "2")), true, "a newer bale may read it"},
+		{"format 3", editCatalog(t, setMeta("format", "3")), true, "a newer bale may read it"},
+		{"format 02", editCatalog(t, setMeta("format", "02")), true, "a newer bale may read it"},
 		{"format 10", editCatalog(t, setMeta("format", "10")), true, "a newer bale may read it"},
 		{"format 01", editCatalog(t, setMeta("format", "01")), true, ""},
 		{"format with newline", editCatalog(t, setMeta("format", "1\n")), true, ""},

@@ -247,3 +247,68 @@ func TestLoadImage(t *testing.T) {
 		}
 	}
 }
+
+// TestImageSelectPlatforms: several platforms keep the index and those children, the others
+// absent; a sparse image's SelectPlatform finds only what it holds; ForPlatforms picks the
+// rule by the number of platforms.
+func TestImageSelectPlatforms(t *testing.T) {
+	idx, single := testImages(t)
+	ps := func(s ...string) []layout.Platform {
+		var out []layout.Platform
+		for _, x := range s {
+			p, _ := layout.ParsePlatform(x)
+			out = append(out, p)
+		}
+		return out
+	}
+	got, err := idx.SelectPlatforms(ps("linux/amd64", "linux/arm64", "windows/amd64"))
+	if err != nil || got.Manifest != idx.Manifest || len(got.Children) != 2 || got.Children[0] != idx.Children[0] || got.Children[1] != idx.Children[2] {
+		t.Fatalf("SelectPlatforms = %+v, %v", got, err)
+	}
+	if len(got.Absent) != 1 || got.Absent[0].Digest != idx.Children[1].Digest || !got.Sparse() || got.Digest() != idx.Digest() {
+		t.Errorf("absent %v, sparse %v, digest %s", got.Absent, got.Sparse(), got.Digest())
+	}
+	if all, err := idx.SelectPlatforms(ps("linux/amd64", "linux/arm", "linux/arm64")); err != nil || all.Sparse() || len(all.Children) != 3 {
+		t.Errorf("every platform: %+v, %v", all, err)
+	}
+	if _, err := idx.SelectPlatforms(ps("windows/amd64", "linux/s390x")); !errors.Is(err, layout.ErrNotFound) || !strings.Contains(err.Error(), "windows/amd64 or linux/s390x") {
+		t.Errorf("no platform: %v", err)
+	}
+	// The absent platform cannot be selected from the sparse image.
+	if _, err := got.SelectPlatform(layout.Platform{OS: "linux", Architecture: "arm"}); !errors.Is(err, layout.ErrNotFound) {
+		t.Errorf("SelectPlatform of an absent platform: %v", err)
+	}
+	if one, err := got.SelectPlatform(layout.Platform{OS: "linux", Architecture: "arm64"}); err != nil || one.Manifest != idx.Children[2] {
+		t.Errorf("SelectPlatform of a present platform: %v, %v", one, err)
+	}
+	// Narrowing a sparse image again keeps the absent ones absent.
+	if again, err := got.SelectPlatforms(ps("linux/amd64", "linux/ppc64le")); err != nil || len(again.Children) != 1 || len(again.Absent) != 2 {
+		t.Errorf("SelectPlatforms of a sparse image: %+v, %v", again, err)
+	}
+	for n, want := range map[int]int{0: 3, 1: 0, 2: 2} { // children of the result
+		got, err := idx.ForPlatforms(ps("linux/amd64", "linux/arm64")[:n])
+		if err != nil || len(got.Children) != want {
+			t.Errorf("ForPlatforms with %d platforms: %d children, %v; want %d", n, len(got.Children), err, want)
+		}
+	}
+	if s, err := single.SelectPlatforms(ps("linux/arm64", "linux/amd64")); err != nil || s != single {
+		t.Errorf("a single image: %v %v", s, err)
+	}
+}
+
+// TestLoadSparse: an index one of whose children is not in the source loads as a sparse image.
+func TestLoadSparse(t *testing.T) {
+	amd := imageManifest(layout.MediaTypeDockerManifest, true, cfgAmd64, layerA)
+	arm := imageManifest(layout.MediaTypeDockerManifest, true, cfgArm, layerA)
+	idx := indexManifest(layout.MediaTypeDockerManifestList, true,
+		platDesc(layout.MediaTypeDockerManifest, sha(amd), int64(len(amd)), "linux", "amd64", ""),
+		platDesc(layout.MediaTypeDockerManifest, sha(arm), int64(len(arm)), "linux", "arm", "v7"))
+	src := &mapSource{manifests: map[digest.Digest][]byte{sha(amd): amd, sha(idx): idx}}
+	img, err := layout.LoadImage(src, "r", sha(idx))
+	if err != nil || len(img.Children) != 1 || len(img.Absent) != 1 || img.Absent[0].Digest != sha(arm) {
+		t.Fatalf("LoadImage of a sparse index: %+v, %v", img, err)
+	}
+	if ms := img.Manifests(); len(ms) != 2 {
+		t.Errorf("Manifests of a sparse image: %d, want the index and its present child", len(ms))
+	}
+}

@@ -118,9 +118,10 @@ func (e *ImagesError) Unwrap() []error {
 	return out
 }
 
-// ResolveImage resolves ref in src and loads its image; with a platform, an index is reduced
-// to that platform's manifest (original digest), as skopeo's --override-os/--override-arch do.
-func ResolveImage(src Source, ref Ref, platform *Platform) (*Image, error) {
+// ResolveImage resolves ref in src and loads its image; with one platform, an index is reduced
+// to that platform's manifest (original digest), as skopeo's --override-os/--override-arch do;
+// with several, the index is kept and only their children (a sparse index, Image.ForPlatforms).
+func ResolveImage(src Source, ref Ref, platforms []Platform) (*Image, error) {
 	d, err := src.Resolve(ref)
 	if err != nil {
 		return nil, err
@@ -129,10 +130,7 @@ func ResolveImage(src Source, ref Ref, platform *Platform) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if platform != nil {
-		return img.SelectPlatform(*platform)
-	}
-	return img, nil
+	return img.ForPlatforms(platforms)
 }
 
 // Resolved is one image ready to copy.
@@ -143,7 +141,7 @@ type Resolved struct {
 
 // ResolveImages resolves every ref in src (every image of src when refs is empty); all the
 // images that are missing or unreadable are reported together in one *ImagesError.
-func ResolveImages(src Source, refs []Ref, platform *Platform) ([]Resolved, error) {
+func ResolveImages(src Source, refs []Ref, platforms []Platform) ([]Resolved, error) {
 	if len(refs) == 0 {
 		all, err := src.Refs()
 		if err != nil {
@@ -159,7 +157,7 @@ func ResolveImages(src Source, refs []Ref, platform *Platform) ([]Resolved, erro
 	errs := make([]error, len(refs))
 	par.Each(context.Background(), len(refs), par.Workers(), func(i int) error {
 		out[i].Ref = refs[i]
-		out[i].Image, errs[i] = ResolveImage(src, refs[i], platform)
+		out[i].Image, errs[i] = ResolveImage(src, refs[i], platforms)
 		return nil
 	})
 	var bad []ImageError
@@ -176,8 +174,8 @@ func ResolveImages(src Source, refs []Ref, platform *Platform) ([]Resolved, erro
 
 // CopyOptions tune CopyWith.
 type CopyOptions struct {
-	// Platform reduces multi-arch images to one platform's manifest.
-	Platform *Platform
+	// Platforms reduce multi-arch images: one, to its manifest; several, to a sparse index.
+	Platforms []Platform
 	// Begin, if set, is told the number of images and their bytes (each blob once) once they
 	// are resolved, before anything is written.
 	Begin func(images int, bytes int64)
@@ -185,9 +183,9 @@ type CopyOptions struct {
 	Image func(ref Ref, img *Image) func(error)
 }
 
-// Copy is CopyWith with only a platform.
-func Copy(ctx context.Context, src Source, dst Sink, refs []Ref, platform *Platform) (int, error) {
-	return CopyWith(ctx, src, dst, refs, CopyOptions{Platform: platform})
+// Copy is CopyWith with only platforms.
+func Copy(ctx context.Context, src Source, dst Sink, refs []Ref, platforms []Platform) (int, error) {
+	return CopyWith(ctx, src, dst, refs, CopyOptions{Platforms: platforms})
 }
 
 // CopyWith resolves every ref first (reporting all missing images, writing nothing if any is),
@@ -197,7 +195,7 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 	if err := CheckAccess(src, dst, refs); err != nil {
 		return 0, err
 	}
-	images, err := ResolveImages(src, refs, opt.Platform)
+	images, err := ResolveImages(src, refs, opt.Platforms)
 	if err != nil {
 		return 0, err
 	}

@@ -46,7 +46,7 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 ` + exitCodesHelp,
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "copy only the images listed in `FILE|DIR` (repeatable; format as in bale pack)"},
-			&cli.StringFlag{Name: "platform", Usage: "keep only this platform of multi-arch images, as `OS/ARCH[/VARIANT]`"},
+			&cli.StringSliceFlag{Name: "platform", Usage: "keep only `OS/ARCH[/VARIANT]` of multi-arch images: once, the tag points at that platform's manifest; several times, the index is kept byte for byte (same digest) with only those platforms' images (a sparse index)"},
 			jobsFlag,
 			quietFlag,
 		}, append(remoteFlags("src"), remoteFlags("dest")...)...),

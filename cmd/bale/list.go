@@ -22,7 +22,9 @@ type listImage struct {
 	Digest    string   `json:"digest"`
 	MediaType string   `json:"mediaType"`
 	Platforms []string `json:"platforms,omitempty"`
-	Size      int64    `json:"size"`
+	// Absent, for a sparse index, counts the children (platforms) it names and does not hold.
+	Absent int   `json:"absent,omitempty"`
+	Size   int64 `json:"size"`
 }
 
 // listOutput is the JSON document of `bale list --json`.
@@ -77,8 +79,12 @@ For a bundle only the catalog at the head of the file is read.
 				if tag == "" {
 					tag = "<pinned>"
 				}
+				ps := strings.Join(im.Platforms, ",")
+				if im.Absent > 0 {
+					ps += fmt.Sprintf(" (sparse: %d of %d platforms)", len(im.Platforms), len(im.Platforms)+im.Absent)
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", im.Repo, tag, im.Digest, shortType(im.MediaType),
-					strings.Join(im.Platforms, ","), units.Bytes(im.Size))
+					ps, units.Bytes(im.Size))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -119,6 +125,7 @@ func listOf(loc location, c *catalog.Catalog) listOutput {
 		if m != nil {
 			im.MediaType = m.MediaType
 			im.Platforms = platformsOf(c, m)
+			im.Absent = len(m.Absent)
 		}
 		out.Images = append(out.Images, im)
 	}

@@ -174,17 +174,17 @@ func checkArgs(cx *cli.Context, n int, what string) error {
 	return nil
 }
 
-// platformFlag parses --platform; nil when it is not given.
-func platformFlag(cx *cli.Context) (*layout.Platform, error) {
-	p := cx.String("platform")
-	if p == "" {
-		return nil, nil
+// platformFlag parses the --platform values; nil when none is given.
+func platformFlag(cx *cli.Context) ([]layout.Platform, error) {
+	var out []layout.Platform
+	for _, p := range cx.StringSlice("platform") {
+		pl, err := layout.ParsePlatform(p)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		out = append(out, pl)
 	}
-	pl, err := layout.ParsePlatform(p)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	return &pl, nil
+	return out, nil
 }
 
 // imagesFlag reads the --images lists (text lists and skopeo sync YAML files); nil when none

@@ -65,7 +65,7 @@ Examples:
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the bundle to `FILE` (e.g. release.tar.zst)"},
 			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "pack only the images listed in `FILE|DIR` (repeatable)"},
-			&cli.StringFlag{Name: "platform", Usage: "keep only this platform of multi-arch images, as `OS/ARCH[/VARIANT]`"},
+			&cli.StringSliceFlag{Name: "platform", Usage: "keep only `OS/ARCH[/VARIANT]` of multi-arch images: once, the tag points at that platform's manifest; several times, the index is kept byte for byte (same digest) with only those platforms' images (a sparse index)"},
 			&cli.StringSliceFlag{Name: "base", Aliases: []string{"b"}, Usage: "make a patch: leave out every blob `BASE` holds (a bundle, a catalog file from bale catalog, or a registry:/dir: location; repeatable, applied in order)"},
 			&cli.BoolFlag{Name: "remove-absent-tags", Usage: "in a patch, remove on unpack every tag the bases have that the packed images do not (only where it still points at the base's manifest)"},
 			&cli.StringFlag{Name: "created", Usage: "creation `TIME` to record (RFC 3339); default $SOURCE_DATE_EPOCH, else the newest image config time"},
@@ -86,7 +86,7 @@ Examples:
 				return err
 			}
 			opt := archive.PackOptions{BaleVersion: version}
-			if opt.Platform, err = platformFlag(cx); err != nil {
+			if opt.Platforms, err = platformFlag(cx); err != nil {
 				return err
 			}
 			if opt.Created, err = createdTime(cx.String("created")); err != nil {

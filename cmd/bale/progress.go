@@ -28,10 +28,10 @@ func tracker(cx *cli.Context, what string) *progress.Tracker {
 }
 
 // copyProgress are the CopyOptions callbacks that feed t: its size, and a line per image.
-func copyProgress(t *progress.Tracker, platform *layout.Platform) layout.CopyOptions {
+func copyProgress(t *progress.Tracker, platforms []layout.Platform) layout.CopyOptions {
 	return layout.CopyOptions{
-		Platform: platform,
-		Begin:    func(images int, bytes int64) { t.SetTotal(images, bytes) },
+		Platforms: platforms,
+		Begin:     func(images int, bytes int64) { t.SetTotal(images, bytes) },
 		Image: func(ref layout.Ref, img *layout.Image) func(error) {
 			return t.Start(ref.String(), img.Size()).Done
 		},

@@ -42,7 +42,7 @@ Example (the site side of an installer):
 ` + exitCodesHelp,
 		Flags: append(append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "push only the images listed in `FILE|DIR` (repeatable; format as in bale pack)"},
-			&cli.StringFlag{Name: "platform", Usage: "push only this platform of multi-arch images, as `OS/ARCH[/VARIANT]`"},
+			&cli.StringSliceFlag{Name: "platform", Usage: "keep only `OS/ARCH[/VARIANT]` of multi-arch images: once, the tag points at that platform's manifest; several times, the index is kept byte for byte (same digest) with only those platforms' images (a sparse index)"},
 			&cli.StringFlag{Name: "stage", Usage: "unpack bundles into `DIR` first (default: under the temporary directory)"},
 			jobsFlag,
 			quietFlag,
@@ -106,7 +106,7 @@ Example (the site side of an installer):
 				begin, step := blobProgress(ut)
 				opt.Unpack.Begin, opt.Unpack.Progress = begin, func(d layout.Descriptor, _ bool) { step(d.Digest, d.Size) }
 				opt.Copy = layout.CopyOptions{
-					Platform: platform,
+					Platforms: platform,
 					Begin: func(images int, bytes int64) {
 						ut.Finish(true)
 						pt = tracker(cx, "push")

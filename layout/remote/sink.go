@@ -48,7 +48,12 @@ func (r *Registry) PutImage(ref layout.Ref, img *layout.Image, src layout.Source
 	if ref.Tag != "" {
 		top = nr.Tag(ref.Tag)
 	}
-	return r.putManifest(top, img.Manifest)
+	err = r.putManifest(top, img.Manifest)
+	if err != nil && img.Sparse() {
+		err = fmt.Errorf("%w\n(index %s is sparse: %d of its %d platforms are here; registries that check an index's children, as Distribution does, refuse it: push the whole index, or one --platform, whose image the tag then names)",
+			err, img.Digest(), len(img.Children), len(img.Children)+len(img.Absent))
+	}
+	return err
 }
 
 // putManifest PUTs m's bytes unchanged with its own media type.
