@@ -301,6 +301,17 @@ func (c *Catalog) settleAbsent() {
 	}
 }
 
+// SparseIndexes counts the index records with absent children.
+func (c *Catalog) SparseIndexes() int {
+	n := 0
+	for _, m := range c.Manifests {
+		if len(m.Absent) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // addBlob records d; of two media types for one blob the smaller non-empty one is kept.
 func (c *Catalog) addBlob(d layout.Descriptor) {
 	b := c.Blobs[d.Digest]

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/internal/testenv"
 )
@@ -22,7 +23,12 @@ import (
 // it (for CheckPull); the process is killed by PID when the test ends.
 func startServe(t *testing.T, bundles ...string) *testenv.Registry {
 	t.Helper()
-	cmd := exec.Command(baleBin, append([]string{"serve", "--addr", "127.0.0.1:0"}, bundles...)...)
+	return startServeArgs(t, "http", append([]string{"serve", "--addr", "127.0.0.1:0"}, bundles...)...)
+}
+
+func startServeArgs(t *testing.T, scheme string, args ...string) *testenv.Registry {
+	t.Helper()
+	cmd := exec.Command(baleBin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +49,7 @@ func startServe(t *testing.T, bundles ...string) *testenv.Registry {
 	}()
 	select {
 	case l := <-lines:
-		m := regexp.MustCompile(`on http://(127\.0\.0\.1:\d+)`).FindStringSubmatch(l)
+		m := regexp.MustCompile(`on ` + scheme + `://(127\.0\.0\.1:\d+)`).FindStringSubmatch(l)
 		if m == nil {
 			t.Fatalf("bale serve said %q", l)
 		}
@@ -133,6 +139,23 @@ func TestServe(t *testing.T) {
 	streamed := startServe(t, old)
 	for _, img := range f.corpus.Images[:3] {
 		streamed.CheckPull(t, img.Repo, img.Tag, img.Digest, img.Children)
+	}
+}
+
+// TestServeTLS: bale serve --tls-cert/--tls-key serves https; skopeo pulls with the CA.
+func TestServeTLS(t *testing.T) {
+	f := getFixture(t)
+	bundle := filepath.Join(t.TempDir(), "b.tar.zst")
+	mustBale(t, "pack", "-o", bundle, "registry:"+f.registry)
+	cert, key, dir := testenv.NewCert(t)
+	srv := startServeArgs(t, "https", "serve", "--addr", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, bundle)
+	img := f.corpus.Images[0]
+	raw := testenv.Skopeo(t, "inspect", "--raw", "--cert-dir", dir, "--no-creds", "docker://"+srv.Addr+"/"+img.Repo+":"+img.Tag)
+	if got := digest.FromBytes(raw); got != img.Digest {
+		t.Errorf("https: %s:%s is %s, want %s", img.Repo, img.Tag, got, img.Digest)
+	}
+	if res := bale(t, "serve", "--tls-cert", cert, bundle); res.code != 2 {
+		t.Errorf("--tls-cert without --tls-key: exit %d", res.code)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,9 @@ func TestSparseIndex(t *testing.T) {
 	if len(sparse) == 0 || strings.Count(ls, "(sparse: 1 of 2 platforms)") != len(sparse) || !strings.Contains(ls, "format 2") {
 		t.Fatalf("bale list of the sparse bundle:\n%s", ls)
 	}
-	mustBale(t, "verify", bundle)
+	if v := mustBale(t, "verify", bundle).stdout; !strings.Contains(v, fmt.Sprintf("sparse: %d index(es)", len(sparse))) {
+		t.Errorf("bale verify does not report the sparse indexes:\n%s", v)
+	}
 
 	x := filepath.Join(work, "x")
 	mustBale(t, "unpack", "--to", "registry:"+x, "--to", "dir:"+filepath.Join(work, "d"), bundle)

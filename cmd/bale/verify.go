@@ -65,6 +65,9 @@ Prints every problem found and exits non-zero if there is any.
 			}
 			fmt.Fprintf(cx.App.Writer, "%s: OK, %d images, %d blobs (%s) verified\n",
 				loc, len(c.Entries()), len(c.CarriedBlobs()), units.Bytes(c.CarriedBytes()))
+			if n := c.SparseIndexes(); n > 0 {
+				fmt.Fprintf(cx.App.Writer, "sparse: %d index(es) hold only some of their platforms' images (bale list shows which)\n", n)
+			}
 			if n := len(c.ExpectedBlobs()); n > 0 {
 				fmt.Fprintf(cx.App.Writer, "patch: %d more blobs are expected from its bases (checked when it is unpacked)\n", n)
 			}
@@ -100,6 +103,7 @@ type verifyOutput struct {
 	Blobs    int      `json:"blobs"`
 	Bytes    int64    `json:"bytes"`
 	Expected int      `json:"expectedFromBases,omitempty"`
+	Sparse   int      `json:"sparseIndexes,omitempty"`
 	Problems []string `json:"problems"`
 }
 
@@ -107,6 +111,7 @@ func printVerifyJSON(cx *cli.Context, loc location, c *catalog.Catalog, problems
 	out := verifyOutput{Location: loc.String(), OK: len(problems) == 0, Problems: []string{}}
 	if c != nil {
 		out.ID, out.Images, out.Blobs, out.Bytes, out.Expected = c.Meta.ID, len(c.Entries()), len(c.CarriedBlobs()), c.CarriedBytes(), len(c.ExpectedBlobs())
+		out.Sparse = c.SparseIndexes()
 	}
 	for _, p := range problems {
 		out.Problems = append(out.Problems, p.Error())

@@ -50,6 +50,17 @@ func StartSecureRegistry(t testing.TB, root, user, password string) *Registry {
 	return startWith(t, root, s)
 }
 
+// NewCert writes a self-signed certificate for 127.0.0.1 and its key into dir, and the
+// certificate again as CertDir/ca.crt (for --cert-dir), for a server the test starts itself.
+func NewCert(t testing.TB) (certFile, keyFile, certDir string) {
+	t.Helper()
+	s, err := newSecure(t.TempDir(), "unused", "unused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.certFile, s.keyFile, s.CertDir
+}
+
 func newSecure(dir, user, password string) (*Secure, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
