@@ -53,6 +53,7 @@ func realMain() int {
 	size := flag.String("size", "small", "small: layers of a few KB (per-file overhead); medium: about 30 MB at 160 tags; large: about 2.9 GiB at 160 tags (peak disk about 3x that)")
 	only := flag.String("only", "", "comma-separated subset of "+strings.Join(rowNames, ","))
 	refDir := flag.String("ref", "/work/shared/reference", "directory of the reference scripts")
+	serveEvery := flag.Int("serve-every", 10, "the serve row pulls every N-th image (1: every tag)")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
@@ -67,7 +68,7 @@ func realMain() int {
 		fmt.Fprintln(os.Stderr, "bench: -tags must be positive")
 		return 2
 	}
-	b := &bench{n: *tags, size: *size, spec: spec, keep: *keep, only: map[string]bool{}}
+	b := &bench{n: *tags, size: *size, spec: spec, keep: *keep, serveEvery: max(1, *serveEvery), only: map[string]bool{}}
 	for _, name := range strings.Split(*only, ",") {
 		if name = strings.TrimSpace(name); name == "" {
 			continue
@@ -100,13 +101,15 @@ func realMain() int {
 
 // bench holds the settings, the paths of one run and what it measured.
 type bench struct {
-	ctx   context.Context
-	n     int
-	size  string
-	spec  poolSpec
-	keep  bool
-	prime bool
-	only  map[string]bool
+	ctx  context.Context
+	n    int
+	size string
+	spec poolSpec
+	keep bool
+	// serveEvery: the serve row pulls every serveEvery-th image.
+	serveEvery int
+	prime      bool
+	only       map[string]bool
 	// primeBytes are written and removed before each timed command (0: none).
 	primeBytes int64
 	bale       string // absolute
