@@ -157,7 +157,11 @@ func (b *bench) serve() {
 		return
 	}
 	first := b.firstByte(srv.addr)
-	r.bale = fmt.Sprintf("`skopeo copy --all` of %d images (every %dth) from `bale serve B.tar.zst`: %.3f s, bale serve max RSS %.0f MiB, first byte of a blob %s", n, b.serveEvery, baleSecs, float64(srv.peakRSS())/1024, first)
+	which := "every tag"
+	if b.serveEvery > 1 {
+		which = fmt.Sprintf("every %dth", b.serveEvery)
+	}
+	r.bale = fmt.Sprintf("`skopeo copy --all` of %d images (%s) from `bale serve B.tar.zst`: %.3f s, bale serve max RSS %.0f MiB, first byte of a blob %s", n, which, baleSecs, float64(srv.peakRSS())/1024, first)
 	r.ref = fmt.Sprintf("the same from `docker-registry` serving X (unpacked): %.3f s", refSecs)
 	ratio := baleSecs / refSecs
 	r.ratio, r.result = fmt.Sprintf("%.3f", ratio), okMiss(ratio <= serveTarget)
