@@ -412,16 +412,7 @@ func TestPackImageListAndPlatform(t *testing.T) {
 	var want []imagetest.Image
 	for _, img := range pick {
 		if img.IsIndex() {
-			var idx imagetest.IndexJSON
-			if err := json.Unmarshal(f.corpus.Manifest(img.Digest), &idx); err != nil {
-				t.Fatal(err)
-			}
-			var child imagetest.Descriptor
-			for _, c := range idx.Manifests {
-				if c.Platform != nil && c.Platform.OS == "linux" && c.Platform.Architecture == "amd64" {
-					child = c
-				}
-			}
+			child := amd64Child(t, f.corpus, img)
 			img = imagetest.Image{Repo: img.Repo, Tag: img.Tag, Digest: child.Digest, MediaType: child.MediaType}
 		}
 		want = append(want, img)

@@ -46,16 +46,7 @@ func TestSparseIndex(t *testing.T) {
 	reg := testenv.StartRegistry(t, x)
 	srv := startServe(t, bundle)
 	for _, img := range sparse {
-		var idx imagetest.IndexJSON
-		if err := json.Unmarshal(f.corpus.Manifest(img.Digest), &idx); err != nil {
-			t.Fatal(err)
-		}
-		var amd64 digest.Digest
-		for _, c := range idx.Manifests {
-			if c.Platform != nil && c.Platform.OS == "linux" && c.Platform.Architecture == "amd64" {
-				amd64 = c.Digest
-			}
-		}
+		amd64 := amd64Child(t, f.corpus, img).Digest
 		for name, r := range map[string]*testenv.Registry{"docker-registry": reg, "bale serve": srv} {
 			raw := testenv.Skopeo(t, append(append([]string{"inspect", "--raw"}, r.SkopeoFlags("")...), r.Ref(img.Repo, img.Tag))...)
 			if got := digest.FromBytes(raw); got != img.Digest {
@@ -69,4 +60,20 @@ func TestSparseIndex(t *testing.T) {
 			}
 		}
 	}
+}
+
+// amd64Child is the linux/amd64 child descriptor of the corpus index img.
+func amd64Child(t *testing.T, c *imagetest.Corpus, img imagetest.Image) imagetest.Descriptor {
+	t.Helper()
+	var idx imagetest.IndexJSON
+	if err := json.Unmarshal(c.Manifest(img.Digest), &idx); err != nil {
+		t.Fatal(err)
+	}
+	var child imagetest.Descriptor
+	for _, d := range idx.Manifests {
+		if d.Platform != nil && d.Platform.OS == "linux" && d.Platform.Architecture == "amd64" {
+			child = d
+		}
+	}
+	return child
 }
