@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/urfave/cli/v2"
@@ -21,17 +22,29 @@ type diffTag struct {
 	New  string `json:"new,omitempty"`
 }
 
+// diffPlatforms is a tag whose index holds other platforms' images in NEW than in OLD.
+type diffPlatforms struct {
+	Repo   string   `json:"repo"`
+	Tag    string   `json:"tag"`
+	Digest string   `json:"digest"`
+	Old    []string `json:"old"`
+	New    []string `json:"new"`
+}
+
 // diffOutput is the JSON document of `bale diff --json`.
 type diffOutput struct {
-	Old          string    `json:"old"`
-	New          string    `json:"new"`
-	Added        []diffTag `json:"added"`
-	Removed      []diffTag `json:"removed"`
-	Changed      []diffTag `json:"changed"`
-	BlobsAdded   []string  `json:"blobsAdded"`
-	BlobsRemoved []string  `json:"blobsRemoved"`
-	BytesAdded   int64     `json:"bytesAdded"`
-	BytesRemoved int64     `json:"bytesRemoved"`
+	Old     string    `json:"old"`
+	New     string    `json:"new"`
+	Added   []diffTag `json:"added"`
+	Removed []diffTag `json:"removed"`
+	Changed []diffTag `json:"changed"`
+	// Platforms are tags naming the same index in both whose present platforms differ (sparse
+	// indexes, bale pack with several --platform).
+	Platforms    []diffPlatforms `json:"platformsChanged,omitempty"`
+	BlobsAdded   []string        `json:"blobsAdded"`
+	BlobsRemoved []string        `json:"blobsRemoved"`
+	BytesAdded   int64           `json:"bytesAdded"`
+	BytesRemoved int64           `json:"bytesRemoved"`
 	// PatchBytes is what `bale pack --base OLD NEW` would carry (blobs NEW has and OLD lacks),
 	// and PatchSize the predicted size of that patch file.
 	PatchBytes int64 `json:"patchBytes"`
@@ -84,6 +97,10 @@ uncompressed layers make the real patch smaller than predicted.
 			for _, t := range out.Changed {
 				fmt.Fprintf(w, "~ %s:%s %s -> %s\n", t.Repo, t.Tag, t.Old, t.New)
 			}
+			for _, p := range out.Platforms {
+				fmt.Fprintf(w, "± %s:%s %s (same index): platforms %s -> %s\n", p.Repo, p.Tag, p.Digest,
+					strings.Join(p.Old, ","), strings.Join(p.New, ","))
+			}
 			fmt.Fprintf(w, "tags: %d added, %d removed, %d changed; blobs: %d added (%s), %d removed (%s)\n",
 				len(out.Added), len(out.Removed), len(out.Changed), len(out.BlobsAdded), units.Bytes(out.BytesAdded),
 				len(out.BlobsRemoved), units.Bytes(out.BytesRemoved))
@@ -117,6 +134,19 @@ func diffCatalogs(oldC, newC *catalog.Catalog) (*diffOutput, error) {
 			out.Removed = append(out.Removed, diffTag{Repo: k[0], Tag: k[1], Old: string(d)})
 		}
 	}
+	for k, d := range nt {
+		om, nm := oldC.Manifests[d], newC.Manifests[d]
+		if ot[k] != d || om == nil || nm == nil || len(nm.Children) == 0 {
+			continue
+		}
+		op, np := platformsOf(oldC, om), platformsOf(newC, nm)
+		if strings.Join(op, ",") != strings.Join(np, ",") {
+			out.Platforms = append(out.Platforms, diffPlatforms{Repo: k[0], Tag: k[1], Digest: string(d), Old: op, New: np})
+		}
+	}
+	sort.Slice(out.Platforms, func(i, j int) bool {
+		return out.Platforms[i].Repo+":"+out.Platforms[i].Tag < out.Platforms[j].Repo+":"+out.Platforms[j].Tag
+	})
 	for _, l := range [][]diffTag{out.Added, out.Removed, out.Changed} {
 		sort.Slice(l, func(i, j int) bool { return l[i].Repo+":"+l[i].Tag < l[j].Repo+":"+l[j].Tag })
 	}

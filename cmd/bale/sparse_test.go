@@ -15,7 +15,7 @@ import (
 )
 
 // TestSparseIndex: several --platform values keep every index byte for byte (its digest
-// unchanged) with only the chosen platforms' images. bale list says so; the bundle verifies;
+// unchanged) with only the chosen platforms' images. bale list, verify and diff say so;
 // docker-registry serving the unpacked storage gives skopeo the original index, and skopeo
 // copy --override-arch pulls the chosen platform; bale serve does the same; a dir tree copy
 // and bale verify of every layout accept the sparse indexes.
@@ -39,6 +39,11 @@ func TestSparseIndex(t *testing.T) {
 		t.Errorf("bale verify does not report the sparse indexes:\n%s", v)
 	}
 
+	full := filepath.Join(work, "full.tar.zst")
+	mustBale(t, "pack", "-o", full, "registry:"+f.registry)
+	if d := mustBale(t, "diff", bundle, full).stdout; strings.Count(d, "(same index): platforms linux/amd64 -> ") != len(sparse) {
+		t.Errorf("bale diff of the sparse and the full bundle:\n%s", d)
+	}
 	x := filepath.Join(work, "x")
 	mustBale(t, "unpack", "--to", "registry:"+x, "--to", "dir:"+filepath.Join(work, "d"), bundle)
 	mustBale(t, "verify", "registry:"+x)
