@@ -172,7 +172,16 @@ func TestPushResumes(t *testing.T) {
 	t.Logf("killed push: %s", lastLine(stderr.String()))
 	had := countFiles(blobs, "data")
 	reg.Restart(t)
-	res := mustBale(t, "push", "registry:"+root, "docker://"+reg.Addr)
+	res := bale(t, "push", "registry:"+root, "docker://"+reg.Addr)
+	if res.code != 0 {
+		// The kill may land while the registry writes a manifest in place: its truncated copy
+		// stays (Distribution never rewrites a blob it has), and bale must say which file it
+		// is. That file must really be damaged; once an operator deletes it, the push completes.
+		bad := damagedFile(t, reg.Root, res.stderr)
+		t.Logf("resumed push found %s damaged by the kill, as it must say: %s", bad, res.stderr)
+		os.Remove(bad)
+		res = mustBale(t, "push", "registry:"+root, "docker://"+reg.Addr)
+	}
 	t.Logf("resumed push (%d blobs were there): %s", had, res.stderr)
 	if strings.Contains(res.stderr, " 0 already there") {
 		t.Errorf("the resumed push found nothing already there: %s", res.stderr)
@@ -182,6 +191,84 @@ func TestPushResumes(t *testing.T) {
 		want := readLink(t, filepath.Join(root, "docker", "registry", "v2", "repositories", repo, "_manifests", "tags", "v1", "current", "link"))
 		reg.CheckPull(t, repo, "v1", want, nil)
 	}
+}
+
+// TestPushDamagedManifest: a registry keeps a damaged manifest (cut, as one killed while it
+// wrote it leaves it; or other bytes); the push that meets it fails naming the file to
+// delete, leaves the tag unwritten, and completes once the file is gone.
+func TestPushDamagedManifest(t *testing.T) {
+	testenv.Need(t, "skopeo")
+	root := bigStore(t, 2, 64<<10)
+	tagLink := func(root, repo string) string {
+		return filepath.Join(root, "docker", "registry", "v2", "repositories", repo, "_manifests", "tags", "v1", "current", "link")
+	}
+	want := readLink(t, tagLink(root, "big/app-0"))
+	for _, tc := range []struct {
+		name   string
+		damage func(data string) error
+	}{
+		{"truncated", func(data string) error { return os.Truncate(data, 0) }},
+		{"other bytes", func(data string) error {
+			b, err := os.ReadFile(data)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(data, append(b, '\n'), 0o644)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			work := t.TempDir()
+			reg := testenv.StartRegistry(t, filepath.Join(work, "dst"))
+			dest := "docker://" + reg.Addr + "/site"
+			// The manifest arrives whole under site/a; then its data is damaged.
+			once := filepath.Join(work, "one.list")
+			os.WriteFile(once, []byte("big/app-0@"+want.String()+"\n"), 0o644)
+			mustBale(t, "push", "--images", once, "registry:"+root, "docker://"+reg.Addr+"/site/a")
+			data := filepath.Join(reg.Root, "docker", "registry", "v2", "blobs", "sha256", want.Encoded()[:2], want.Encoded(), "data")
+			if err := tc.damage(data); err != nil {
+				t.Fatal(err)
+			}
+			res := bale(t, "push", "registry:"+root, dest)
+			if res.code == 0 {
+				t.Fatalf("the push over a damaged manifest succeeded:\n%s", res.stderr)
+			}
+			if bad := damagedFile(t, reg.Root, res.stderr); bad != data {
+				t.Errorf("the error names %s, want %s", bad, data)
+			}
+			if _, err := os.Stat(tagLink(reg.Root, "site/big/app-0")); !os.IsNotExist(err) {
+				t.Errorf("the tag of the damaged manifest was written (%v)", err)
+			}
+			t.Logf("push over a damaged manifest: exit %d: %s", res.code, res.stderr)
+			os.Remove(data)
+			mustBale(t, "push", "registry:"+root, dest)
+			for i := range 2 {
+				repo := fmt.Sprintf("big/app-%d", i)
+				reg.CheckPull(t, "site/"+repo, "v1", readLink(t, tagLink(root, repo)), nil)
+			}
+		})
+	}
+}
+
+// damagedFile returns the file a failed push's message tells to delete (a path under the
+// registry's storage root), after checking that it is indeed not the content its path names.
+func damagedFile(t *testing.T, regRoot, stderr string) string {
+	t.Helper()
+	const pre = "delete "
+	i := strings.Index(stderr, pre)
+	j := strings.Index(stderr, " under the registry's storage root")
+	if !strings.Contains(stderr, "damaged copy of manifest") || i < 0 || j < i {
+		t.Fatalf("the push failed without naming a damaged manifest:\n%s", stderr)
+	}
+	rel := stderr[i+len(pre) : j]
+	p := filepath.Join(regRoot, filepath.FromSlash(rel))
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("the file the error names: %v", err)
+	}
+	if hex := filepath.Base(filepath.Dir(p)); digest.FromBytes(b).Encoded() == hex {
+		t.Fatalf("%s is the content its path names, not damaged:\n%s", rel, stderr)
+	}
+	return p
 }
 
 // tagged reports whether some tag's current link exists under the repositories root.

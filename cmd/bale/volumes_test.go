@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bale-project/bale/internal/testenv"
 )
@@ -55,6 +57,14 @@ func TestVolumesEndToEnd(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(work, "z")); !os.IsNotExist(err) {
 		t.Error("unpack created its target though a volume is missing")
+	}
+	// serve refuses before it listens (killed by the timeout if it served anyway).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	serve := exec.CommandContext(ctx, baleBin, "serve", "--addr", "127.0.0.1:0", out)
+	o, err := serve.CombinedOutput()
+	if code := serve.ProcessState.ExitCode(); code != 4 || !strings.Contains(string(o), filepath.Base(vols[2])) {
+		t.Errorf("bale serve with %s missing: exit %d (%v)\n%s", vols[2], code, err, o)
 	}
 	os.Rename(vols[2]+".away", vols[2])
 	b, _ := os.ReadFile(vols[1])

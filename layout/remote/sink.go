@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -13,9 +14,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/stream"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/internal/par"
 	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/registry"
 )
 
 var _ layout.ConcurrentSink = (*Registry)(nil)
@@ -27,7 +30,7 @@ func (r *Registry) ConcurrentPut() bool { return true }
 // PutImage pushes img to ref's repository: every config and layer the registry lacks (a HEAD
 // first; a blob this run already pushed to another repository is mounted from there, not
 // uploaded again), Jobs at a time; then each child manifest by digest, then the top manifest
-// by digest, or by tag (the tag last).
+// by digest; each manifest is read back and checked before anything names it; the tag last.
 func (r *Registry) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) error {
 	nr, err := r.repo(ref.Repo)
 	if err != nil {
@@ -40,28 +43,57 @@ func (r *Registry) PutImage(ref layout.Ref, img *layout.Image, src layout.Source
 		return err
 	}
 	for _, c := range img.Children {
-		if err := r.putManifest(nr.Digest(c.Digest.String()), c); err != nil {
+		if err := r.putManifest(nr, c); err != nil {
 			return err
 		}
 	}
-	var top name.Reference = nr.Digest(img.Digest().String())
-	if ref.Tag != "" {
-		top = nr.Tag(ref.Tag)
-	}
-	err = r.putManifest(top, img.Manifest)
+	err = r.putManifest(nr, img.Manifest)
 	if err != nil && img.Sparse() {
 		err = fmt.Errorf("%w\n(index %s is sparse: %d of its %d platforms are here; registries that check an index's children, as Distribution does, refuse it: push the whole index, or one --platform, whose image the tag then names)",
 			err, img.Digest(), len(img.Children), len(img.Children)+len(img.Absent))
 	}
-	return err
+	if err != nil || ref.Tag == "" {
+		return err
+	}
+	if err := r.pusher.Put(r.ctx, nr.Tag(ref.Tag), rawManifest{img.Manifest}); err != nil {
+		return r.explain(fmt.Errorf("tagging manifest %s as %s: %w", img.Manifest.Digest, nr.Tag(ref.Tag), err))
+	}
+	return nil
 }
 
-// putManifest PUTs m's bytes unchanged with its own media type.
-func (r *Registry) putManifest(ref name.Reference, m *layout.Manifest) error {
+// ErrDamaged reports a registry whose stored copy of a manifest does not read back as the
+// bytes pushed: it answers an error for it, or other bytes.
+var ErrDamaged = errors.New("the registry holds a damaged copy")
+
+// putManifest PUTs m's bytes unchanged, with its own media type, by digest into nr, then reads
+// them back: Distribution keeps a blob it already has without reading it, and its filesystem
+// driver writes a manifest in place, so a registry killed mid-write keeps a truncated copy
+// that every later push leaves as it is and every pull of it fails on.
+func (r *Registry) putManifest(nr name.Repository, m *layout.Manifest) error {
+	ref := nr.Digest(m.Digest.String())
 	if err := r.pusher.Put(r.ctx, ref, rawManifest{m}); err != nil {
 		return r.explain(fmt.Errorf("pushing manifest %s to %s: %w", m.Digest, ref, err))
 	}
-	return nil
+	desc, err := r.puller.Get(r.ctx, ref)
+	var te *transport.Error
+	var why string
+	switch {
+	case err == nil && digest.FromBytes(desc.Manifest) == m.Digest:
+		return nil
+	case err == nil:
+		why = fmt.Sprintf("it sends back %d bytes hashing to %s", len(desc.Manifest), digest.FromBytes(desc.Manifest))
+	case errors.As(err, &te) && te.StatusCode >= 500,
+		// go-containerregistry's own check of a manifest fetched by digest (no sentinel).
+		strings.Contains(err.Error(), "does not match requested digest"):
+		why = fmt.Sprintf("reading it back fails: %v", err)
+	default:
+		return r.explain(fmt.Errorf("reading back manifest %s from %s: %w", m.Digest, ref, err))
+	}
+	data, _ := registry.PathFor(registry.BlobData{Digest: m.Digest})
+	return fmt.Errorf("%w of manifest %s in %s: %s\n"+
+		"(Distribution never rewrites a blob it already has, and a registry stopped while it wrote a manifest leaves it cut short: "+
+		"delete %s under the registry's storage root, or that object from its bucket, and push again)",
+		ErrDamaged, m.Digest, nr, why, data)
 }
 
 // pushBlob pushes blob d into nr once per run: the first image that needs it uploads it
