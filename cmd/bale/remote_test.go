@@ -134,6 +134,42 @@ func TestRegistryToBundleToRegistry(t *testing.T) {
 	mustBale(t, "push", "--dest-creds", "bale:s3cret", "--dest-tls-verify=false", bundle, dest)
 }
 
+// TestBearerToken: the token auth Harbor runs (a Bearer challenge, a token server taking basic
+// credentials): push a bundle with --dest-creds, pull every tag back with skopeo, pack it back
+// with --src-creds; a wrong password names the flag; the tokens came from the token server.
+func TestBearerToken(t *testing.T) {
+	f := getFixture(t)
+	work := t.TempDir()
+	reg := testenv.StartTokenRegistry(t, filepath.Join(work, "dst"), "bale", "t0ken", "localhost")
+	bundle := filepath.Join(work, "release.tar.zst")
+	mustBale(t, "pack", "-o", bundle, "registry:"+f.registry)
+	dest := "docker://" + reg.Addr + "/library"
+	mustBale(t, "push", "--dest-creds", "bale:t0ken", "--dest-cert-dir", reg.Secure.CertDir, bundle, dest)
+	if reg.Secure.Token.Issued() == 0 {
+		t.Fatal("the push got no token from the token server")
+	}
+	for _, img := range f.corpus.Images {
+		reg.CheckPull(t, "library/"+img.Repo, img.Tag, img.Digest, img.Children)
+	}
+	back := filepath.Join(work, "back.tar.zst")
+	mustBale(t, "pack", "--src-creds", "bale:t0ken", "--src-cert-dir", reg.Secure.CertDir, "--images", writeList(t, f), "-o", back, dest)
+	checkList(t, back, f.corpus.Images)
+	wrong := bale(t, "push", "--dest-creds", "bale:wrong", "--dest-cert-dir", reg.Secure.CertDir, bundle, dest)
+	if wrong.code == 0 || !strings.Contains(wrong.stderr, "--dest-creds") {
+		t.Errorf("push with a wrong password to a token registry: exit %d, %s", wrong.code, wrong.stderr)
+	}
+	t.Logf("wrong password, token auth: exit %d: %s", wrong.code, wrong.stderr)
+
+	// A token server named by a private IP address that is not the registry's: refused by
+	// go-containerregistry; bale says what to change.
+	byIP := testenv.StartTokenRegistry(t, filepath.Join(work, "ip"), "bale", "t0ken", "127.0.0.1")
+	res := bale(t, "push", "--dest-creds", "bale:t0ken", "--dest-cert-dir", byIP.Secure.CertDir, bundle, "docker://"+byIP.Addr)
+	if res.code == 0 || !strings.Contains(res.stderr, "auth.token.realm") {
+		t.Errorf("push to a registry whose token realm is a private IP: exit %d, %s", res.code, res.stderr)
+	}
+	t.Logf("token realm at a private IP: exit %d: %s", res.code, res.stderr)
+}
+
 // TestPushResumes: the registry is killed in the middle of a push, once one image is in; the
 // push fails; once the registry is back, the same command completes, skipping the blobs of
 // what arrived, and every tag pulls with its digest.

@@ -20,11 +20,15 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// Secure is what StartSecureRegistry sets up: a self-signed certificate for 127.0.0.1 (in
-// CertDir as ca.crt, the layout skopeo's and bale's --cert-dir read) and one htpasswd user.
+// Secure is what StartSecureRegistry sets up: a self-signed certificate for 127.0.0.1 and
+// localhost (in CertDir as ca.crt, the layout skopeo's and bale's --cert-dir read) and one
+// htpasswd user.
 type Secure struct {
-	CertDir                     string
-	User, Password              string
+	CertDir        string
+	User, Password string
+	// Token, for StartTokenRegistry, is the token server that authenticates users instead
+	// of htpasswd.
+	Token                       *TokenServer
 	certFile, keyFile, htpasswd string
 }
 
@@ -50,8 +54,9 @@ func StartSecureRegistry(t testing.TB, root, user, password string) *Registry {
 	return startWith(t, root, s)
 }
 
-// NewCert writes a self-signed certificate for 127.0.0.1 and its key into dir, and the
-// certificate again as CertDir/ca.crt (for --cert-dir), for a server the test starts itself.
+// NewCert writes a self-signed certificate for 127.0.0.1 and localhost and its key into dir,
+// and the certificate again as CertDir/ca.crt (for --cert-dir), for a server the test starts
+// itself.
 func NewCert(t testing.TB) (certFile, keyFile, certDir string) {
 	t.Helper()
 	s, err := newSecure(t.TempDir(), "unused", "unused")
@@ -72,6 +77,7 @@ func newSecure(dir, user, password string) (*Secure, error) {
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,

@@ -188,7 +188,10 @@ var errAddrInUse = errors.New("address already in use")
 func startRegistry(bin, root, dir, addr string, attempt int, sec *Secure) (*Registry, error) {
 	cfgPath := filepath.Join(dir, fmt.Sprintf("config-%d.yml", attempt))
 	cfg := fmt.Appendf(nil, registryConfig, root, addr)
-	if sec != nil {
+	switch {
+	case sec != nil && sec.Token != nil:
+		cfg = fmt.Appendf(cfg, tokenConfig, sec.certFile, sec.keyFile, sec.Token.Realm(), tokenService, tokenIssuerName, sec.Token.certFile)
+	case sec != nil:
 		cfg = fmt.Appendf(cfg, secureConfig, sec.certFile, sec.keyFile, sec.htpasswd)
 	}
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
@@ -380,7 +383,14 @@ func (r *Registry) getJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	if r.Secure != nil {
+	switch {
+	case r.Secure != nil && r.Secure.Token != nil:
+		b, err := r.Secure.Token.bearer(path)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", b)
+	case r.Secure != nil:
 		req.SetBasicAuth(r.Secure.User, r.Secure.Password)
 	}
 	resp, err := client.Do(req)

@@ -2,12 +2,14 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/bale-project/bale/internal/imagetest"
@@ -177,5 +179,51 @@ func TestRef(t *testing.T) {
 	}
 	if got, want := r.Ref("a/b", d.String()), "docker://127.0.0.1:5000/a/b@"+d.String(); got != want {
 		t.Errorf("Ref digest: %s, want %s", got, want)
+	}
+}
+
+// TestTokenRegistry: a registry with token auth challenges with Bearer and its realm; skopeo
+// pushes and pulls through the token server with basic credentials; wrong ones are refused;
+// the tags and catalog helpers mint their own tokens.
+func TestTokenRegistry(t *testing.T) {
+	Need(t, "skopeo")
+	c := imagetest.Standard()
+	reg := StartTokenRegistry(t, t.TempDir(), "bale", "t0ken", "localhost")
+	client, err := reg.Secure.client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Get("https://" + reg.Addr + "/v2/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ch := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(ch, "Bearer realm=\""+reg.Secure.Token.Realm()+"\"") {
+		t.Fatalf("GET /v2/ without a token: %s, challenge %q", resp.Status, ch)
+	}
+	img := c.Images[0]
+	dir, err := c.WriteDir(t.TempDir(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Push(t, "dir:"+dir, img.Repo, img.Tag)
+	reg.CheckPull(t, img.Repo, img.Tag, img.Digest, img.Children)
+	if n := reg.Secure.Token.Issued(); n == 0 {
+		t.Error("skopeo pushed and pulled without a token")
+	}
+	if got := reg.Tags(t, img.Repo); !reflect.DeepEqual(got, []string{img.Tag}) {
+		t.Errorf("tags of %s: %v", img.Repo, got)
+	}
+	if got := reg.Catalog(t); !reflect.DeepEqual(got, []string{img.Repo}) {
+		t.Errorf("catalog: %v", got)
+	}
+	refused := reg.Secure.Token.Refused()
+	ctx, cancel := context.WithTimeout(context.Background(), SkopeoTimeout)
+	defer cancel()
+	if _, err := RunSkopeo(ctx, "inspect", "--raw", "--cert-dir", reg.Secure.CertDir, "--creds", "bale:wrong", reg.Ref(img.Repo, img.Tag)); err == nil {
+		t.Error("skopeo inspect with a wrong password succeeded")
+	}
+	if reg.Secure.Token.Refused() == refused {
+		t.Error("the token server refused nothing for a wrong password")
 	}
 }

@@ -143,6 +143,11 @@ func (r *Registry) explain(err error) error {
 			return fmt.Errorf("%w\n(%s refused the credentials: give them with --%s-creds USER:PASS or --%s-authfile FILE, or log in with docker/podman/skopeo login)", err, r.host, r.flags(), r.flags())
 		}
 	}
+	if strings.Contains(err.Error(), "is a private or link-local address") {
+		// go-containerregistry (since v0.21) refuses a token server at a private IP address
+		// unless it is the registry's own HOST:PORT, against server-side request forgery.
+		return fmt.Errorf("%w\n(%s sends clients to a token server named by a private IP address, which bale's registry client refuses unless it is %s itself: name the token server by a host name in the registry's auth.token.realm, or serve it on the registry's HOST:PORT, as Harbor does)", err, r.host, r.host)
+	}
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError
 	var ci x509.CertificateInvalidError
