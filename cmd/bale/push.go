@@ -26,7 +26,7 @@ HOST/PREFIX/kubesphere/ks-apiserver.
 Only the blobs the registry lacks are sent (it is asked first); a blob this run already
 pushed to another repository is mounted there instead; manifests go after their blobs, an
 index after its children, tags last; manifests are sent byte for byte, so every digest stays,
-and each is read back and checked before a tag names it.
+and each is asked for again (HEAD) and checked before a tag names it.
 Several images go at once, and --jobs blobs of each. Retries with backoff on 429, 5xx and
 dropped connections; a push that failed, run again, skips what is there.
 
