@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -82,6 +83,10 @@ func (r *Registry) putManifest(nr name.Repository, m *layout.Manifest) error {
 		return nil
 	case err == nil:
 		why = fmt.Sprintf("asked for it after the push, it answers %d bytes of %s (pushed: %d bytes)", desc.Size, desc.Digest, len(m.Raw))
+	case errors.As(err, &te) && te.StatusCode == http.StatusNotFound:
+		// Not visible yet (a storage that is only eventually consistent): not a damaged copy,
+		// and the tag's PUT carries the bytes again.
+		return nil
 	case errors.As(err, &te) && te.StatusCode >= 500:
 		why = fmt.Sprintf("asked for it after the push, it fails: %v", err)
 	default:
