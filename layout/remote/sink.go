@@ -61,8 +61,8 @@ func (r *Registry) PutImage(ref layout.Ref, img *layout.Image, src layout.Source
 	return nil
 }
 
-// ErrDamaged reports a registry whose stored copy of a manifest does not read back as the
-// bytes pushed: it answers an error for it, or other bytes.
+// ErrDamaged reports a registry whose stored copy of a manifest is not the bytes pushed: asked
+// for it, the registry fails (5xx) or answers another length or digest.
 var ErrDamaged = errors.New("the registry holds a damaged copy")
 
 // putManifest PUTs m's bytes unchanged, with its own media type, by digest into nr, then asks
