@@ -38,6 +38,21 @@ type TagLister interface {
 	Tags(repo string) ([]string, error)
 }
 
+// TagRefs returns a ref for every tag of each of repos, in that order, as tl lists them.
+func TagRefs(tl TagLister, repos []string) ([]Ref, error) {
+	var refs []Ref
+	for _, repo := range repos {
+		tags, err := tl.Tags(repo)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tags {
+			refs = append(refs, Ref{Repo: repo, Tag: t})
+		}
+	}
+	return refs, nil
+}
+
 // Expand returns the refs the selection names in src: Refs as they are, then the tags of
 // AllTags and Patterns, sorted; duplicates dropped. src is asked only if needed.
 func (s *Selection) Expand(src Source) ([]Ref, error) {

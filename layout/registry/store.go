@@ -188,20 +188,13 @@ func (s *Store) Refs() ([]layout.Ref, error) {
 	if err != nil {
 		return nil, err
 	}
-	var refs []layout.Ref
+	valid := repos[:0]
 	for _, r := range repos {
-		if layout.ValidateRepo(r) != nil {
-			continue
-		}
-		tags, err := s.Tags(r)
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range tags {
-			refs = append(refs, layout.Ref{Repo: r, Tag: t})
+		if layout.ValidateRepo(r) == nil {
+			valid = append(valid, r)
 		}
 	}
-	return refs, nil
+	return layout.TagRefs(s, valid)
 }
 
 // Resolve returns the manifest digest of ref: the tag's current link, or the digest if the

@@ -29,19 +29,15 @@ func (r *Registry) Refs() ([]layout.Ref, error) {
 	if err != nil {
 		return nil, r.explain(fmt.Errorf("listing the repositories of %s (GET /v2/_catalog; without it, name the images with --images): %w", r.spec, err))
 	}
-	var refs []layout.Ref
+	var local []string
 	for _, rr := range repos {
-		repo, ok := r.local(rr)
-		if !ok {
-			continue
+		if repo, ok := r.local(rr); ok {
+			local = append(local, repo)
 		}
-		tags, err := r.Tags(repo)
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range tags {
-			refs = append(refs, layout.Ref{Repo: repo, Tag: t})
-		}
+	}
+	refs, err := layout.TagRefs(r, local)
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(refs, func(i, j int) bool {
 		if refs[i].Repo != refs[j].Repo {
