@@ -654,7 +654,8 @@ func TestPutImage(t *testing.T) {
 			t.Errorf("CheckLinks: %v", errs)
 		}
 	})
-	t.Run("copies from a non-file source", func(t *testing.T) {
+	// inMemory is every file of idx, read from src.
+	inMemory := func(t *testing.T) memSource {
 		mem := memSource{blobs: map[digest.Digest][]byte{}}
 		for _, d := range append(idx.Blobs(), idx.Manifest.Descriptor(), idx.Children[0].Descriptor(), idx.Children[1].Descriptor()) {
 			b, err := os.ReadFile(mustPath(t, src, BlobData{Digest: d.Digest}))
@@ -663,6 +664,10 @@ func TestPutImage(t *testing.T) {
 			}
 			mem.blobs[d.Digest] = b
 		}
+		return mem
+	}
+	t.Run("copies from a non-file source", func(t *testing.T) {
+		mem := inMemory(t)
 		dst := newStore(t)
 		if err := dst.PutImage(layout.Ref{Repo: "pinned", Digest: idx.Digest()}, idx, mem); err != nil {
 			t.Fatal(err)
@@ -683,14 +688,7 @@ func TestPutImage(t *testing.T) {
 		}
 	})
 	t.Run("concurrent puts fetch a shared blob once", func(t *testing.T) {
-		mem := memSource{blobs: map[digest.Digest][]byte{}}
-		for _, d := range append(idx.Blobs(), idx.Manifest.Descriptor(), idx.Children[0].Descriptor(), idx.Children[1].Descriptor()) {
-			b, err := os.ReadFile(mustPath(t, src, BlobData{Digest: d.Digest}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			mem.blobs[d.Digest] = b
-		}
+		mem := inMemory(t)
 		counted := &countingSource{memSource: mem, opens: map[digest.Digest]int{}}
 		dst := newStore(t)
 		var wg sync.WaitGroup
