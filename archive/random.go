@@ -236,7 +236,7 @@ type blobReader struct {
 	pos         int64
 	buf         []byte // decoded bytes from pos on
 	h           hash.Hash
-	hashed      int64     // bytes hashed from the start; -1 after a seek elsewhere
+	hashed      int64     // bytes hashed from the start (pos plus what buf holds); -1 after a seek elsewhere
 	stream      io.Reader // without a seek table: the stream, at start+pos
 	closeStream func()
 }
@@ -247,27 +247,30 @@ func (r *blobReader) Read(p []byte) (int, error) {
 	}
 	if len(r.buf) == 0 {
 		want := min(int64(1<<20), r.size-r.pos)
-		r.buf = make([]byte, want)
+		buf := make([]byte, want)
 		var err error
 		if r.b.table != nil {
-			_, err = r.b.readRaw(r.buf, r.start+r.pos)
+			_, err = r.b.readRaw(buf, r.start+r.pos)
 		} else {
-			err = r.readStream(r.buf)
+			err = r.readStream(buf)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("blob %s: %w", r.d, err)
 		}
+		// Hashed as it is decoded, so that the last window is withheld when the whole blob
+		// does not hash to d: a client sees the response cut short, not wrong bytes.
+		if r.hashed == r.pos {
+			r.h.Write(buf)
+			r.hashed += want
+			if r.hashed == r.size && digest.NewDigest(digest.SHA256, r.h) != r.d {
+				return 0, fmt.Errorf("blob %s: the bundle's bytes hash to %s: %w", r.d, digest.NewDigest(digest.SHA256, r.h), layout.ErrDigestMismatch)
+			}
+		}
+		r.buf = buf
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
-	if r.hashed == r.pos {
-		r.h.Write(p[:n])
-		r.hashed += int64(n)
-	}
 	r.pos += int64(n)
-	if r.pos == r.size && r.hashed == r.size && digest.NewDigest(digest.SHA256, r.h) != r.d {
-		return n, fmt.Errorf("blob %s: the bundle's bytes hash to %s: %w", r.d, digest.NewDigest(digest.SHA256, r.h), layout.ErrDigestMismatch)
-	}
 	return n, nil
 }
 
@@ -310,12 +313,17 @@ func (r *blobReader) Seek(offset int64, whence int) (int64, error) {
 	if abs < 0 {
 		return 0, errors.New("negative position")
 	}
-	if abs != r.pos {
-		r.buf = nil
-		r.Close()
-		if abs != r.hashed {
-			r.hashed = -1 // a range, not the whole blob: frame checksums only
-		}
+	if abs == r.pos {
+		return abs, nil
+	}
+	r.buf = nil
+	r.Close()
+	switch {
+	case abs == 0: // from the start again (http.ServeContent seeks to the end and back)
+		r.h.Reset()
+		r.hashed = 0
+	case abs != r.hashed:
+		r.hashed = -1 // a range, not the whole blob: frame checksums only
 	}
 	r.pos = abs
 	return abs, nil
