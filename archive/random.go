@@ -199,19 +199,29 @@ func (b *Bundle) readRaw(p []byte, off int64) (int, error) {
 	}
 	total := 0
 	for len(p) > 0 {
-		i := sort.Search(len(b.rawOff)-1, func(i int) bool { return b.rawOff[i+1] > off }) // frame holding off
-		if i >= len(b.table.raw) {
-			return total, io.ErrUnexpectedEOF
-		}
-		frame, err := b.frame(i)
+		rest, err := b.frameFrom(off)
 		if err != nil {
 			return total, err
 		}
-		n := copy(p, frame[off-b.rawOff[i]:])
+		n := copy(p, rest)
 		total += n
 		p, off = p[n:], off+int64(n)
 	}
 	return total, nil
+}
+
+// frameFrom decodes the frame holding offset off of the decompressed stream (there is a seek
+// table) and returns its bytes from off on.
+func (b *Bundle) frameFrom(off int64) ([]byte, error) {
+	i := sort.Search(len(b.rawOff)-1, func(i int) bool { return b.rawOff[i+1] > off })
+	if i >= len(b.table.raw) {
+		return nil, io.ErrUnexpectedEOF
+	}
+	frame, err := b.frame(i)
+	if err != nil {
+		return nil, err
+	}
+	return frame[off-b.rawOff[i]:], nil
 }
 
 // frame decodes frame i.
@@ -246,17 +256,21 @@ func (r *blobReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if len(r.buf) == 0 {
-		want := min(int64(1<<20), r.size-r.pos)
-		buf := make([]byte, want)
+		// With a seek table, the rest of the frame holding pos, each frame decoded once;
+		// without, 1 MiB of the stream.
+		var buf []byte
 		var err error
 		if r.b.table != nil {
-			_, err = r.b.readRaw(buf, r.start+r.pos)
+			buf, err = r.b.frameFrom(r.start + r.pos)
+			buf = buf[:min(int64(len(buf)), r.size-r.pos)]
 		} else {
+			buf = make([]byte, min(int64(1<<20), r.size-r.pos))
 			err = r.readStream(buf)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("blob %s: %w", r.d, err)
 		}
+		want := int64(len(buf))
 		// Hashed as it is decoded, so that the last window is withheld when the whole blob
 		// does not hash to d: a client sees the response cut short, not wrong bytes.
 		if r.hashed == r.pos {
