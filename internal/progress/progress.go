@@ -243,7 +243,7 @@ func Source(src layout.Source, t *Tracker) layout.Source {
 		return src
 	}
 	if fs, ok := src.(layout.FileSource); ok {
-		return countingFileSource{countingSource{fs, t}, fs}
+		return countingFileSource{countingSource{fs, t}, fs, &sync.Map{}}
 	}
 	return countingSource{src, t}
 }
@@ -269,14 +269,30 @@ func (c countingSource) Check(repo string, push bool) error {
 	return nil
 }
 
-// countingFileSource keeps BlobPath, so hard links stay hard links.
+// countingFileSource keeps BlobPath, so hard links stay hard links. A blob asked for by path is
+// linked, not read: its size counts once, when its path is first asked for, and a read of it
+// afterwards (the copy when linking failed) is not counted again.
 type countingFileSource struct {
 	countingSource
-	fs layout.FileSource
+	fs     layout.FileSource
+	byPath *sync.Map // digests counted by BlobPath
 }
 
 func (c countingFileSource) BlobPath(repo string, d layout.Descriptor) (string, error) {
-	return c.fs.BlobPath(repo, d)
+	p, err := c.fs.BlobPath(repo, d)
+	if err == nil {
+		if _, seen := c.byPath.LoadOrStore(d.Digest, true); !seen {
+			c.t.Add(d.Size)
+		}
+	}
+	return p, err
+}
+
+func (c countingFileSource) OpenBlob(repo string, d layout.Descriptor) (io.ReadCloser, error) {
+	if _, counted := c.byPath.Load(d.Digest); counted {
+		return c.fs.OpenBlob(repo, d)
+	}
+	return c.countingSource.OpenBlob(repo, d)
 }
 
 type countingReader struct {
