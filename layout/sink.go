@@ -51,7 +51,7 @@ func CheckAccess(src Source, dst Sink, refs []Ref) error {
 	return nil
 }
 
-// putWorkers is how many PutImage calls Copy and CopyImages keep in flight on dst.
+// putWorkers is how many PutImage calls CopyWith and CopyImages keep in flight on dst.
 func putWorkers(dst Sink) int {
 	if c, ok := dst.(ConcurrentSink); ok && c.ConcurrentPut() {
 		return par.Workers()
@@ -183,11 +183,6 @@ type CopyOptions struct {
 	Image func(ref Ref, img *Image) func(error)
 }
 
-// Copy is CopyWith with only platforms.
-func Copy(ctx context.Context, src Source, dst Sink, refs []Ref, platforms []Platform) (int, error) {
-	return CopyWith(ctx, src, dst, refs, CopyOptions{Platforms: platforms})
-}
-
 // CopyWith resolves every ref first (reporting all missing images, writing nothing if any is),
 // then writes each image into dst, several at once when dst is a ConcurrentSink. It returns
 // how many images were written and every failure. A cancelled ctx stops it between images.
@@ -199,8 +194,10 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 	if err != nil {
 		return 0, err
 	}
-	if err := CheckAccess(nil, dst, []Ref{images[0].Ref}); err != nil {
-		return 0, err
+	if len(refs) == 0 { // every image of src: dst was not asked yet
+		if err := CheckAccess(nil, dst, []Ref{images[0].Ref}); err != nil {
+			return 0, err
+		}
 	}
 	if opt.Begin != nil {
 		seen := map[digest.Digest]bool{}
