@@ -67,12 +67,15 @@ type Registry struct {
 	puller *ggcr.Puller
 	pusher *ggcr.Pusher
 	pushed *blobs // what this run has pushed, for mounts and to push each blob once
-	spec   string
-	flag   string // "src" or "dest"
-	mu     sync.Mutex
-	stats  PushStats
-	keys   authn.Keychain
-	tr     http.RoundTripper
+	// manifests holds the bytes ReadManifest fetched and verified, by digest, so that copying
+	// an image does not GET its manifests a second time.
+	manifests sync.Map
+	spec      string
+	flag      string // "src" or "dest"
+	mu        sync.Mutex
+	stats     PushStats
+	keys      authn.Keychain
+	tr        http.RoundTripper
 }
 
 // ErrUsage reports a location that is not docker://HOST[:PORT][/PREFIX].
@@ -136,9 +139,6 @@ func Is(s string) bool { return strings.HasPrefix(s, Scheme) }
 // String is the location as given.
 func (r *Registry) String() string { return r.spec }
 
-// Root is the location, for messages (bale's destinations name their root).
-func (r *Registry) Root() string { return r.spec }
-
 // Check asks the registry once, before any work, whether this client may pull from (or push
 // to) repo: one clear error for wrong credentials or an untrusted certificate instead of one
 // per blob. A repository that does not exist yet is fine.
@@ -150,7 +150,7 @@ func (r *Registry) Check(repo string, push bool) error {
 	if push {
 		err = ggcr.CheckPushPermission(nr.Tag("latest"), r.keys, r.tr)
 	} else {
-		_, err = r.puller.List(r.ctx, nr)
+		_, err = r.puller.Lister(r.ctx, nr) // the first page of tags only
 	}
 	if err == nil || errors.Is(r.explain(err), layout.ErrNotFound) {
 		return nil

@@ -98,11 +98,13 @@ func (r *Registry) ReadManifest(repo string, d digest.Digest) (*layout.Manifest,
 	if m.Digest != d {
 		return nil, fmt.Errorf("%s: the registry sent a manifest hashing to %s: %w", ref, m.Digest, layout.ErrDigestMismatch)
 	}
+	r.manifests.Store(d, m.Raw)
 	return m, nil
 }
 
 // OpenBlob streams blob d of repo (GET /v2/<repo>/blobs/<digest>); a manifest, which a
-// registry serves from /manifests/ only, comes from there. The caller verifies it.
+// registry serves from /manifests/ only, comes from there, unless ReadManifest already
+// fetched it. The caller verifies it.
 func (r *Registry) OpenBlob(repo string, d layout.Descriptor) (io.ReadCloser, error) {
 	nr, err := r.repo(repo)
 	if err != nil {
@@ -110,6 +112,9 @@ func (r *Registry) OpenBlob(repo string, d layout.Descriptor) (io.ReadCloser, er
 	}
 	ref := nr.Digest(d.Digest.String())
 	if layout.IsManifestType(d.MediaType) {
+		if raw, ok := r.manifests.Load(d.Digest); ok {
+			return io.NopCloser(bytes.NewReader(raw.([]byte))), nil
+		}
 		desc, err := r.puller.Get(r.ctx, ref)
 		if err != nil {
 			return nil, r.explain(fmt.Errorf("%s: %w", ref, err))
