@@ -244,69 +244,96 @@ type volumeSet struct {
 	files []*os.File
 	off   []int64 // start of each file in the stream
 	size  int64
-	table bool // the last volume (the seek table) is there
 }
 
 // openVolumes opens the volume set whose first volume is first, whose catalog c lists the
 // data volumes, and checks every data volume's presence, size and sha256 (on every core)
-// before anything else: the error names each missing or damaged volume.
+// before anything else: the error names each missing or damaged volume. The data volumes
+// stay open from their check on.
 func openVolumes(ctx context.Context, first string, c *catalog.Catalog) (*volumeSet, error) {
 	base := strings.TrimSuffix(first, ".001")
-	names := []string{first}
-	for i := range c.Meta.Volumes {
-		names = append(names, VolumeName(base, i+2))
-	}
-	errs := make([]error, len(c.Meta.Volumes))
-	par.Each(ctx, len(c.Meta.Volumes), max(2, par.Workers()/2), func(i int) error {
-		v, p := c.Meta.Volumes[i], names[i+1]
+	nv := len(c.Meta.Volumes)
+	data := make([]*os.File, nv)
+	err := par.Each(ctx, nv, max(2, par.Workers()/2), func(i int) error {
+		v, p := c.Meta.Volumes[i], VolumeName(base, i+2)
 		if filepath.Base(p) != v.Name {
-			errs[i] = fmt.Errorf("%s: the catalog calls volume %d %s (renamed volumes must keep their names): %w", p, i+2, v.Name, ErrVolume)
-			return nil
+			return fmt.Errorf("%s: the catalog calls volume %d %s (renamed volumes must keep their names): %w", p, i+2, v.Name, ErrVolume)
 		}
 		f, err := os.Open(p)
 		if err != nil {
-			errs[i] = fmt.Errorf("volume %d of %d, %s: %w: %w", i+2, len(c.Meta.Volumes)+2, p, err, ErrVolume)
-			return nil
+			return fmt.Errorf("volume %d of %d, %s: %w: %w", i+2, nv+2, p, err, ErrVolume)
 		}
-		defer f.Close()
 		h := sha256.New()
 		n, err := io.Copy(h, f)
 		switch {
 		case err != nil:
-			errs[i] = fmt.Errorf("volume %s: %w: %w", p, err, ErrVolume)
+			err = fmt.Errorf("volume %s: %w: %w", p, err, ErrVolume)
 		case n != v.Size:
-			errs[i] = fmt.Errorf("volume %s is %d bytes, the catalog says %d (truncated or not this bundle's): %w", p, n, v.Size, ErrVolume)
+			err = fmt.Errorf("volume %s is %d bytes, the catalog says %d (truncated or not this bundle's): %w", p, n, v.Size, ErrVolume)
 		case digest.NewDigest(digest.SHA256, h) != v.Digest:
-			errs[i] = fmt.Errorf("volume %s is damaged: its sha256 is %s, the catalog says %s: %w", p, digest.NewDigest(digest.SHA256, h).Encoded(), v.Digest.Encoded(), ErrVolume)
+			err = fmt.Errorf("volume %s is damaged: its sha256 is %s, the catalog says %s: %w", p, digest.NewDigest(digest.SHA256, h).Encoded(), v.Digest.Encoded(), ErrVolume)
 		}
-		return nil
-	})
-	if err := errors.Join(append(errs, ctx.Err())...); err != nil {
-		return nil, fmt.Errorf("%s: %w", first, err)
-	}
-	vs := &volumeSet{}
-	table := VolumeName(base, len(c.Meta.Volumes)+2)
-	if _, err := os.Stat(table); err == nil {
-		names = append(names, table)
-		vs.table = true
-	}
-	for _, p := range names {
-		f, err := os.Open(p)
-		if err != nil {
-			vs.Close()
-			return nil, err
-		}
-		fi, err := f.Stat()
 		if err != nil {
 			f.Close()
-			vs.Close()
-			return nil, err
+			return err
 		}
-		vs.files = append(vs.files, f)
-		vs.off = append(vs.off, vs.size)
-		vs.size += fi.Size()
+		data[i] = f
+		return nil
+	})
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		for _, f := range data {
+			if f != nil {
+				f.Close()
+			}
+		}
+		return nil, fmt.Errorf("%s: %w", first, err)
+	}
+	// The first volume and the seek table (the last, if it is there) are checked by the
+	// catalog and table checks (spec §2.2).
+	vs := &volumeSet{}
+	err = vs.open(first)
+	for i, f := range data {
+		vs.add(f, c.Meta.Volumes[i].Size)
+	}
+	if table := VolumeName(base, nv+2); err == nil && fileExists(table) {
+		err = vs.open(table)
+	}
+	if err != nil {
+		vs.Close()
+		return nil, err
 	}
 	return vs, nil
+}
+
+// add appends f, of size bytes, to the set.
+func (vs *volumeSet) add(f *os.File, size int64) {
+	vs.files = append(vs.files, f)
+	vs.off = append(vs.off, vs.size)
+	vs.size += size
+}
+
+// open appends the file at path.
+func (vs *volumeSet) open(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	vs.add(f, fi.Size())
+	return nil
+}
+
+// fileExists reports whether path names something that can be stat'ed.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // ReadAt implements io.ReaderAt over the concatenation.
