@@ -42,7 +42,7 @@ type Bundle struct {
 // the catalog and lays out the members as the writer does; with a seek table, the layout must
 // end where the stream ends, or the bundle is refused.
 func OpenRandom(ctx context.Context, path string) (*Bundle, error) {
-	c, err := ReadCatalog(path)
+	c, catSize, err := readCatalogFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func OpenRandom(ctx context.Context, path string) (*Bundle, error) {
 		release()
 		return nil, err
 	}
-	end, err := b.layout()
+	end, err := b.layout(catSize)
 	if err == nil {
 		b.table, err = readSeekTable(ra, size)
 		if errors.Is(err, errNoSeekTable) {
@@ -78,15 +78,11 @@ func OpenRandom(ctx context.Context, path string) (*Bundle, error) {
 	return b, nil
 }
 
-// layout computes the data offset of every carried blob, as Write lays the members out, and
-// returns the length of the tar stream.
-func (b *Bundle) layout() (int64, error) {
+// layout computes the data offset of every carried blob, as Write lays the members out after
+// a catalog member of dbSize bytes, and returns the length of the tar stream.
+func (b *Bundle) layout(dbSize int64) (int64, error) {
 	c := b.Catalog
 	mtime := c.Meta.Created.UTC().Truncate(time.Second)
-	dbSize, err := catalogSize(c)
-	if err != nil {
-		return 0, err
-	}
 	var off int64
 	member := func(name string, mode, size int64) (int64, error) {
 		var buf bytes.Buffer
@@ -119,14 +115,6 @@ func (b *Bundle) layout() (int64, error) {
 		}
 	}
 	return off + 2*tarBlock, nil
-}
-
-// catalogSize is the size of the catalog member as the bundle holds it: the writer's bytes
-// of c. Bundles are read back through the same catalog encoding, so the sizes agree; a bundle
-// whose catalog was written differently fails the layout check.
-func catalogSize(c *catalog.Catalog) (int64, error) {
-	b, err := catalogBytes(c)
-	return int64(len(b)), err
 }
 
 // Close releases the files.

@@ -79,6 +79,7 @@ type Reader struct {
 	close   func()    // releases the decoder
 	tr      *tar.Reader
 	cat     *catalog.Catalog
+	catSize int64 // bytes of the catalog member
 	cur     *Member
 	blobs   map[digest.Digest]bool
 	links   map[string]digest.Digest // expected link members: name -> content
@@ -252,6 +253,7 @@ func (r *Reader) readCatalog() error {
 	if n != hdr.Size {
 		return fmt.Errorf("catalog truncated at %d of %d bytes: %w", n, hdr.Size, ErrBundle)
 	}
+	r.catSize = n
 	c, err := catalog.ReadAs(f.Name(), CatalogName)
 	if err != nil {
 		return fmt.Errorf("bundle %w", err)
@@ -453,18 +455,24 @@ func (r *Reader) finish() error {
 // ReadCatalog reads only the catalog at the head of the bundle file at path (the first volume
 // of a volume set).
 func ReadCatalog(path string) (*catalog.Catalog, error) {
+	c, _, err := readCatalogFile(path)
+	return c, err
+}
+
+// readCatalogFile is ReadCatalog that also returns the size of the catalog member.
+func readCatalogFile(path string) (*catalog.Catalog, int64, error) {
 	if first := FirstVolume(path); first != "" {
 		path = first
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
 	r, err := newReader(f, true)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
 	defer r.Close()
-	return r.cat, nil
+	return r.cat, r.catSize, nil
 }
