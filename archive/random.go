@@ -126,9 +126,6 @@ func (b *Bundle) Close() error {
 	return nil
 }
 
-// Has reports whether the bundle carries blob d.
-func (b *Bundle) Has(d digest.Digest) bool { _, ok := b.blobs[d]; return ok }
-
 // OpenBlob returns a reader of carried blob d that can seek (for Range requests); close it. Read
 // through from the start, it fails at the end with layout.ErrDigestMismatch unless the bytes
 // hash to d; any frame that fails its checksum fails the read.

@@ -108,10 +108,7 @@ type bench struct {
 	keep bool
 	// serveEvery: the serve row pulls every serveEvery-th image.
 	serveEvery int
-	prime      bool
 	only       map[string]bool
-	// primeBytes are written and removed before each timed command (0: none).
-	primeBytes int64
 	bale       string // absolute
 	refDir     string // absolute
 	work       string // absolute
