@@ -261,6 +261,19 @@ func readSeekTable(r io.ReaderAt, size int64) (*seekTable, error) {
 	return t, nil
 }
 
+// decode decodes frame i, whose bytes are in, with dec into out[:0]; a frame that does not
+// decode to exactly its table size is an error.
+func (t *seekTable) decode(i int, dec *zstd.Decoder, in, out []byte) ([]byte, error) {
+	out, err := dec.DecodeAll(in, out[:0])
+	switch {
+	case err != nil:
+		return out, fmt.Errorf("frame %d at offset %d: %w", i, t.off[i], err)
+	case len(out) != int(t.raw[i]):
+		return out, fmt.Errorf("frame %d at offset %d decodes to %d bytes, the seek table says %d", i, t.off[i], len(out), t.raw[i])
+	}
+	return out, nil
+}
+
 // frameReader is the decompressed stream of a file with a seek table: frames are read and
 // decoded on a pool of goroutines, a bounded number ahead, and returned in order. A frame
 // that does not decode to exactly its table size fails the stream.
@@ -308,15 +321,7 @@ func newFrameReader(r io.ReaderAt, t *seekTable, dec *zstd.Decoder, workers int)
 				if _, err := r.ReadAt(in, t.off[i]); err != nil {
 					j.err = fmt.Errorf("reading frame %d at offset %d: %w", i, t.off[i], err)
 				} else {
-					out := fr.buffer(int(t.raw[i]))[:0]
-					out, err = dec.DecodeAll(in, out)
-					switch {
-					case err != nil:
-						j.err = fmt.Errorf("frame %d at offset %d: %w", i, t.off[i], err)
-					case len(out) != int(t.raw[i]):
-						j.err = fmt.Errorf("frame %d at offset %d decodes to %d bytes, the seek table says %d", i, t.off[i], len(out), t.raw[i])
-					}
-					j.out = out
+					j.out, j.err = t.decode(i, dec, in, fr.buffer(int(t.raw[i])))
 				}
 				fr.recycle(in)
 				close(j.done)

@@ -216,9 +216,9 @@ func (b *Bundle) frame(i int) ([]byte, error) {
 	if _, err := b.ra.ReadAt(in, t.off[i]); err != nil {
 		return nil, fmt.Errorf("reading frame %d: %w", i, err)
 	}
-	out, err := b.dec.DecodeAll(in, make([]byte, 0, t.raw[i]))
-	if err != nil || len(out) != int(t.raw[i]) {
-		return nil, fmt.Errorf("frame %d at offset %d: %v (damaged): %w", i, t.off[i], err, ErrBundle)
+	out, err := t.decode(i, b.dec, in, make([]byte, 0, t.raw[i]))
+	if err != nil {
+		return nil, fmt.Errorf("%v (damaged): %w", err, ErrBundle)
 	}
 	return out, nil
 }
