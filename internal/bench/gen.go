@@ -15,12 +15,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/internal/imagetest"
+	"github.com/bale-project/bale/internal/par"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/registry"
 )
@@ -194,31 +194,11 @@ func fillText(r *rand.Rand, b []byte) {
 // describe layer i. The result does not depend on the scheduling.
 func writeLayers(ctx context.Context, s *registry.Store, count int, name func(int) string, size func(int) int64, text bool) ([]genLayer, error) {
 	out := make([]genLayer, count)
-	errs := make([]error, count)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range runtime.NumCPU() {
-		wg.Go(func() {
-			for i := range next {
-				out[i], errs[i] = writeLayer(s, name(i), size(i), text)
-			}
-		})
-	}
-	for i := range count {
-		if ctx.Err() != nil {
-			break
-		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	if err := par.Each(ctx, count, runtime.NumCPU(), func(i int) (err error) {
+		out[i], err = writeLayer(s, name(i), size(i), text)
+		return err
+	}); err != nil {
 		return nil, err
-	}
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
 	}
 	return out, nil
 }
