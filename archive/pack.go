@@ -114,13 +114,13 @@ type CopyFilesOptions struct {
 // such as a live registry: they are unpacked (verified) into the stage, then copied from
 // there. It returns how many images were copied.
 func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFilesOptions) (int, error) {
+	cats, err := readCatalogs(paths)
+	if err != nil {
+		return 0, err
+	}
 	var ids string
 	var first []layout.Ref
-	for _, p := range paths {
-		c, err := ReadCatalog(p)
-		if err != nil {
-			return 0, err
-		}
+	for _, c := range cats {
 		ids += c.Meta.ID + "\n"
 		if es := c.Entries(); first == nil && len(es) > 0 {
 			first = []layout.Ref{es[0].Ref()}
@@ -136,7 +136,7 @@ func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFil
 	st := registry.New(stage)
 	uo := opt.Unpack
 	uo.NoSync = true
-	if _, err := UnpackFiles(ctx, paths, st, uo); err != nil {
+	if _, err := unpackCatalogs(ctx, paths, cats, st, uo); err != nil {
 		return 0, fmt.Errorf("unpacking into %s (kept for the next run): %w", stage, err)
 	}
 	src, err := registry.Open(stage)

@@ -130,6 +130,15 @@ func Unpack(ctx context.Context, r io.Reader, dst *registry.Store, opt UnpackOpt
 // pointing at missing content; other repositories and tags of dst are not touched. A
 // cancelled ctx stops it between members with the same guarantees.
 func UnpackFiles(ctx context.Context, paths []string, dst *registry.Store, opt UnpackOptions) (*UnpackResult, error) {
+	cats, err := readCatalogs(paths)
+	if err != nil {
+		return nil, err
+	}
+	return unpackCatalogs(ctx, paths, cats, dst, opt)
+}
+
+// readCatalogs reads the catalog of each bundle.
+func readCatalogs(paths []string) ([]*catalog.Catalog, error) {
 	cats := make([]*catalog.Catalog, len(paths))
 	for i, p := range paths {
 		c, err := ReadCatalog(p)
@@ -138,23 +147,27 @@ func UnpackFiles(ctx context.Context, paths []string, dst *registry.Store, opt U
 		}
 		cats[i] = c
 	}
-	// A split bundle's volumes are checked (sha256) before anything is written.
-	sets := make([]*volumeSet, len(paths))
+	return cats, nil
+}
+
+// unpackCatalogs is UnpackFiles of bundles whose catalogs cats were read already.
+func unpackCatalogs(ctx context.Context, paths []string, cats []*catalog.Catalog, dst *registry.Store, opt UnpackOptions) (*UnpackResult, error) {
+	// Every bundle is opened, a split bundle's volumes checked (sha256), before anything is
+	// written.
+	files := make([]bundleFile, len(paths))
 	defer func() {
-		for _, vs := range sets {
-			if vs != nil {
-				vs.Close()
+		for _, f := range files {
+			if f.release != nil {
+				f.release()
 			}
 		}
 	}()
 	for i, p := range paths {
-		if first := FirstVolume(p); first != "" {
-			vs, err := openVolumes(ctx, first, cats[i])
-			if err != nil {
-				return nil, err
-			}
-			sets[i] = vs
+		ra, size, release, err := openRandomAccess(ctx, p, cats[i])
+		if err != nil {
+			return nil, err
 		}
+		files[i] = bundleFile{ra, size, release}
 	}
 	res := &UnpackResult{}
 	unlock, err := prepare(cats, paths, dst, opt)
@@ -166,11 +179,18 @@ func UnpackFiles(ctx context.Context, paths []string, dst *registry.Store, opt U
 		opt.Begin(cats)
 	}
 	for i, p := range paths {
-		if err := applyFile(ctx, p, cats[i], sets[i], dst, opt, res); err != nil {
+		if err := applyFile(ctx, p, cats[i], files[i], dst, opt, res); err != nil {
 			return res, err
 		}
 	}
 	return res, finishSinks(ctx, cats, dst, opt, res)
+}
+
+// bundleFile is an opened bundle (a file or a volume set) as openRandomAccess returns it.
+type bundleFile struct {
+	ra      io.ReaderAt
+	size    int64
+	release func()
 }
 
 // prepare checks what patches expect without writing anything, then creates dst, takes its
@@ -206,14 +226,8 @@ func prepare(cats []*catalog.Catalog, names []string, dst *registry.Store, opt U
 	return unlock, nil
 }
 
-func applyFile(ctx context.Context, path string, want *catalog.Catalog, vs *volumeSet, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
-	var br *Reader
-	var err error
-	if vs != nil {
-		br, err = newReaderAt(vs, vs.size, func() {})
-	} else {
-		br, err = OpenBundle(ctx, path)
-	}
+func applyFile(ctx context.Context, path string, want *catalog.Catalog, f bundleFile, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
+	br, err := newReaderAt(f.ra, f.size, func() {}) // f is released by the caller
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
