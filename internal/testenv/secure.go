@@ -32,11 +32,14 @@ type Secure struct {
 	certFile, keyFile, htpasswd string
 }
 
-// secureConfig adds TLS and htpasswd basic auth to registryConfig.
-const secureConfig = `  tls:
+// tlsConfig adds TLS (certificate and key) to registryConfig; one of the auth fragments follows.
+const tlsConfig = `  tls:
     certificate: %q
     key: %q
-auth:
+`
+
+// htpasswdConfig is htpasswd basic auth (the file).
+const htpasswdConfig = `auth:
   htpasswd:
     realm: bale-test
     path: %q
@@ -66,24 +69,29 @@ func NewCert(t testing.TB) (certFile, keyFile, certDir string) {
 	return s.certFile, s.keyFile, s.CertDir
 }
 
-func newSecure(dir, user, password string) (*Secure, error) {
+// selfSigned makes a P-256 key and a certificate of tmpl signed by it, valid from an hour ago
+// for a day.
+func selfSigned(tmpl *x509.Certificate) (*ecdsa.PrivateKey, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	return key, der, err
+}
+
+func newSecure(dir, user, password string) (*Secure, error) {
+	key, der, err := selfSigned(&x509.Certificate{
 		Subject:               pkix.Name{CommonName: "bale test registry"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
 		DNSNames:              []string{"localhost"},
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -190,9 +190,9 @@ func startRegistry(bin, root, dir, addr string, attempt int, sec *Secure) (*Regi
 	cfg := fmt.Appendf(nil, registryConfig, root, addr)
 	switch {
 	case sec != nil && sec.Token != nil:
-		cfg = fmt.Appendf(cfg, tokenConfig, sec.certFile, sec.keyFile, sec.Token.Realm(), tokenService, tokenIssuerName, sec.Token.certFile)
+		cfg = fmt.Appendf(cfg, tlsConfig+tokenConfig, sec.certFile, sec.keyFile, sec.Token.Realm(), tokenService, tokenIssuerName, sec.Token.certFile)
 	case sec != nil:
-		cfg = fmt.Appendf(cfg, secureConfig, sec.certFile, sec.keyFile, sec.htpasswd)
+		cfg = fmt.Appendf(cfg, tlsConfig+htpasswdConfig, sec.certFile, sec.keyFile, sec.htpasswd)
 	}
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		return nil, fmt.Errorf("write config: %w", err)

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -12,7 +11,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -32,11 +30,8 @@ const (
 	tokenIssuerName = "bale-test-token-issuer"
 )
 
-// tokenConfig is secureConfig with token auth instead of htpasswd.
-const tokenConfig = `  tls:
-    certificate: %q
-    key: %q
-auth:
+// tokenConfig is token auth (after tlsConfig).
+const tokenConfig = `auth:
   token:
     realm: %q
     service: %q
@@ -83,18 +78,7 @@ func newTokenServer(dir string, s *Secure, realmHost string) (*TokenServer, erro
 	if err != nil {
 		return nil, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: tokenIssuerName},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	key, der, err := selfSigned(&x509.Certificate{Subject: pkix.Name{CommonName: tokenIssuerName}, KeyUsage: x509.KeyUsageDigitalSignature})
 	if err != nil {
 		return nil, err
 	}
