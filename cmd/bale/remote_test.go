@@ -224,7 +224,7 @@ func TestPushResumes(t *testing.T) {
 	}
 	for i := range 8 {
 		repo := fmt.Sprintf("big/app-%d", i)
-		want := readLink(t, filepath.Join(root, "docker", "registry", "v2", "repositories", repo, "_manifests", "tags", "v1", "current", "link"))
+		want := readLink(t, tagLink(root, repo, "v1"))
 		reg.CheckPull(t, repo, "v1", want, nil)
 	}
 }
@@ -235,10 +235,7 @@ func TestPushResumes(t *testing.T) {
 func TestPushDamagedManifest(t *testing.T) {
 	testenv.Need(t, "skopeo")
 	root := bigStore(t, 2, 64<<10)
-	tagLink := func(root, repo string) string {
-		return filepath.Join(root, "docker", "registry", "v2", "repositories", repo, "_manifests", "tags", "v1", "current", "link")
-	}
-	want := readLink(t, tagLink(root, "big/app-0"))
+	want := readLink(t, tagLink(root, "big/app-0", "v1"))
 	for _, tc := range []struct {
 		name   string
 		damage func(data string) error
@@ -260,7 +257,7 @@ func TestPushDamagedManifest(t *testing.T) {
 			once := filepath.Join(work, "one.list")
 			os.WriteFile(once, []byte("big/app-0@"+want.String()+"\n"), 0o644)
 			mustBale(t, "push", "--images", once, "registry:"+root, "docker://"+reg.Addr+"/site/a")
-			data := filepath.Join(reg.Root, "docker", "registry", "v2", "blobs", "sha256", want.Encoded()[:2], want.Encoded(), "data")
+			data := blobData(reg.Root, want)
 			if err := tc.damage(data); err != nil {
 				t.Fatal(err)
 			}
@@ -271,7 +268,7 @@ func TestPushDamagedManifest(t *testing.T) {
 			if bad := damagedFile(t, reg.Root, res.stderr); bad != data {
 				t.Errorf("the error names %s, want %s", bad, data)
 			}
-			if _, err := os.Stat(tagLink(reg.Root, "site/big/app-0")); !os.IsNotExist(err) {
+			if _, err := os.Stat(tagLink(reg.Root, "site/big/app-0", "v1")); !os.IsNotExist(err) {
 				t.Errorf("the tag of the damaged manifest was written (%v)", err)
 			}
 			t.Logf("push over a damaged manifest: exit %d: %s", res.code, res.stderr)
@@ -279,7 +276,7 @@ func TestPushDamagedManifest(t *testing.T) {
 			mustBale(t, "push", "registry:"+root, dest)
 			for i := range 2 {
 				repo := fmt.Sprintf("big/app-%d", i)
-				reg.CheckPull(t, "site/"+repo, "v1", readLink(t, tagLink(root, repo)), nil)
+				reg.CheckPull(t, "site/"+repo, "v1", readLink(t, tagLink(root, repo, "v1")), nil)
 			}
 		})
 	}
@@ -339,9 +336,10 @@ func lastLine(s string) string {
 // readLink reads a registry link file.
 func readLink(t *testing.T, p string) digest.Digest {
 	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return digest.Digest(b)
+	return digest.Digest(readFile(t, p))
+}
+
+// tagLink is the current link of repo:tag in the registry storage at root.
+func tagLink(root, repo, tag string) string {
+	return filepath.Join(root, "docker/registry/v2/repositories", repo, "_manifests/tags", tag, "current/link")
 }

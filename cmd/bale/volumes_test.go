@@ -41,7 +41,7 @@ func TestVolumesEndToEnd(t *testing.T) {
 	reg := testenv.StartRegistry(t, x)
 	for i := range 3 {
 		repo := "big/app-" + string(rune('0'+i))
-		want := readLink(t, filepath.Join(root, "docker/registry/v2/repositories", repo, "_manifests/tags/v1/current/link"))
+		want := readLink(t, tagLink(root, repo, "v1"))
 		reg.CheckPull(t, repo, "v1", want, nil)
 	}
 	y := filepath.Join(work, "y")
