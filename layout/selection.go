@@ -128,20 +128,11 @@ func (s *Selection) add(o *Selection) {
 		}
 	}
 	for _, repo := range o.AllTags {
-		if !contains(s.AllTags, repo) {
+		if !slices.Contains(s.AllTags, repo) {
 			s.AllTags = append(s.AllTags, repo)
 		}
 	}
 	s.Patterns = append(s.Patterns, o.Patterns...)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // syncRegistry is one registry of a skopeo sync YAML file (the keys bale reads; credentials,

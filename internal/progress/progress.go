@@ -202,14 +202,11 @@ func (it *Item) Done(err error) {
 	}
 	t.mu.Lock()
 	t.done++
-	n := t.done
+	n, items := t.done, t.items
 	t.mu.Unlock()
 	if it.bar != nil {
 		it.bar.SetTotal(-1, true)
 	}
-	t.mu.Lock()
-	items := t.items
-	t.mu.Unlock()
 	if t.mode == Plain {
 		state := ""
 		if err != nil {
