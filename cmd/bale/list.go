@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -54,9 +53,17 @@ func listCommand() *cli.Command {
 media type, platforms and size (every manifest and blob of the image, each counted once).
 For a bundle only the catalog at the head of the file is read.
 
+On a terminal the lines fit its width (the window size, else $COLUMNS, else 80): DIGEST shows
+sha256: and 12 hex digits, as docker shows an IMAGE ID, and the widest of REPOSITORY, TAG and
+PLATFORMS is cut first, with "…": names and tags in the middle (their head and their tail
+stay), platforms at the end (a sparse note stays). TYPE and SIZE stay whole. --wide prints
+every column whole; so does any output that is not a terminal (a pipe or a file: nothing is
+cut there, as with kubectl). --json is always whole.
+
 ` + exitCodesHelp,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
+			&cli.BoolFlag{Name: "wide", Usage: "print every column whole (the full digest, names and tags), even on a terminal"},
 		},
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "BUNDLE|LOCATION"); err != nil {
@@ -72,21 +79,11 @@ For a bundle only the catalog at the head of the file is read.
 				enc.SetIndent("", "  ")
 				return enc.Encode(out)
 			}
-			tw := tabwriter.NewWriter(cx.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tTYPE\tPLATFORMS\tSIZE")
-			for _, im := range out.Images {
-				tag := im.Tag
-				if tag == "" {
-					tag = "<pinned>"
-				}
-				ps := strings.Join(im.Platforms, ",")
-				if im.Absent > 0 {
-					ps += fmt.Sprintf(" (sparse: %d of %d platforms)", len(im.Platforms), len(im.Platforms)+im.Absent)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", im.Repo, tag, im.Digest, shortType(im.MediaType),
-					ps, units.Bytes(im.Size))
+			width := 0
+			if !cx.Bool("wide") {
+				width = outputWidth(cx.App.Writer)
 			}
-			if err := tw.Flush(); err != nil {
+			if err := writeTable(cx.App.Writer, listColumns, listRows(out.Images, width > 0), width); err != nil {
 				return err
 			}
 			fmt.Fprintf(cx.App.Writer, "%d images, %d blobs, %s", len(out.Images), out.Blobs, units.Bytes(out.Bytes))
@@ -108,6 +105,75 @@ For a bundle only the catalog at the head of the file is read.
 			return nil
 		},
 	}
+}
+
+// listColumns are the columns of the text output of `bale list`. REPOSITORY, TAG and
+// PLATFORMS shrink to fit the terminal; DIGEST is shortened by listRows, not by the fitting.
+var listColumns = []column{
+	{Header: "REPOSITORY", Min: 16, Shorten: shortenMiddle},
+	{Header: "TAG", Min: 12, Shorten: shortenMiddle},
+	{Header: "DIGEST"},
+	{Header: "TYPE"},
+	{Header: "PLATFORMS", Min: 11, Shorten: shortenPlatforms},
+	{Header: "SIZE"},
+}
+
+// listRows are the cells of the text output, one row per image, in the order of
+// listColumns; short shows each digest in its short form.
+func listRows(images []listImage, short bool) [][]string {
+	rows := make([][]string, 0, len(images))
+	for _, im := range images {
+		tag := im.Tag
+		if tag == "" {
+			tag = "<pinned>"
+		}
+		ps := strings.Join(im.Platforms, ",")
+		if im.Absent > 0 {
+			ps += fmt.Sprintf(" (sparse: %d of %d platforms)", len(im.Platforms), len(im.Platforms)+im.Absent)
+		}
+		dg := im.Digest
+		if short {
+			dg = shortDigest(dg)
+		}
+		rows = append(rows, []string{im.Repo, tag, dg, shortType(im.MediaType), ps, units.Bytes(im.Size)})
+	}
+	return rows
+}
+
+// shortDigest is the algorithm and the first 12 hex digits of d, as docker shows an image ID:
+// sha256:7ad081014c69.
+func shortDigest(d string) string {
+	algo, hex, ok := strings.Cut(d, ":")
+	if !ok {
+		algo, hex = "", d
+	} else {
+		algo += ":"
+	}
+	if len(hex) > 12 {
+		hex = hex[:12]
+	}
+	return algo + hex
+}
+
+// shortenPlatforms cuts the end of a list of platforms but keeps its sparse note whole, or
+// else as "(sparse 1/2)", while there is room for it.
+func shortenPlatforms(s string, width int) string {
+	if runeWidth(s) <= width {
+		return s
+	}
+	list, note, ok := strings.Cut(s, " (sparse: ")
+	if !ok {
+		return shortenEnd(s, width)
+	}
+	var have, all int
+	if _, err := fmt.Sscanf(note, "%d of %d platforms)", &have, &all); err == nil {
+		for _, n := range []string{" (sparse: " + note, fmt.Sprintf(" (sparse %d/%d)", have, all)} {
+			if room := width - runeWidth(n); room >= 2 {
+				return shortenEnd(list, room) + n
+			}
+		}
+	}
+	return shortenEnd(s, width)
 }
 
 func listOf(loc location, c *catalog.Catalog) listOutput {
