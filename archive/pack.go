@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +19,11 @@ import (
 type PackOptions struct {
 	// Platforms reduce multi-arch images: one, to its manifest; several, to a sparse index.
 	Platforms []layout.Platform
+	// Referrers choose the referrers that travel with the images (layout.FindReferrers).
+	Referrers layout.ReferrerOptions
+	// KeepGoing packs the images that can be taken and leaves out the others, which Pack
+	// then names in the *catalog.ImagesError it returns with the catalog.
+	KeepGoing bool
 	// Created overrides the bundle's creation time; zero means the newest "created" of the
 	// image configs, so packing the same images twice gives the same bytes.
 	Created time.Time
@@ -40,15 +46,17 @@ type PackOptions struct {
 
 // Pack resolves refs in src (every tag when empty) and writes their bundle to the file out:
 // a patch carrying only the blobs the bases lack when opt.Bases is set.
-// Every missing image is reported in one *catalog.ImagesError, and then no file is written.
+// Every missing image is reported in one *catalog.ImagesError, and then no file is written;
+// with opt.KeepGoing the others are packed and the catalog is returned with that error.
 func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref, opt PackOptions) (*catalog.Catalog, error) {
 	if _, ok := src.(layout.FileSource); !ok {
 		return packStaged(ctx, out, src, refs, opt)
 	}
-	c, err := catalog.FromSource(src, refs, catalog.BuildOptions{Platforms: opt.Platforms})
-	if err != nil {
+	c, err := catalog.FromSource(src, refs, catalog.BuildOptions{Platforms: opt.Platforms, Referrers: opt.Referrers, KeepGoing: opt.KeepGoing})
+	if c == nil {
 		return nil, err
 	}
+	skipped := err // with KeepGoing: the images left out
 	c.Meta.BaleVersion = opt.BaleVersion
 	if len(opt.Bases) > 0 {
 		c.MakePatch(catalog.View(opt.Bases), opt.RemoveAbsentTags)
@@ -62,7 +70,7 @@ func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref,
 	if err := WriteFile(ctx, out, c, src, opt.Write); err != nil {
 		return nil, err
 	}
-	return c, nil
+	return c, skipped
 }
 
 // packStaged copies refs (every tag of src when empty) from src into the stage, then packs
@@ -82,8 +90,28 @@ func packStaged(ctx context.Context, out string, src layout.Source, refs []layou
 		stage = out + ".bale-pull"
 	}
 	pull := opt.Pull
-	pull.Platforms = opt.Platforms
-	if _, err := layout.CopyWith(ctx, src, registry.New(stage), refs, pull); err != nil {
+	pull.Platforms, pull.Referrers = opt.Platforms, opt.Referrers
+	var skipped error
+	_, err := layout.CopyWith(ctx, src, registry.New(stage), refs, pull)
+	var ie *layout.ImagesError
+	if err != nil && opt.KeepGoing && errors.As(err, &ie) {
+		// Resolving found images it cannot take: leave them out, fetch the others.
+		bad := map[string]bool{}
+		for _, e := range ie.Images {
+			bad[e.Ref.String()] = true
+		}
+		var rest []layout.Ref
+		for _, r := range refs {
+			if !bad[r.String()] {
+				rest = append(rest, r)
+			}
+		}
+		if len(rest) > 0 {
+			skipped, refs = err, rest
+			_, err = layout.CopyWith(ctx, src, registry.New(stage), refs, pull)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("fetching into %s (kept: running the same command again fetches only what is missing): %w", stage, err)
 	}
 	st, err := registry.Open(stage)
@@ -91,10 +119,16 @@ func packStaged(ctx context.Context, out string, src layout.Source, refs []layou
 		return nil, err
 	}
 	c, err := Pack(ctx, out, st, refs, opt)
-	if err != nil {
+	if c == nil {
 		return nil, fmt.Errorf("%w (the images fetched are kept in %s)", err, stage)
 	}
-	return c, os.RemoveAll(stage)
+	if err == nil {
+		err = skipped
+	}
+	if rerr := os.RemoveAll(stage); rerr != nil {
+		return nil, rerr
+	}
+	return c, err
 }
 
 // CopyFilesOptions tune CopyFiles.

@@ -323,7 +323,15 @@ func apply(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptio
 			return err
 		}
 	}
+	groups := c.ReferrerGroups()
+	prior := priorReferrers(dst, groups)
 	if err := writeLinks(ctx, c, dst); err != nil {
+		return err
+	}
+	for i := range groups {
+		groups[i].Referrers = append(groups[i].Referrers, prior[i]...)
+	}
+	if err := layout.TagReferrers(dst, groups); err != nil {
 		return err
 	}
 	for _, e := range c.Removals() {
@@ -342,6 +350,23 @@ func apply(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptio
 		return nil
 	}
 	return fsutil.SyncFS(dst.Root())
+}
+
+// priorReferrers returns, for each group, what the target's referrers tag of that subject
+// lists before the bundle's tags are written, so that a bundle that carries another such
+// tag (a patch) adds to what the site had rather than replace it.
+func priorReferrers(dst *registry.Store, groups []layout.ReferrerGroup) [][]layout.Descriptor {
+	out := make([][]layout.Descriptor, len(groups))
+	for i, g := range groups {
+		d, err := dst.Resolve(layout.Ref{Repo: g.Repo, Tag: layout.ReferrersTag(g.Subject)})
+		if err != nil {
+			continue
+		}
+		if m, err := dst.ReadManifest(g.Repo, d); err == nil && m.IsIndex() {
+			out[i] = m.Manifests
+		}
+	}
+	return out
 }
 
 // storeBlobs reads every member of br and writes its blobs into dst on the blob pipeline,

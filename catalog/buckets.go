@@ -11,6 +11,7 @@ var (
 	bucketBlobs     = []byte("blobs")
 	bucketBases     = []byte("bases")
 	bucketRemoved   = []byte("removed")
+	bucketReferrers = []byte("referrers")
 
 	keyFormat  = []byte("format")
 	keyCreated = []byte("created")

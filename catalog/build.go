@@ -17,9 +17,13 @@ const maxConfigSize = 16 << 20
 
 // BuildOptions tune FromSource.
 type BuildOptions struct {
-	// Platform, when set, reduces every index to that platform's manifest (original digest),
-	// as skopeo's --override-os/--override-arch does.
+	// Platforms reduce multi-arch images: one, to its manifest; several, to a sparse index.
 	Platforms []layout.Platform
+	// Referrers choose the referrers that travel with the images (layout.FindReferrers).
+	Referrers layout.ReferrerOptions
+	// KeepGoing leaves out the images that cannot be taken instead of failing: FromSource
+	// then returns the catalog of the others together with the *ImagesError naming them.
+	KeepGoing bool
 }
 
 // ImageError is one image FromSource could not take (layout.ImageError).
@@ -28,30 +32,30 @@ type ImageError = layout.ImageError
 // ImagesError lists every image FromSource could not take (layout.ImagesError).
 type ImagesError = layout.ImagesError
 
-// FromSource resolves refs in src (every tag of src when refs is empty), reads each image's
-// manifests and configs, and returns the catalog of all of them. Created is the newest
-// "created" time among the configs (so packing the same images gives the same catalog); the
-// caller sets BaleVersion and may override Created, then calls Finish. Every image that is
-// missing or unreadable is reported in one *ImagesError.
+// FromSource resolves refs in src (every tag of src when refs is empty), finds their
+// referrers, reads each image's manifests and configs, and returns the catalog of all of
+// them. Created is the newest "created" time among the configs (so packing the same images
+// gives the same catalog); the caller sets BaleVersion and may override Created, then calls
+// Finish. Every image that is missing or unreadable is reported in one *ImagesError; with
+// opt.KeepGoing the catalog of the others comes with it (nil only if no image is left).
 func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalog, error) {
-	if len(refs) == 0 {
-		all, err := src.Refs()
-		if err != nil {
+	all := len(refs) == 0
+	if all {
+		var err error
+		if refs, err = src.Refs(); err != nil {
 			return nil, err
 		}
-		if len(all) == 0 {
+		if len(refs) == 0 {
 			return nil, fmt.Errorf("the source holds no tagged images: %w", layout.ErrNotFound)
 		}
-		refs = all
 	}
-	c := New()
 	var (
 		problems []ImageError
-		newest   time.Time
+		images   []layout.Resolved
 		configs  = map[digest.Digest]configInfo{}
 	)
 	for _, ref := range refs {
-		img, err := loadRef(src, ref, opt)
+		img, err := layout.ResolveImage(src, ref, opt.Platforms)
 		if err == nil {
 			err = readConfigs(src, ref.Repo, img, configs)
 		}
@@ -59,8 +63,28 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 			problems = append(problems, ImageError{Ref: ref, Err: err})
 			continue
 		}
+		images = append(images, layout.Resolved{Ref: ref, Image: img})
+	}
+	if all {
+		images = layout.WithoutReferrerTags(images)
+	}
+	found, err := layout.FindReferrers(src, images, opt.Referrers)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range found {
+		if err := readConfigs(src, r.Ref.Repo, r.Image, configs); err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Ref, err)
+		}
+	}
+	if len(problems) > 0 && (!opt.KeepGoing || len(images) == 0) {
+		return nil, &ImagesError{Images: problems}
+	}
+	c := New()
+	var newest time.Time
+	for _, r := range append(images, found...) {
 		platforms := map[digest.Digest]layout.Platform{}
-		for _, m := range img.Manifests() {
+		for _, m := range r.Image.Manifests() {
 			if m.Config != nil {
 				ci := configs[m.Config.Digest]
 				if ci.Created.After(newest) {
@@ -71,15 +95,19 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 				}
 			}
 		}
-		c.Add(ref.Repo, ref.Tag, img, platforms)
-	}
-	if len(problems) > 0 {
-		return nil, &ImagesError{Images: problems}
+		if r.Referrer {
+			c.AddReferrer(r.Ref.Repo, r.Image, platforms)
+		} else {
+			c.Add(r.Ref.Repo, r.Ref.Tag, r.Image, platforms)
+		}
 	}
 	if newest.IsZero() {
 		newest = time.Unix(0, 0)
 	}
 	c.Meta.Created = newest.UTC().Truncate(time.Second)
+	if len(problems) > 0 {
+		return c, &ImagesError{Images: problems}
+	}
 	return c, nil
 }
 
@@ -87,10 +115,6 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 func (c *Catalog) Finish() error {
 	c.Meta.ID = c.ComputeID()
 	return c.Validate()
-}
-
-func loadRef(src layout.Source, ref layout.Ref, opt BuildOptions) (*layout.Image, error) {
-	return layout.ResolveImage(src, ref, opt.Platforms)
 }
 
 type configInfo struct {

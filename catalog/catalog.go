@@ -17,12 +17,16 @@ import (
 )
 
 // FormatVersion is the newest catalog and bundle format this package reads and writes: 2 adds
-// sparse indexes (ManifestRecord.Absent). A bundle without them is written as format 1, which
-// bale 0.1 reads; one with them as 2, which bale 0.1 refuses rather than misread.
-const FormatVersion = 2
+// sparse indexes (ManifestRecord.Absent); 3 adds referrers (Repo.Referrers) and indexes whose
+// children are indexes. A bundle is written in the oldest format that holds it: 1, which
+// bale 0.1 reads, 2 or 3, which older bales refuse rather than misread.
+const FormatVersion = 3
 
-// formatSparse is the first format with sparse indexes.
-const formatSparse = 2
+// The first format with sparse indexes, and the first with referrers and nested indexes.
+const (
+	formatSparse    = 2
+	formatReferrers = 3
+)
 
 // ErrNotFound reports a tag, manifest or blob the catalog does not hold.
 var ErrNotFound = layout.ErrNotFound
@@ -71,6 +75,17 @@ type Repo struct {
 	Manifests []digest.Digest          `json:"manifests"`
 	// Removed are tags a patch removes, with the digest they must still point at to be removed.
 	Removed map[string]digest.Digest `json:"removed,omitempty"`
+	// Referrers are the manifests carried by digest because they name a carried manifest as
+	// their subject (OCI 1.1 referrers; format 3). Cosign's tagged signatures are tags.
+	Referrers map[digest.Digest]*ReferrerRecord `json:"referrers,omitempty"`
+}
+
+// ReferrerRecord describes one referrer: the manifest it refers to, and what a referrers
+// index lists of it besides its media type and size (which its ManifestRecord holds).
+type ReferrerRecord struct {
+	Subject      digest.Digest     `json:"subject"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
 }
 
 // ManifestRecord describes one manifest.
@@ -220,16 +235,43 @@ func (c *Catalog) UsedBy(d digest.Digest) []Entry {
 // the os/architecture of image manifests that are not children of an index (from their
 // configs); it may be nil.
 func (c *Catalog) Add(repo, tag string, img *layout.Image, platforms map[digest.Digest]layout.Platform) {
-	defer c.settleAbsent()
+	defer c.settleFormat()
 	r := c.repo(repo)
 	if tag != "" {
 		r.Tags[tag] = img.Digest()
 	} else {
 		r.Pinned = addSorted(r.Pinned, img.Digest())
 	}
+	c.addManifests(r, img, platforms)
+}
+
+// AddReferrer records img, a manifest that names its subject, as a referrer in repo (carried
+// by digest, listed by Referrers).
+func (c *Catalog) AddReferrer(repo string, img *layout.Image, platforms map[digest.Digest]layout.Platform) {
+	defer c.settleFormat()
+	r := c.repo(repo)
+	m := img.Manifest
+	if m.Subject == nil {
+		r.Pinned = addSorted(r.Pinned, img.Digest())
+	} else {
+		if r.Referrers == nil {
+			r.Referrers = map[digest.Digest]*ReferrerRecord{}
+		}
+		rd := m.ReferrerDescriptor()
+		r.Referrers[m.Digest] = &ReferrerRecord{Subject: m.Subject.Digest, ArtifactType: rd.ArtifactType, Annotations: maps.Clone(rd.Annotations)}
+	}
+	c.addManifests(r, img, platforms)
+}
+
+// addManifests records every manifest and blob of img as held by r.
+func (c *Catalog) addManifests(r *Repo, img *layout.Image, platforms map[digest.Digest]layout.Platform) {
 	childPlatform := map[digest.Digest]*layout.Platform{}
-	for _, d := range img.Manifest.Manifests {
-		childPlatform[d.Digest] = d.Platform
+	for _, m := range img.Manifests() {
+		for _, d := range m.Manifests {
+			if d.Platform != nil && childPlatform[d.Digest] == nil {
+				childPlatform[d.Digest] = d.Platform
+			}
+		}
 	}
 	// What is recorded must not depend on the order images are added in: where two images
 	// describe the same blob or manifest differently, a fixed rule picks one.
@@ -263,10 +305,80 @@ func (c *Catalog) Add(repo, tag string, img *layout.Image, platforms map[digest.
 	}
 }
 
+// settleFormat settles sparse indexes (settleAbsent) and sets the format to the oldest that
+// holds the catalog: 3 with referrers or nested indexes, 2 with sparse indexes, else 1.
+func (c *Catalog) settleFormat() {
+	sparse := c.settleAbsent()
+	switch {
+	case c.needsFormat3():
+		c.Meta.Format = formatReferrers
+	case sparse:
+		c.Meta.Format = formatSparse
+	default:
+		c.Meta.Format = 1
+	}
+}
+
+// needsFormat3 reports whether c holds referrers or an index with an index child.
+func (c *Catalog) needsFormat3() bool {
+	for _, r := range c.Repos {
+		if len(r.Referrers) > 0 {
+			return true
+		}
+	}
+	for _, m := range c.Manifests {
+		for _, ch := range m.Children {
+			if cm := c.Manifests[ch]; cm != nil && layout.IsIndexType(cm.MediaType) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Referrers returns the descriptors of the referrers repo holds for subject, sorted by
+// digest: what the referrers API answers (media type, digest, size, artifact type,
+// annotations). It is empty, not nil, for a subject without referrers.
+func (c *Catalog) Referrers(repo string, subject digest.Digest) []layout.Descriptor {
+	out := []layout.Descriptor{}
+	r := c.Repos[repo]
+	if r == nil {
+		return out
+	}
+	for _, d := range slices.Sorted(maps.Keys(r.Referrers)) {
+		rr := r.Referrers[d]
+		if rr.Subject != subject {
+			continue
+		}
+		desc := layout.Descriptor{Digest: d, ArtifactType: rr.ArtifactType, Annotations: maps.Clone(rr.Annotations)}
+		if m := c.Manifests[d]; m != nil {
+			desc.MediaType, desc.Size = m.MediaType, m.Size
+		}
+		out = append(out, desc)
+	}
+	return out
+}
+
+// ReferrerGroups lists, per repository and subject, the referrers the catalog holds, for a
+// layout.ReferrerTagger.
+func (c *Catalog) ReferrerGroups() []layout.ReferrerGroup {
+	var out []layout.ReferrerGroup
+	for _, name := range c.RepoNames() {
+		subjects := map[digest.Digest]bool{}
+		for _, rr := range c.Repos[name].Referrers {
+			subjects[rr.Subject] = true
+		}
+		for _, s := range slices.Sorted(maps.Keys(subjects)) {
+			out = append(out, layout.ReferrerGroup{Repo: name, Subject: s, Referrers: c.Referrers(name, s)})
+		}
+	}
+	return out
+}
+
 // settleAbsent sets every index record's Absent to its children that a repository holding
-// the index does not hold, and the format to 2 if any index is sparse (1 otherwise): what is
-// recorded does not depend on the order images were added in.
-func (c *Catalog) settleAbsent() {
+// the index does not hold, and reports whether any index is sparse: what is recorded does not
+// depend on the order images were added in.
+func (c *Catalog) settleAbsent() bool {
 	absent := map[digest.Digest]map[digest.Digest]bool{}
 	for _, r := range c.Repos {
 		for _, d := range r.Manifests {
@@ -294,11 +406,7 @@ func (c *Catalog) settleAbsent() {
 		}
 		sparse = sparse || len(rec.Absent) > 0
 	}
-	if sparse {
-		c.Meta.Format = formatSparse
-	} else {
-		c.Meta.Format = 1
-	}
+	return sparse
 }
 
 // SparseIndexes counts the index records with absent children.
@@ -345,11 +453,14 @@ func (c *Catalog) RepoNames() []string {
 	return names
 }
 
-// Entry is one top-level image of the catalog: a tag, or a manifest pinned by digest.
+// Entry is one top-level image of the catalog: a tag, or a manifest pinned by digest, or a
+// referrer (carried by digest).
 type Entry struct {
 	Repo   string
-	Tag    string // "" for a pinned digest
+	Tag    string // "" for a pinned digest or a referrer
 	Digest digest.Digest
+	// Subject is set for a referrer: the manifest it refers to.
+	Subject digest.Digest
 }
 
 // Ref is the entry as a reference.
@@ -360,7 +471,8 @@ func (e Entry) Ref() layout.Ref {
 	return layout.Ref{Repo: e.Repo, Tag: e.Tag}
 }
 
-// Entries lists every tag and pinned digest, sorted by repo, then tags before pins.
+// Entries lists every tag, pinned digest and referrer, sorted by repo, then tags, pins and
+// referrers (by digest).
 func (c *Catalog) Entries() []Entry {
 	var out []Entry
 	for _, name := range c.RepoNames() {
@@ -371,16 +483,35 @@ func (c *Catalog) Entries() []Entry {
 		for _, d := range r.Pinned {
 			out = append(out, Entry{Repo: name, Digest: d})
 		}
+		for _, d := range slices.Sorted(maps.Keys(r.Referrers)) {
+			if !slicesContains(r.Pinned, d) {
+				out = append(out, Entry{Repo: name, Digest: d, Subject: r.Referrers[d].Subject})
+			}
+		}
 	}
 	return out
 }
 
-// ManifestClosure returns manifest d followed by its children (for an index).
+// ManifestClosure returns manifest d followed by every manifest below it (for an index: its
+// children, depth first, each once).
 func (c *Catalog) ManifestClosure(d digest.Digest) []digest.Digest {
 	out := []digest.Digest{d}
-	if m := c.Manifests[d]; m != nil {
-		out = append(out, m.Children...)
+	seen := map[digest.Digest]bool{d: true}
+	var walk func(d digest.Digest, depth int)
+	walk = func(d digest.Digest, depth int) {
+		m := c.Manifests[d]
+		if m == nil || depth > layout.MaxIndexDepth {
+			return
+		}
+		for _, ch := range m.Children {
+			if !seen[ch] {
+				seen[ch] = true
+				out = append(out, ch)
+				walk(ch, depth+1)
+			}
+		}
 	}
+	walk(d, 1)
 	return out
 }
 
@@ -557,6 +688,17 @@ func (c *Catalog) Validate() error {
 				bad("pinned %s@%s is not a manifest of the repository", name, d)
 			}
 		}
+		for d, rr := range r.Referrers {
+			if !inRepo[d] {
+				bad("referrer %s@%s is not a manifest of the repository", name, d)
+			}
+			if err := layout.ValidateDigest(rr.Subject); err != nil {
+				errs = append(errs, fmt.Errorf("referrer %s@%s: subject: %w", name, d, err))
+			}
+			if c.Meta.Format < formatReferrers {
+				bad("referrer %s@%s in a format %d catalog", name, d, c.Meta.Format)
+			}
+		}
 		for t, d := range r.Removed {
 			if err := layout.ValidateTag(t); err != nil {
 				errs = append(errs, err)
@@ -639,6 +781,14 @@ func (c *Catalog) Clone() *Catalog {
 	out.Bases = append([]Base(nil), c.Bases...)
 	for name, r := range c.Repos {
 		nr := &Repo{Tags: maps.Clone(r.Tags), Pinned: slices.Clone(r.Pinned), Manifests: slices.Clone(r.Manifests), Removed: maps.Clone(r.Removed)}
+		if r.Referrers != nil {
+			nr.Referrers = map[digest.Digest]*ReferrerRecord{}
+			for d, rr := range r.Referrers {
+				nrr := *rr
+				nrr.Annotations = maps.Clone(rr.Annotations)
+				nr.Referrers[d] = &nrr
+			}
+		}
 		if nr.Tags == nil {
 			nr.Tags = map[string]digest.Digest{}
 		}

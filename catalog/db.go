@@ -126,6 +126,13 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 			}
 			steps = append(steps, fill(removed, bucketV1, bucketRepos, n, bucketRemoved))
 		}
+		if len(r.Referrers) > 0 {
+			var refs []kv
+			for _, d := range slices.Sorted(maps.Keys(r.Referrers)) {
+				refs = append(refs, kv{[]byte(d), mustJSON(r.Referrers[d])})
+			}
+			steps = append(steps, fill(refs, bucketV1, bucketRepos, n, bucketReferrers))
+		}
 	}
 	return steps
 }
@@ -307,6 +314,20 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 				return nil
 			}); err != nil {
 				return fmt.Errorf("repository %q removed: %w", name, err)
+			}
+		}
+		// referrers/ exists from format 3 on, in repositories that hold referrers.
+		if refs := rb.Bucket(bucketReferrers); refs != nil {
+			r.Referrers = map[digest.Digest]*ReferrerRecord{}
+			if err := eachJSON(refs, "referrers", func(d digest.Digest, v []byte) error {
+				rr := &ReferrerRecord{}
+				if err := json.Unmarshal(v, rr); err != nil {
+					return err
+				}
+				r.Referrers[d] = rr
+				return nil
+			}); err != nil {
+				return fmt.Errorf("repository %q: %w", name, err)
 			}
 		}
 		return nil

@@ -2,11 +2,11 @@
 // blobs. In memory it is a Catalog; on disk it is a bbolt database, the first member of every
 // bundle, so that listing a bundle reads only the head of the file.
 //
-// The database schema, version 1 (also specified in docs/bundle-format.md):
+// The database schema (bucket v1; format versions 1 to 3, specified in docs/bundle-format.md):
 //
 //	v1/                                   bucket
 //	├── meta/                             bucket
-//	│   ├── format   -> "1"               ASCII decimal format version; readers refuse others
+//	│   ├── format   -> "1", "2" or "3"   ASCII decimal format version; readers refuse others
 //	│   ├── created  -> RFC 3339 UTC time
 //	│   ├── bale     -> version of the bale that wrote it
 //	│   └── id       -> "sha256:<hex>"    bundle id, a digest of the content (see ID)
@@ -15,8 +15,10 @@
 //	│       ├── tags/      <tag>    -> "sha256:<hex>"  manifest the tag points at
 //	│       ├── pinned/    <digest> -> ""              top-level manifests named by digest only
 //	│       ├── manifests/ <digest> -> ""              every manifest of the repo (revision links)
-//	│       └── removed/   <tag>    -> "sha256:<hex>"  patches only: tags the patch removes, if
-//	│                                                  they still point at that manifest
+//	│       ├── removed/   <tag>    -> "sha256:<hex>"  patches only: tags the patch removes, if
+//	│       │                                          they still point at that manifest
+//	│       └── referrers/ <digest> -> JSON ReferrerRecord  format 3: manifests carried because
+//	│                                                  their subject is carried (OCI 1.1)
 //	├── bases/      <id>     -> JSON Base          patches only: the bundles patched against
 //	├── manifests/  <digest> -> JSON ManifestRecord
 //	└── blobs/      <digest> -> JSON BlobRecord    every blob of the images, manifests included;

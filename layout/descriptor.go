@@ -8,13 +8,17 @@ import (
 )
 
 // Descriptor names a blob: its media type, digest and size, as in OCI and Docker manifests.
+// Manifests are stored as their raw bytes, so fields bale does not model survive every copy;
+// the ones here are those bale reads or writes itself (a referrers index, §OCI 1.1).
 type Descriptor struct {
-	MediaType   string            `json:"mediaType,omitempty"`
-	Digest      digest.Digest     `json:"digest"`
-	Size        int64             `json:"size"`
-	URLs        []string          `json:"urls,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Platform    *Platform         `json:"platform,omitempty"`
+	MediaType    string            `json:"mediaType,omitempty"`
+	Digest       digest.Digest     `json:"digest"`
+	Size         int64             `json:"size"`
+	URLs         []string          `json:"urls,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	Data         []byte            `json:"data,omitempty"`
+	Platform     *Platform         `json:"platform,omitempty"`
+	ArtifactType string            `json:"artifactType,omitempty"`
 }
 
 // Platform is the os/architecture/variant of one child of an index.

@@ -10,49 +10,75 @@ import (
 )
 
 // Image is the resolved graph of one top-level manifest: the manifest itself and, for an index,
-// its child image manifests in index order.
+// every manifest below it (children, and their children where a child is itself an index).
 type Image struct {
 	Manifest *Manifest
-	// Children are the index's child manifests that are present, in index order.
+	// Children are the manifests below an index that are present, depth first in index
+	// order (an index child comes before its own children).
 	Children []*Manifest
-	// Absent are the index's children that are not (a sparse index: the index is kept byte
-	// for byte, with only some platforms' images).
+	// Absent are the children of the indexes of the image that are not present (a sparse
+	// index: the index is kept byte for byte, with only some platforms' images).
 	Absent []Descriptor
 }
+
+// MaxIndexDepth bounds how deep indexes may nest (an index whose children are indexes ...).
+const MaxIndexDepth = 8
 
 // Sparse reports whether some children of the index are absent.
 func (img *Image) Sparse() bool { return len(img.Absent) > 0 }
 
-// LoadImage reads manifest d of repo and, for an index, every child manifest. Nested indexes
-// are refused with ErrUnsupported.
+// LoadImage reads manifest d of repo and, for an index, every manifest below it, at any
+// depth up to MaxIndexDepth. A child that is not there makes the index sparse; an index none
+// of whose children is there is ErrNotFound.
 func LoadImage(src Source, repo string, d digest.Digest) (*Image, error) {
 	m, err := src.ReadManifest(repo, d)
 	if err != nil {
 		return nil, err
 	}
 	img := &Image{Manifest: m}
+	seen := map[digest.Digest]bool{d: true}
+	if err := img.loadChildren(src, repo, m, 1, seen); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// loadChildren appends the children of index m (and theirs) to img.
+func (img *Image) loadChildren(src Source, repo string, m *Manifest, depth int, seen map[digest.Digest]bool) error {
+	present := 0
 	for _, cd := range m.Manifests {
+		if seen[cd.Digest] {
+			present++ // listed twice, or shared by two indexes of the image: loaded once
+			continue
+		}
 		c, err := src.ReadManifest(repo, cd.Digest)
 		if errors.Is(err, ErrNotFound) {
 			img.Absent = append(img.Absent, cd) // a sparse index
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("child of index %s: %w", d, err)
-		}
-		if c.IsIndex() {
-			return nil, fmt.Errorf("index %s: child %s is itself an index: %w", d, cd.Digest, ErrUnsupported)
+			return fmt.Errorf("child of index %s: %w", m.Digest, err)
 		}
 		if c.MediaType != cd.MediaType || int64(len(c.Raw)) != cd.Size {
-			return nil, fmt.Errorf("index %s: child %s is %s of %d bytes, the index says %s of %d: %w",
-				d, cd.Digest, c.MediaType, len(c.Raw), cd.MediaType, cd.Size, ErrInvalid)
+			return fmt.Errorf("index %s: child %s is %s of %d bytes, the index says %s of %d: %w",
+				m.Digest, cd.Digest, c.MediaType, len(c.Raw), cd.MediaType, cd.Size, ErrInvalid)
 		}
+		seen[cd.Digest] = true
+		present++
 		img.Children = append(img.Children, c)
+		if c.IsIndex() {
+			if depth >= MaxIndexDepth {
+				return fmt.Errorf("index %s: indexes nest deeper than %d: %w", img.Manifest.Digest, MaxIndexDepth, ErrUnsupported)
+			}
+			if err := img.loadChildren(src, repo, c, depth+1, seen); err != nil {
+				return err
+			}
+		}
 	}
-	if len(m.Manifests) > 0 && len(img.Children) == 0 {
-		return nil, fmt.Errorf("index %s: none of its %d child manifests is here: %w", d, len(m.Manifests), ErrNotFound)
+	if len(m.Manifests) > 0 && present == 0 {
+		return fmt.Errorf("index %s: none of its %d child manifests is here: %w", m.Digest, len(m.Manifests), ErrNotFound)
 	}
-	return img, nil
+	return nil
 }
 
 // Digest is the digest of the top-level manifest.
@@ -89,12 +115,15 @@ func (img *Image) Descriptors() []Descriptor {
 	return descs
 }
 
-// Platforms lists the platforms of an index's children, nil for a single image.
+// Platforms lists the platforms of the image manifests below an index (at any depth), nil
+// for a single image.
 func (img *Image) Platforms() []Platform {
 	var ps []Platform
-	for _, d := range img.Manifest.Manifests {
-		if d.Platform != nil {
-			ps = append(ps, *d.Platform)
+	for _, m := range img.Manifests() {
+		for _, d := range m.Manifests {
+			if d.Platform != nil && !IsIndexType(d.MediaType) {
+				ps = append(ps, *d.Platform)
+			}
 		}
 	}
 	return ps
@@ -113,16 +142,33 @@ func (img *Image) Size() int64 {
 }
 
 // SelectPlatform returns the image of the child matching p, as skopeo's --override-os/-arch
-// would pick it: the first child that matches, kept byte-exact. A single image is returned as it
-// is. An index without a matching child is an ErrNotFound naming the platforms it has.
+// would pick it: the first child that matches, depth first through nested indexes, kept
+// byte-exact. A single image is returned as it is. An index without a matching child is an
+// ErrNotFound naming the platforms it has.
 func (img *Image) SelectPlatform(p Platform) (*Image, error) {
 	if !img.Manifest.IsIndex() {
 		return img, nil
 	}
-	for _, d := range img.Manifest.Manifests {
-		if c := img.child(d.Digest); c != nil && p.Matches(d.Platform) {
-			return &Image{Manifest: c}, nil
+	var find func(m *Manifest, depth int) *Manifest
+	find = func(m *Manifest, depth int) *Manifest {
+		for _, d := range m.Manifests {
+			c := img.child(d.Digest)
+			switch {
+			case c == nil:
+			case c.IsIndex():
+				if depth < MaxIndexDepth {
+					if r := find(c, depth+1); r != nil {
+						return r
+					}
+				}
+			case p.Matches(d.Platform):
+				return c
+			}
 		}
+		return nil
+	}
+	if c := find(img.Manifest, 1); c != nil {
+		return &Image{Manifest: c}, nil
 	}
 	return nil, img.noPlatform([]Platform{p})
 }
@@ -143,37 +189,59 @@ func (img *Image) noPlatform(ps []Platform) error {
 	for _, p := range ps {
 		want = append(want, p.String())
 	}
-	for _, d := range img.Manifest.Manifests {
-		if d.Platform != nil && img.child(d.Digest) != nil {
-			have = append(have, d.Platform.String())
+	for _, m := range img.Manifests() {
+		for _, d := range m.Manifests {
+			if d.Platform != nil && !IsIndexType(d.MediaType) && img.child(d.Digest) != nil {
+				have = append(have, d.Platform.String())
+			}
 		}
 	}
 	sort.Strings(have)
 	return fmt.Errorf("index %s has no %s manifest (it has %v): %w", img.Digest(), strings.Join(want, " or "), have, ErrNotFound)
 }
 
-// SelectPlatforms keeps the index byte for byte and, of its children, those of the platforms
-// ps (a sparse index, whose digest is the original's); a single image is returned as it is.
+// SelectPlatforms keeps the index byte for byte and, of the manifests below it, those of the
+// platforms ps and the nested indexes that lead to them (a sparse index, whose digest is the
+// original's); a single image is returned as it is.
 func (img *Image) SelectPlatforms(ps []Platform) (*Image, error) {
 	if !img.Manifest.IsIndex() {
 		return img, nil
 	}
 	out := &Image{Manifest: img.Manifest, Absent: append([]Descriptor(nil), img.Absent...)}
-	for _, d := range img.Manifest.Manifests {
-		c := img.child(d.Digest)
-		if c == nil {
-			continue // already absent
+	kept := map[digest.Digest]bool{}
+	var walk func(m *Manifest, depth int) []*Manifest
+	walk = func(m *Manifest, depth int) []*Manifest {
+		var keep []*Manifest
+		for _, d := range m.Manifests {
+			c := img.child(d.Digest)
+			if c == nil {
+				continue // already absent
+			}
+			if kept[c.Digest] {
+				continue
+			}
+			var below []*Manifest
+			match := false
+			if c.IsIndex() {
+				if depth < MaxIndexDepth {
+					below = walk(c, depth+1)
+				}
+				match = len(below) > 0
+			} else {
+				for _, p := range ps {
+					match = match || p.Matches(d.Platform)
+				}
+			}
+			if match {
+				kept[c.Digest] = true
+				keep = append(append(keep, c), below...)
+			} else {
+				out.Absent = append(out.Absent, d)
+			}
 		}
-		keep := false
-		for _, p := range ps {
-			keep = keep || p.Matches(d.Platform)
-		}
-		if keep {
-			out.Children = append(out.Children, c)
-		} else {
-			out.Absent = append(out.Absent, d)
-		}
+		return keep
 	}
+	out.Children = walk(img.Manifest, 1)
 	if len(out.Children) == 0 {
 		return nil, img.noPlatform(ps)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -236,7 +237,6 @@ func TestLoadImage(t *testing.T) {
 		d    digest.Digest
 		want error
 	}{
-		{"nested index", sha(nested), layout.ErrUnsupported},
 		{"child media type differs", sha(wrongType), layout.ErrInvalid},
 		{"child size differs", sha(wrongSize), layout.ErrInvalid},
 		{"missing child", sha(missing), layout.ErrNotFound},
@@ -245,6 +245,30 @@ func TestLoadImage(t *testing.T) {
 		if _, err := layout.LoadImage(src, "r", tt.d); !errors.Is(err, tt.want) {
 			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
 		}
+	}
+
+	// An index of an index (regctl index create --digest): loaded whole, depth first, and
+	// --platform descends through it.
+	nest, err := layout.LoadImage(src, "r", sha(nested))
+	if err != nil {
+		t.Fatalf("nested index: %v", err)
+	}
+	var got []digest.Digest
+	for _, m := range nest.Manifests() {
+		got = append(got, m.Digest)
+	}
+	if want := []digest.Digest{sha(nested), sha(good), sha(amd), sha(arm)}; !slices.Equal(got, want) {
+		t.Errorf("nested index manifests = %v, want %v", got, want)
+	}
+	arm7, _ := layout.ParsePlatform("linux/arm/v7")
+	if one, err := nest.SelectPlatform(arm7); err != nil || one.Digest() != sha(arm) {
+		t.Errorf("nested SelectPlatform(linux/arm/v7) = %v, %v; want %s", one, err, sha(arm))
+	}
+	amd64, _ := layout.ParsePlatform("linux/amd64")
+	sp, err := nest.SelectPlatforms([]layout.Platform{amd64, {OS: "windows", Architecture: "amd64"}})
+	if err != nil || sp.Digest() != sha(nested) || len(sp.Children) != 2 || sp.Children[1].Digest != sha(amd) ||
+		len(sp.Absent) != 1 || sp.Absent[0].Digest != sha(arm) {
+		t.Errorf("nested SelectPlatforms = %+v, %v; want nested, good, amd with arm absent", sp, err)
 	}
 }
 

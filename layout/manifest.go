@@ -21,6 +21,26 @@ type Manifest struct {
 	Layers []Descriptor
 	// Manifests lists the children of an index or manifest list.
 	Manifests []Descriptor
+	// Subject is the manifest this one refers to (an OCI 1.1 referrer: a signature, an SBOM,
+	// an attestation), nil for most manifests.
+	Subject *Descriptor
+	// ArtifactType and Annotations are the manifest's own (OCI 1.1), as a referrers index
+	// lists them.
+	ArtifactType string
+	Annotations  map[string]string
+}
+
+// ReferrerDescriptor describes m as an entry of a referrers index (OCI distribution-spec
+// 1.1, "Listing Referrers"): media type, digest, size, annotations and the artifact type,
+// which for an image manifest without one is its config's media type.
+func (m *Manifest) ReferrerDescriptor() Descriptor {
+	d := m.Descriptor()
+	d.ArtifactType = m.ArtifactType
+	if d.ArtifactType == "" && m.Config != nil {
+		d.ArtifactType = m.Config.MediaType
+	}
+	d.Annotations = m.Annotations
+	return d
 }
 
 // Descriptor describes m itself.
@@ -40,13 +60,16 @@ func (m *Manifest) Blobs() []Descriptor {
 }
 
 type rawManifest struct {
-	SchemaVersion *int            `json:"schemaVersion"`
-	MediaType     string          `json:"mediaType"`
-	Config        *Descriptor     `json:"config"`
-	Layers        []Descriptor    `json:"layers"`
-	Manifests     []Descriptor    `json:"manifests"`
-	Signatures    json.RawMessage `json:"signatures"`
-	FSLayers      json.RawMessage `json:"fsLayers"`
+	SchemaVersion *int              `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType"`
+	Config        *Descriptor       `json:"config"`
+	Layers        []Descriptor      `json:"layers"`
+	Manifests     []Descriptor      `json:"manifests"`
+	Signatures    json.RawMessage   `json:"signatures"`
+	FSLayers      json.RawMessage   `json:"fsLayers"`
+	Subject       *Descriptor       `json:"subject"`
+	ArtifactType  string            `json:"artifactType"`
+	Annotations   map[string]string `json:"annotations"`
 }
 
 // ParseManifest parses manifest bytes the way the registry does: by schemaVersion and the
@@ -71,7 +94,13 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	default:
 		return nil, fmt.Errorf("manifest schemaVersion %d: %w", *r.SchemaVersion, ErrUnsupported)
 	}
-	m := &Manifest{MediaType: r.MediaType, Digest: digest.FromBytes(b), Raw: b}
+	m := &Manifest{MediaType: r.MediaType, Digest: digest.FromBytes(b), Raw: b,
+		Subject: r.Subject, ArtifactType: r.ArtifactType, Annotations: r.Annotations}
+	if m.Subject != nil {
+		if err := validateDescriptor(*m.Subject); err != nil {
+			return nil, fmt.Errorf("subject: %w", err)
+		}
+	}
 	if m.MediaType == "" {
 		if r.Manifests != nil {
 			m.MediaType = MediaTypeOCIIndex

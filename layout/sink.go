@@ -3,6 +3,7 @@ package layout
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -137,6 +138,9 @@ func ResolveImage(src Source, ref Ref, platforms []Platform) (*Image, error) {
 type Resolved struct {
 	Ref   Ref
 	Image *Image
+	// Referrer marks a manifest carried by digest because it refers to a carried one (its
+	// subject; FindReferrers).
+	Referrer bool
 }
 
 // ResolveImages resolves every ref in src (every image of src when refs is empty); all the
@@ -181,11 +185,15 @@ type CopyOptions struct {
 	Begin func(images int, bytes int64)
 	// Image, if set, is called as each image starts; the function it returns, when it ends.
 	Image func(ref Ref, img *Image) func(error)
+	// Referrers choose the referrers that travel with the images (FindReferrers).
+	Referrers ReferrerOptions
 }
 
 // CopyWith resolves every ref first (reporting all missing images, writing nothing if any is),
-// then writes each image into dst, several at once when dst is a ConcurrentSink. It returns
-// how many images were written and every failure. A cancelled ctx stops it between images.
+// finds their referrers (opt.Referrers), then writes each image into dst, several at once when
+// dst is a ConcurrentSink, and the referrers after their subjects; a ReferrerTagger dst then
+// keeps the referrers tag schema. It returns how many images (referrers not counted) were
+// written and every failure. A cancelled ctx stops it between images.
 func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOptions) (int, error) {
 	if err := CheckAccess(src, dst, refs); err != nil {
 		return 0, err
@@ -199,10 +207,26 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 			return 0, err
 		}
 	}
+	if len(refs) == 0 {
+		images = WithoutReferrerTags(images)
+	}
+	// Referrers named among refs (a bundle's, pushed) go after their subjects, as found ones do.
+	var given []Resolved
+	for i := range images {
+		if images[i].Ref.Digest != "" && images[i].Image.Manifest.Subject != nil {
+			images[i].Referrer = true
+		}
+	}
+	images, given = splitReferrers(images)
+	found, err := FindReferrers(src, append(slices.Clip(images), given...), opt.Referrers)
+	if err != nil {
+		return 0, err
+	}
+	found = append(given, found...)
 	if opt.Begin != nil {
 		seen := map[digest.Digest]bool{}
 		var bytes int64
-		for _, r := range images {
+		for _, r := range append(slices.Clip(images), found...) {
 			for _, d := range r.Image.Descriptors() {
 				if !seen[d.Digest] {
 					seen[d.Digest] = true
@@ -212,9 +236,7 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 		}
 		opt.Begin(len(images), bytes)
 	}
-	var done atomic.Int64
-	err = par.Each(ctx, len(images), putWorkers(dst), func(i int) error {
-		r := images[i]
+	put := func(r Resolved) error {
 		end := func(error) {}
 		if opt.Image != nil {
 			end = opt.Image(r.Ref, r.Image)
@@ -224,8 +246,60 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.Ref, err)
 		}
+		return nil
+	}
+	var done atomic.Int64
+	err = par.Each(ctx, len(images), putWorkers(dst), func(i int) error {
+		if err := put(images[i]); err != nil {
+			return err
+		}
 		done.Add(1)
 		return nil
 	})
-	return int(done.Load()), err
+	if err != nil {
+		return int(done.Load()), err
+	}
+	// Referrers after their subjects, in the order they were found (a signature on an SBOM
+	// after the SBOM).
+	for _, r := range found {
+		if err := ctx.Err(); err != nil {
+			return int(done.Load()), err
+		}
+		if err := put(r); err != nil {
+			return int(done.Load()), err
+		}
+	}
+	return int(done.Load()), TagReferrers(dst, ReferrerGroups(found))
+}
+
+// splitReferrers separates the referrers from the other images, keeping their order.
+func splitReferrers(images []Resolved) (others, referrers []Resolved) {
+	for _, r := range images {
+		if r.Referrer {
+			referrers = append(referrers, r)
+		} else {
+			others = append(others, r)
+		}
+	}
+	return others, referrers
+}
+
+// WithoutReferrerTags drops, from every image of a source, the cosign and referrers tags whose
+// subject is another of the images: they travel as that image's referrers, or not at all
+// (--no-referrers, --referrers-type).
+func WithoutReferrerTags(images []Resolved) []Resolved {
+	have := map[repoDigest]bool{}
+	for _, r := range images {
+		for _, m := range r.Image.Manifests() {
+			have[repoDigest{r.Ref.Repo, m.Digest}] = true
+		}
+	}
+	out := images[:0:0]
+	for _, r := range images {
+		if d, _, ok := ParseReferrerTag(r.Ref.Tag); ok && have[repoDigest{r.Ref.Repo, d}] {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }

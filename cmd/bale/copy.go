@@ -49,7 +49,7 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			&cli.StringSliceFlag{Name: "platform", Usage: "keep only `OS/ARCH[/VARIANT]` of multi-arch images: once, the tag points at that platform's manifest; several times, the index is kept byte for byte (same digest) with only those platforms' images (a sparse index)"},
 			jobsFlag,
 			quietFlag,
-		}, append(remoteFlags("src"), remoteFlags("dest")...)...),
+		}, append(referrerFlags(), append(remoteFlags("src"), remoteFlags("dest")...)...)...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 2, "SRC DST"); err != nil {
 				return err
@@ -66,6 +66,10 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 				return err
 			}
 			platform, err := platformFlag(cx)
+			if err != nil {
+				return err
+			}
+			refOpt, err := referrerOptions(cx)
 			if err != nil {
 				return err
 			}
@@ -92,7 +96,9 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			}
 			start := time.Now()
 			t := tracker(cx, "copy")
-			n, err := layout.CopyWith(cx.Context, progress.Source(src, t), dst, refs, copyProgress(t, platform))
+			copyOpt := copyProgress(t, platform)
+			copyOpt.Referrers = refOpt
+			n, err := layout.CopyWith(cx.Context, progress.Source(src, t), dst, refs, copyOpt)
 			t.Finish(err == nil)
 			if err != nil {
 				return err

@@ -61,6 +61,8 @@ const (
 	exitUsage    = 2
 	exitNotFound = 3
 	exitInvalid  = 4
+	// exitPartial: pack --keep-going wrote the bundle without some images, which it named.
+	exitPartial = 5
 	// exitInterrupted is the shell's code for SIGINT.
 	exitInterrupted = 130
 )
@@ -71,6 +73,7 @@ const exitCodesHelp = `EXIT CODES:
    2  usage error
    3  images, manifests or blobs not found
    4  content failed verification, or a malformed bundle
+   5  pack --keep-going: the bundle was written without the images it names
    130  interrupted (Ctrl-C, SIGTERM): stopped between blobs, temporary files removed`
 
 func newApp() *cli.App {
@@ -185,6 +188,23 @@ func platformFlag(cx *cli.Context) ([]layout.Platform, error) {
 		out = append(out, pl)
 	}
 	return out, nil
+}
+
+// referrerFlags are the flags that choose which referrers travel with the images.
+func referrerFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "no-referrers", Usage: "leave out the images' referrers: cosign signatures, attestations and SBOMs (tags sha256-<hex>.sig/.att/.sbom), OCI 1.1 referrers (manifests whose subject is the image) and referrers tags (sha256-<hex>)"},
+		&cli.StringSliceFlag{Name: "referrers-type", Usage: "carry only referrers of artifact `TYPE` (repeatable; e.g. application/spdx+json, or sig, att, sbom for cosign's tags)"},
+	}
+}
+
+// referrerOptions reads --no-referrers and --referrers-type.
+func referrerOptions(cx *cli.Context) (layout.ReferrerOptions, error) {
+	opt := layout.ReferrerOptions{None: cx.Bool("no-referrers"), Types: cx.StringSlice("referrers-type")}
+	if opt.None && len(opt.Types) > 0 {
+		return opt, usagef("--no-referrers and --referrers-type exclude each other")
+	}
+	return opt, nil
 }
 
 // imagesFlag reads the --images lists (text lists and skopeo sync YAML files); nil when none

@@ -38,7 +38,16 @@ stripped. A list may also be a skopeo sync YAML file (registry -> images -> tags
 empty list meaning every tag; images-by-tag-regex), told apart by its content. A directory
 stands for all its *.list and *.txt files, and its *.yaml/*.yml files that are skopeo sync files.
 
-Every image missing from SOURCE is reported, and then no output is written.
+Every image missing from SOURCE, or that bale cannot carry (a Docker schema1 manifest, sha512
+content, ...), is reported, and then no output is written; with --keep-going the others are
+packed, and those left out are named at the end (exit code 5).
+
+Referrers travel with their images by default: for every manifest packed (a tag's target and
+every manifest below an index), cosign's tags sha256-<hex>.sig/.att/.sbom, the OCI 1.1
+referrers tag sha256-<hex>, and every manifest of the repository whose subject is that digest
+(untagged revisions, as registries with the referrers API keep them; from a live registry, the
+referrers API or, without it, the tag schema), and theirs in turn (a signature on an SBOM).
+--no-referrers leaves them out; --referrers-type TYPE keeps only those artifact types.
 
 With --base the bundle is a patch: it carries only the blobs the bases lack, and its catalog
 lists every tag and manifest of the packed images, marks each blob as carried or expected from
@@ -70,10 +79,11 @@ Examples:
 			&cli.BoolFlag{Name: "remove-absent-tags", Usage: "in a patch, remove on unpack every tag the bases have that the packed images do not (only where it still points at the base's manifest)"},
 			&cli.StringFlag{Name: "created", Usage: "creation `TIME` to record (RFC 3339); default $SOURCE_DATE_EPOCH, else the newest image config time"},
 			&cli.StringFlag{Name: "stage", Usage: "pull a live registry's images into `DIR` first (default OUT.bale-pull)"},
+			&cli.BoolFlag{Name: "keep-going", Usage: "pack every image that can be packed and name, at the end, those left out (exit code 5), instead of writing nothing"},
 			&cli.StringFlag{Name: "volume-size", Usage: "split the bundle into volumes of at most `SIZE` (e.g. 4G, 700M): OUT.001, OUT.002, ...; cat OUT.* | tar --zstd -x still reads it"},
 			jobsFlag,
 			quietFlag,
-		}, remoteFlags("src")...),
+		}, append(referrerFlags(), remoteFlags("src")...)...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "SOURCE"); err != nil {
 				return err
@@ -92,6 +102,10 @@ Examples:
 			if opt.Created, err = createdTime(cx.String("created")); err != nil {
 				return err
 			}
+			if opt.Referrers, err = referrerOptions(cx); err != nil {
+				return err
+			}
+			opt.KeepGoing = cx.Bool("keep-going")
 			sel, err := imagesFlag(cx)
 			if err != nil {
 				return err
@@ -143,11 +157,12 @@ Examples:
 			}
 			opt.Write.Progress = func(d digest.Digest, size int64) { step(d, size) }
 			c, err := archive.Pack(cx.Context, out, src, refs, opt)
-			pull.Finish(err == nil)
-			pt.Finish(err == nil)
-			if err != nil {
+			pull.Finish(c != nil)
+			pt.Finish(c != nil)
+			if c == nil {
 				return err
 			}
+			skipped := err // --keep-going: the images left out
 			size, files, err := bundleSize(out, c)
 			if err != nil {
 				return err
@@ -160,6 +175,9 @@ Examples:
 			fmt.Fprintf(cx.App.ErrWriter, "packed %d images (%d blobs, %s) from %s into %s (%s) in %.1fs\n%s id %s\n",
 				len(c.Entries()), len(c.CarriedBlobs()), units.Bytes(c.CarriedBytes()), loc, files, units.Bytes(size),
 				time.Since(start).Seconds(), kind, c.Meta.ID)
+			if skipped != nil {
+				return cli.Exit(fmt.Sprintf("bale: --keep-going: %v\nthe bundle holds every other image", skipped), exitPartial)
+			}
 			return nil
 		},
 	}

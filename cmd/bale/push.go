@@ -47,7 +47,7 @@ Example (the site side of an installer):
 			&cli.StringFlag{Name: "stage", Usage: "unpack bundles into `DIR` first (default: under the temporary directory)"},
 			jobsFlag,
 			quietFlag,
-		}, remoteFlags("dest")...), remoteFlags("src")...),
+		}, append(referrerFlags(), remoteFlags("dest")...)...), remoteFlags("src")...),
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() < 2 {
 				return usagef("push takes BUNDLE [PATCH...]|LOCATION docker://HOST[/PREFIX] (see bale push --help)")
@@ -65,6 +65,10 @@ Example (the site side of an installer):
 				return err
 			}
 			platform, err := platformFlag(cx)
+			if err != nil {
+				return err
+			}
+			refOpt, err := referrerOptions(cx)
 			if err != nil {
 				return err
 			}
@@ -98,7 +102,9 @@ Example (the site side of an installer):
 					return err
 				}
 				t := tracker(cx, "push")
-				n, err = layout.CopyWith(cx.Context, progress.Source(src, t), dst, refs, copyProgress(t, platform))
+				copyOpt := copyProgress(t, platform)
+				copyOpt.Referrers = refOpt
+				n, err = layout.CopyWith(cx.Context, progress.Source(src, t), dst, refs, copyOpt)
 				t.Finish(err == nil)
 			} else {
 				ut := tracker(cx, "unpack")
@@ -108,6 +114,7 @@ Example (the site side of an installer):
 				opt.Unpack.Begin, opt.Unpack.Progress = begin, func(d layout.Descriptor, _ bool) { step(d.Digest, d.Size) }
 				opt.Copy = layout.CopyOptions{
 					Platforms: platform,
+					Referrers: refOpt,
 					Begin: func(images int, bytes int64) {
 						ut.Finish(true)
 						pt = tracker(cx, "push")

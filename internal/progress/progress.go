@@ -258,6 +258,10 @@ func (c countingSource) OpenBlob(repo string, d layout.Descriptor) (io.ReadClose
 	return countingReader{rc, c.t}, nil
 }
 
+// Unwrap returns the source counted, which referrer discovery asks directly for tags and
+// referrers (layout.Wrapper).
+func (c countingSource) Unwrap() layout.Source { return c.Source }
+
 // Check forwards the access check of a live registry (layout.Checker).
 func (c countingSource) Check(repo string, push bool) error {
 	if ch, ok := c.Source.(layout.Checker); ok {

@@ -36,6 +36,8 @@ type (
 	}
 	// TagDir is everything of one tag: _manifests/tags/<tag>/.
 	TagDir struct{ Repo, Tag string }
+	// RevisionsDir holds a repository's revision links: _manifests/revisions/sha256/.
+	RevisionsDir struct{ Repo string }
 	// LayersDir is a repository's _layers/ directory, which registry 2.8 needs to see the
 	// repository at all (catalog and garbage collection), even when it is empty.
 	LayersDir struct{ Repo string }
@@ -52,6 +54,7 @@ func (TagCurrent) pathSpec()   {}
 func (TagIndex) pathSpec()     {}
 func (Repositories) pathSpec() {}
 func (LayersDir) pathSpec()    {}
+func (RevisionsDir) pathSpec() {}
 func (TagDir) pathSpec()       {}
 func (Blobs) pathSpec()        {}
 
@@ -88,6 +91,8 @@ func PathFor(spec PathSpec) (string, error) {
 		return path.Join(StoragePrefix, "blobs", "sha256", h[:2], h, "data"), nil
 	case LayersDir:
 		return repoPath(s.Repo, "", "_layers")
+	case RevisionsDir:
+		return repoPath(s.Repo, "", "_manifests", "revisions", "sha256")
 	case TagDir:
 		if err := layout.ValidateTag(s.Tag); err != nil {
 			return "", err

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/config/configfile"
@@ -76,6 +77,8 @@ type Registry struct {
 	stats     PushStats
 	keys      authn.Keychain
 	tr        http.RoundTripper
+	// api is whether the registry answers the referrers API: apiUnknown until asked.
+	api atomic.Int32
 }
 
 // ErrUsage reports a location that is not docker://HOST[:PORT][/PREFIX].
@@ -121,7 +124,9 @@ func Open(spec string, o Options) (*Registry, error) {
 	}
 	opts := []ggcr.Option{ggcr.WithTransport(tr), ggcr.WithAuthFromKeychain(keys), ggcr.WithContext(ctx),
 		ggcr.WithJobs(jobs), ggcr.WithUserAgent("bale")}
-	puller, err := ggcr.NewPuller(opts...)
+	// Referrers come from the API only; the tag schema is read from the tag list (see
+	// Referrers), so that a registry is asked at most once per manifest.
+	puller, err := ggcr.NewPuller(append(opts, ggcr.WithReferrersTagFallback(false))...)
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,9 @@ func (r *Registry) PutImage(ref layout.Ref, img *layout.Image, src layout.Source
 	if err != nil {
 		return err
 	}
+	if skip, err := r.skipReferrersTag(nr, ref, img); err != nil || skip {
+		return err
+	}
 	descs := img.Blobs()
 	if err := par.Each(r.ctx, len(descs), r.jobs, func(i int) error {
 		return r.pushBlob(nr, ref.Repo, descs[i], src)
