@@ -1,21 +1,25 @@
 // Package serve is a read-only registry served straight from bundle files: the pull side of
-// the Registry HTTP API v2 (GET and HEAD of /v2/, manifests and blobs by tag or digest with
-// Range, tags/list, _catalog), over a base and its patches as one view, decompressing only
-// the frames a request needs (archive.Bundle).
+// the OCI distribution-spec 1.1 (the Registry HTTP API v2): GET and HEAD of /v2/, manifests
+// and blobs by tag or digest with Range, tags/list, _catalog and the referrers API, over a
+// base and its patches as one view, decompressing only the frames a request needs
+// (archive.Bundle).
 //
 // It is written here rather than taken from distribution's handlers: those bring their
 // storage, cache, tracing and metrics stacks (a 33 MB binary, 131 modules, against bale's
-// 12 MB) for six read-only routes. The tests pull every image with the real skopeo, and
-// compare with docker-registry serving the unpacked storage.
+// 12 MB) for seven read-only routes. The tests pull every image with the real skopeo,
+// compare with docker-registry serving the unpacked storage, and run the OCI
+// distribution-spec conformance suite in its read-only mode.
 package serve
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,25 +28,60 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
 )
 
+// Cache-Control values. Content named by its digest never changes. What a tag names, and the
+// referrers of a manifest, change when a patch is served with its base: a client asks again,
+// cheaply (a manifest's ETag is its digest, so If-None-Match gets a 304).
+const (
+	cacheImmutable  = "max-age=31536000, immutable"
+	cacheRevalidate = "no-cache"
+)
+
+// Error codes of the distribution spec's table that serve answers with.
+const (
+	codeBlobUnknown       = "BLOB_UNKNOWN"
+	codeBlobUploadUnknown = "BLOB_UPLOAD_UNKNOWN"
+	codeDigestInvalid     = "DIGEST_INVALID"
+	codeManifestInvalid   = "MANIFEST_INVALID"
+	codeManifestUnknown   = "MANIFEST_UNKNOWN"
+	codeNameInvalid       = "NAME_INVALID"
+	codeNameUnknown       = "NAME_UNKNOWN"
+	codeUnsupported       = "UNSUPPORTED"
+	codeUnknown           = "UNKNOWN"
+)
+
+// HeaderFiltersApplied is the response header that names the filters a referrers response
+// applied (OCI distribution-spec 1.1, "Listing Referrers").
+const HeaderFiltersApplied = "OCI-Filters-Applied"
+
 // View is what the bundles serve together: later bundles win for tags, patches' removals
-// apply, a blob comes from the bundle that carries it.
+// apply, a blob comes from the bundle that carries it, and the referrers of a manifest are
+// those every bundle records (a patch may add some).
 type View struct {
-	bundles []*archive.Bundle
-	tags    map[string]map[string]digest.Digest // repo -> tag -> manifest
-	repos   map[string]map[digest.Digest]bool   // repo -> manifests and blobs it may serve
-	media   map[digest.Digest]string            // manifest -> media type
-	owner   map[digest.Digest]*archive.Bundle   // blob -> the bundle that carries it
-	mtime   time.Time
+	bundles   []*archive.Bundle
+	tags      map[string]map[string]digest.Digest // repo -> tag -> manifest
+	repos     map[string]map[digest.Digest]bool   // repo -> manifests and blobs it may serve
+	media     map[digest.Digest]string            // manifest -> media type
+	owner     map[digest.Digest]*archive.Bundle   // blob -> the bundle that carries it
+	referrers map[subjectKey]map[digest.Digest]layout.Descriptor
+	mtime     time.Time
+}
+
+// subjectKey names a manifest of a repository whose referrers are asked for.
+type subjectKey struct {
+	repo    string
+	subject digest.Digest
 }
 
 // Open opens the bundles (a base, then its patches in order) as one view. Every blob a patch
 // expects must be carried by an earlier bundle of the list.
 func Open(ctx context.Context, paths []string) (*View, error) {
 	v := &View{tags: map[string]map[string]digest.Digest{}, repos: map[string]map[digest.Digest]bool{},
-		media: map[digest.Digest]string{}, owner: map[digest.Digest]*archive.Bundle{}}
+		media: map[digest.Digest]string{}, owner: map[digest.Digest]*archive.Bundle{},
+		referrers: map[subjectKey]map[digest.Digest]layout.Descriptor{}}
 	for _, p := range paths {
 		b, err := archive.OpenRandom(ctx, p)
 		if err != nil {
@@ -100,6 +139,7 @@ func (v *View) add(b *archive.Bundle) error {
 		for t, d := range r.Tags {
 			v.tags[name][t] = d
 		}
+		v.addReferrers(c, name)
 	}
 	for _, e := range c.Removals() {
 		if v.tags[e.Repo][e.Tag] == e.Digest {
@@ -107,6 +147,26 @@ func (v *View) add(b *archive.Bundle) error {
 		}
 	}
 	return nil
+}
+
+// addReferrers adds the referrers that c records in repo, as c.Referrers describes them.
+func (v *View) addReferrers(c *catalog.Catalog, repo string) {
+	subjects := map[digest.Digest]bool{}
+	for _, rr := range c.Repos[repo].Referrers {
+		subjects[rr.Subject] = true
+	}
+	for s := range subjects {
+		k := subjectKey{repo, s}
+		for _, d := range c.Referrers(repo, s) {
+			if d.MediaType == "" {
+				continue // no manifest record: nothing serve could send
+			}
+			if v.referrers[k] == nil {
+				v.referrers[k] = map[digest.Digest]layout.Descriptor{}
+			}
+			v.referrers[k][d.Digest] = d
+		}
+	}
 }
 
 // Close closes the bundles.
@@ -126,11 +186,33 @@ func (v *View) Images() int {
 	return n
 }
 
+// Referrers returns the descriptors of the referrers of subject in repo, sorted by digest,
+// only those of artifactType unless it is "": what GET /v2/<repo>/referrers/<subject>
+// lists. It is empty, not nil, when there are none.
+func (v *View) Referrers(repo string, subject digest.Digest, artifactType string) []layout.Descriptor {
+	out := []layout.Descriptor{}
+	for _, d := range v.referrers[subjectKey{repo, subject}] {
+		if artifactType == "" || d.ArtifactType == artifactType {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b layout.Descriptor) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
+	return out
+}
+
+// Routes under /v2/<name>/, each the last path elements of a request.
+const (
+	routeManifests = "/manifests/"
+	routeBlobs     = "/blobs/"
+	routeReferrers = "/referrers/"
+	routeTagsList  = "/tags/list"
+)
+
 // ServeHTTP implements http.Handler.
 func (v *View) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		apiError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "bale serve is read-only")
+		apiError(w, http.StatusMethodNotAllowed, codeUnsupported, "bale serve is read-only")
 		return
 	}
 	p := r.URL.Path
@@ -141,19 +223,65 @@ func (v *View) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/v2/_catalog":
 		v.catalog(w, r)
 	case strings.HasPrefix(p, "/v2/"):
-		rest := strings.TrimPrefix(p, "/v2/")
-		if name, ok := strings.CutSuffix(rest, "/tags/list"); ok {
+		name, route, ref := splitRoute(strings.TrimPrefix(p, "/v2/"))
+		if route == "" {
+			// As distribution's router answers a path it has no route for: plain text, which
+			// clients probing for an API take as "not supported here".
+			http.NotFound(w, r)
+			return
+		}
+		if err := layout.ValidateRepo(name); err != nil {
+			apiError(w, http.StatusBadRequest, codeNameInvalid, "invalid repository name: "+err.Error())
+			return
+		}
+		switch route {
+		case routeTagsList:
 			v.tagsList(w, r, name)
-		} else if i := strings.LastIndex(rest, "/manifests/"); i > 0 {
-			v.manifest(w, r, rest[:i], rest[i+len("/manifests/"):])
-		} else if i := strings.LastIndex(rest, "/blobs/"); i > 0 {
-			v.blob(w, r, rest[:i], rest[i+len("/blobs/"):])
-		} else {
-			apiError(w, http.StatusNotFound, "NAME_UNKNOWN", "no such route")
+		case routeManifests:
+			v.manifest(w, r, name, ref)
+		case routeBlobs:
+			v.blob(w, r, name, ref)
+		case routeReferrers:
+			v.referrersList(w, r, name, ref)
 		}
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// splitRoute splits the path after /v2/ into the repository name, the route and the
+// reference after it. The route is the last of /manifests/, /blobs/ and /referrers/ in the
+// path (a repository may have a component named "blobs"), with a reference of one path
+// element, or /tags/list at the end; "" when the path is none of those. An upload's path
+// (blobs/uploads/...) is a /blobs/ route whose reference holds a '/'.
+func splitRoute(rest string) (name, route, ref string) {
+	if n, ok := strings.CutSuffix(rest, routeTagsList); ok {
+		return n, routeTagsList, ""
+	}
+	at := -1
+	for _, rt := range []string{routeManifests, routeBlobs, routeReferrers} {
+		if i := strings.LastIndex(rest, rt); i > 0 && i > at && !strings.Contains(rest[i+len(rt):], "/") {
+			at, route = i, rt
+		}
+	}
+	if i := strings.LastIndex(rest, routeBlobs+"uploads"); i > 0 && i > at {
+		at, route = i, routeBlobs
+	}
+	if at < 0 || at+len(route) == len(rest) {
+		return "", "", ""
+	}
+	return rest[:at], route, rest[at+len(route):]
+}
+
+// parseDigest checks a digest of a request path: ok false when it is malformed (a 400
+// DIGEST_INVALID). A well-formed digest of an algorithm bale does not store is ok, and names
+// nothing served.
+func parseDigest(s string) (digest.Digest, bool) {
+	d := digest.Digest(s)
+	if err := d.Validate(); err != nil && !errors.Is(err, digest.ErrDigestUnsupported) {
+		return "", false
+	}
+	return d, true
 }
 
 // page applies ?n= and ?last= to a sorted list, and sets the Link header of the next page.
@@ -191,7 +319,7 @@ func (v *View) catalog(w http.ResponseWriter, r *http.Request) {
 func (v *View) tagsList(w http.ResponseWriter, r *http.Request, name string) {
 	tags, ok := v.tags[name]
 	if !ok {
-		apiError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
+		apiError(w, http.StatusNotFound, codeNameUnknown, "repository name not known to registry")
 		return
 	}
 	var list []string
@@ -202,53 +330,129 @@ func (v *View) tagsList(w http.ResponseWriter, r *http.Request, name string) {
 	writeJSON(w, map[string]any{"name": name, "tags": nonNil(page(w, r, list))})
 }
 
+// manifest serves manifest ref (a tag or a digest) of repository name. The reference is
+// checked before the repository is looked up: a malformed one is a 400 wherever it is asked.
 func (v *View) manifest(w http.ResponseWriter, r *http.Request, name, ref string) {
 	var d digest.Digest
-	if strings.Contains(ref, ":") {
-		d = digest.Digest(ref)
-		if layout.ValidateDigest(d) != nil || !v.repos[name][d] || v.media[d] == "" {
-			apiError(w, http.StatusNotFound, "MANIFEST_UNKNOWN", "manifest unknown")
+	byTag := !strings.Contains(ref, ":")
+	if byTag {
+		if layout.ValidateTag(ref) != nil {
+			apiError(w, http.StatusBadRequest, codeManifestInvalid, fmt.Sprintf("reference %q is neither a tag nor a digest", ref))
 			return
 		}
-	} else if d = v.tags[name][ref]; d == "" {
-		apiError(w, http.StatusNotFound, "MANIFEST_UNKNOWN", "manifest unknown")
+	} else {
+		var ok bool
+		if d, ok = parseDigest(ref); !ok {
+			apiError(w, http.StatusBadRequest, codeDigestInvalid, fmt.Sprintf("invalid digest %q", ref))
+			return
+		}
+	}
+	if _, ok := v.repos[name]; !ok {
+		apiError(w, http.StatusNotFound, codeNameUnknown, "repository name not known to registry")
 		return
 	}
-	v.serveBlob(w, r, d, v.media[d])
+	if byTag {
+		if d = v.tags[name][ref]; d == "" {
+			apiError(w, http.StatusNotFound, codeManifestUnknown, "manifest unknown")
+			return
+		}
+		v.serveBlob(w, r, d, v.media[d], false)
+		return
+	}
+	if !v.repos[name][d] || v.media[d] == "" {
+		apiError(w, http.StatusNotFound, codeManifestUnknown, "manifest unknown")
+		return
+	}
+	v.serveBlob(w, r, d, v.media[d], true)
 }
 
 func (v *View) blob(w http.ResponseWriter, r *http.Request, name, ref string) {
-	d := digest.Digest(ref)
-	if layout.ValidateDigest(d) != nil || !v.repos[name][d] {
-		apiError(w, http.StatusNotFound, "BLOB_UNKNOWN", "blob unknown to registry")
+	if ref == "uploads" || strings.HasPrefix(ref, "uploads/") {
+		apiError(w, http.StatusNotFound, codeBlobUploadUnknown, "blob upload unknown to registry (bale serve is read-only)")
 		return
 	}
-	v.serveBlob(w, r, d, "application/octet-stream")
+	d, ok := parseDigest(ref)
+	if !ok {
+		apiError(w, http.StatusBadRequest, codeDigestInvalid, fmt.Sprintf("invalid digest %q", ref))
+		return
+	}
+	if _, ok := v.repos[name]; !ok {
+		apiError(w, http.StatusNotFound, codeNameUnknown, "repository name not known to registry")
+		return
+	}
+	if !v.repos[name][d] {
+		apiError(w, http.StatusNotFound, codeBlobUnknown, "blob unknown to registry")
+		return
+	}
+	v.serveBlob(w, r, d, "application/octet-stream", true)
+}
+
+// referrersList answers the referrers API: an OCI index of the manifests whose subject is
+// ref, 200 with an empty list for a digest (or repository) without any, as the spec wants
+// (a 404 would tell clients that the API is missing).
+func (v *View) referrersList(w http.ResponseWriter, r *http.Request, name, ref string) {
+	d, ok := parseDigest(ref)
+	if !ok {
+		apiError(w, http.StatusBadRequest, codeDigestInvalid, fmt.Sprintf("invalid digest %q", ref))
+		return
+	}
+	at := r.URL.Query().Get("artifactType")
+	index := struct {
+		SchemaVersion int                 `json:"schemaVersion"`
+		MediaType     string              `json:"mediaType"`
+		Manifests     []layout.Descriptor `json:"manifests"`
+	}{2, layout.MediaTypeOCIIndex, v.Referrers(name, d, at)}
+	body, err := json.Marshal(index)
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, codeUnknown, err.Error())
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", layout.MediaTypeOCIIndex)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", cacheRevalidate)
+	if at != "" {
+		h.Set(HeaderFiltersApplied, "artifactType")
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
 }
 
 // serveBlob sends blob d with Range and HEAD support (http.ServeContent), verified as it
-// streams: a whole blob whose bytes do not hash to d ends the response early.
-func (v *View) serveBlob(w http.ResponseWriter, r *http.Request, d digest.Digest, mediaType string) {
+// streams: a whole blob whose bytes do not hash to d ends the response early. byDigest says
+// whether the request named d (content that never changes, cached for a year) or a tag (which
+// a patch may move: revalidated on every use, by ETag only).
+func (v *View) serveBlob(w http.ResponseWriter, r *http.Request, d digest.Digest, mediaType string, byDigest bool) {
 	b := v.owner[d]
 	if b == nil {
-		apiError(w, http.StatusNotFound, "BLOB_UNKNOWN", "blob unknown to registry")
+		apiError(w, http.StatusNotFound, codeBlobUnknown, "blob unknown to registry")
 		return
 	}
 	rs, _, err := b.OpenBlob(d)
 	if err != nil {
-		status, code := http.StatusInternalServerError, "UNKNOWN"
+		status, code := http.StatusInternalServerError, codeUnknown
 		if errors.Is(err, layout.ErrNotFound) {
-			status, code = http.StatusNotFound, "BLOB_UNKNOWN"
+			status, code = http.StatusNotFound, codeBlobUnknown
 		}
 		apiError(w, status, code, err.Error())
 		return
 	}
 	defer rs.Close()
-	w.Header().Set("Content-Type", mediaType)
-	w.Header().Set("Docker-Content-Digest", d.String())
-	w.Header().Set("Etag", `"`+d.String()+`"`)
-	w.Header().Set("Cache-Control", "max-age=31536000")
-	http.ServeContent(w, r, "", v.mtime, rs)
+	h := w.Header()
+	h.Set("Content-Type", mediaType)
+	h.Set("Docker-Content-Digest", d.String())
+	h.Set("Etag", `"`+d.String()+`"`)
+	modtime := v.mtime
+	if byDigest {
+		h.Set("Cache-Control", cacheImmutable)
+	} else {
+		// No Last-Modified: serving an older set of bundles may move a tag back in time.
+		h.Set("Cache-Control", cacheRevalidate)
+		modtime = time.Time{}
+	}
+	http.ServeContent(w, r, "", modtime, rs)
 }
 
 func writeJSON(w http.ResponseWriter, x any) {
@@ -265,7 +469,10 @@ func nonNil(s []string) []string {
 
 // apiError writes an error as the distribution spec shapes it.
 func apiError(w http.ResponseWriter, status int, code, msg string) {
+	var body bytes.Buffer
+	json.NewEncoder(&body).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
+	w.Write(body.Bytes())
 }

@@ -20,8 +20,12 @@ func serveCommand() *cli.Command {
 		Usage:     "serve bundles as a read-only registry, without unpacking them",
 		ArgsUsage: "BUNDLE [PATCH...]",
 		Description: `Serves the images of the bundles (a base and its patches, in order, as one view: the
-patched release) over the pull side of the Registry HTTP API v2: /v2/, manifests and blobs by
-tag or digest with HEAD, GET and Range, tags/list and _catalog. Nothing is unpacked: each
+patched release) over the pull side of the OCI distribution-spec 1.1 (Registry HTTP API v2):
+/v2/, manifests and blobs by tag or digest with HEAD, GET and Range, tags/list, _catalog and
+the referrers API (/v2/NAME/referrers/DIGEST, with ?artifactType=: the signatures, SBOMs and
+other artifacts the bundles carry for a manifest, so oras discover lists them; a patch may
+add some). A manifest asked for by tag is sent with Cache-Control: no-cache (a patch may move
+the tag), one asked for by digest and blobs with a year's caching. Nothing is unpacked: each
 request decompresses only the frames it needs (bundles of bale 0.1, without a seek table,
 are decoded from their start instead, which is slower). Blobs are verified as they are sent.
 A split bundle is given by its first volume (or its name), and its volumes are checked
@@ -30,6 +34,7 @@ first. Ctrl-C stops it.
 Examples:
    bale serve release-1.0.tar.zst patch-1.1.tar.zst
    skopeo copy --all --src-tls-verify=false docker://127.0.0.1:5000/kubesphere/ks-apiserver:v3.1.0 dir:/tmp/x
+   oras discover --plain-http 127.0.0.1:5000/kubesphere/ks-apiserver:v3.1.0
    bale serve --addr 0.0.0.0:443 --tls-cert site.crt --tls-key site.key /media/usb/release.tar.zst.001
 
 ` + exitCodesHelp,
