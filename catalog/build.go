@@ -68,6 +68,7 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 	if all {
 		images = layout.WithoutReferrerTags(images)
 	}
+	images = layout.MarkReferrers(images)
 	found, err := layout.FindReferrers(src, images, opt.Referrers)
 	if err != nil {
 		return nil, err

@@ -211,13 +211,7 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 		images = WithoutReferrerTags(images)
 	}
 	// Referrers named among refs (a bundle's, pushed) go after their subjects, as found ones do.
-	var given []Resolved
-	for i := range images {
-		if images[i].Ref.Digest != "" && images[i].Image.Manifest.Subject != nil {
-			images[i].Referrer = true
-		}
-	}
-	images, given = splitReferrers(images)
+	images, given := splitReferrers(MarkReferrers(images))
 	found, err := FindReferrers(src, append(slices.Clip(images), given...), opt.Referrers)
 	if err != nil {
 		return 0, err
@@ -270,6 +264,18 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 		}
 	}
 	return int(done.Load()), TagReferrers(dst, ReferrerGroups(found))
+}
+
+// MarkReferrers sets Referrer on the images named by digest whose manifest has a subject:
+// referrers a source holds untagged and lists among its images (an OCI layout, a bundle's
+// stage), which travel as referrers of their subject.
+func MarkReferrers(images []Resolved) []Resolved {
+	for i := range images {
+		if images[i].Ref.Tag == "" && images[i].Ref.Digest != "" && images[i].Image.Manifest.Subject != nil {
+			images[i].Referrer = true
+		}
+	}
+	return images
 }
 
 // splitReferrers separates the referrers from the other images, keeping their order.

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,6 +25,21 @@ type listImage struct {
 	// Absent, for a sparse index, counts the children (platforms) it names and does not hold.
 	Absent int   `json:"absent,omitempty"`
 	Size   int64 `json:"size"`
+	// Referrers are what belongs to the image: signatures, attestations, SBOMs and other
+	// referrers of it or of a manifest below it (and theirs), and its referrers tags.
+	Referrers []listReferrer `json:"referrers,omitempty"`
+	// Kinds counts Referrers by kind, referrers tags left out.
+	Kinds []catalog.KindCount `json:"referrerKinds,omitempty"`
+}
+
+// listReferrer is one thing that belongs to an image in `bale list --json`.
+type listReferrer struct {
+	Tag       string `json:"tag,omitempty"` // a cosign tag or a referrers tag
+	Digest    string `json:"digest"`
+	Subject   string `json:"subject"`
+	Kind      string `json:"kind"` // artifact type, cosign suffix or "referrers-index"
+	MediaType string `json:"mediaType"`
+	Size      int64  `json:"size"`
 }
 
 // listOutput is the JSON document of `bale list --json`.
@@ -50,7 +66,11 @@ func listCommand() *cli.Command {
 		Usage:     "list the images of a bundle, registry storage dir or skopeo dir tree",
 		ArgsUsage: "BUNDLE|CATALOG|LOCATION",
 		Description: `Prints one line per tag (and per image pinned by digest): repository, tag, manifest digest,
-media type, platforms and size (every manifest and blob of the image, each counted once).
+media type, platforms, size (every manifest and blob of the image, each counted once) and
+referrers: how many signatures, attestations, SBOMs and other artifacts of each kind belong to
+the image (cosign's tags sha256-<hex>.sig/.att/.sbom count by their suffix, OCI 1.1 referrers
+by artifact type; those of a manifest below an index, and a signature on an SBOM, count for
+the image). --json lists each of them under its image ("referrers", "referrerKinds").
 For a bundle only the catalog at the head of the file is read.
 
 On a terminal the lines fit its width (the window size, else $COLUMNS, else 80): DIGEST shows
@@ -83,7 +103,14 @@ cut there, as with kubectl). --json is always whole.
 			if !cx.Bool("wide") {
 				width = outputWidth(cx.App.Writer)
 			}
-			if err := writeTable(cx.App.Writer, listColumns, listRows(out.Images, width > 0), width); err != nil {
+			cols, rows := listColumns, listRows(out.Images, width > 0)
+			if !slices.ContainsFunc(out.Images, func(im listImage) bool { return len(im.Kinds) > 0 }) {
+				cols = cols[:len(cols)-1] // no REFERRERS column when nothing has any
+				for i := range rows {
+					rows[i] = rows[i][:len(cols)]
+				}
+			}
+			if err := writeTable(cx.App.Writer, cols, rows, width); err != nil {
 				return err
 			}
 			fmt.Fprintf(cx.App.Writer, "%d images, %d blobs, %s", len(out.Images), out.Blobs, units.Bytes(out.Bytes))
@@ -116,6 +143,7 @@ var listColumns = []column{
 	{Header: "TYPE"},
 	{Header: "PLATFORMS", Min: 11, Shorten: shortenPlatforms},
 	{Header: "SIZE"},
+	{Header: "REFERRERS", Min: 9, Shorten: shortenEnd},
 }
 
 // listRows are the cells of the text output, one row per image, in the order of
@@ -135,7 +163,7 @@ func listRows(images []listImage, short bool) [][]string {
 		if short {
 			dg = shortDigest(dg)
 		}
-		rows = append(rows, []string{im.Repo, tag, dg, shortType(im.MediaType), ps, units.Bytes(im.Size)})
+		rows = append(rows, []string{im.Repo, tag, dg, shortType(im.MediaType), ps, units.Bytes(im.Size), referrersCell(im.Kinds)})
 	}
 	return rows
 }
@@ -185,7 +213,8 @@ func listOf(loc location, c *catalog.Catalog) listOutput {
 	if loc.Kind == kindBundle || loc.Kind == kindCatalog {
 		out.Format, out.Created, out.Bale = c.Meta.Format, &c.Meta.Created, c.Meta.BaleVersion
 	}
-	for _, e := range c.Entries() {
+	images, attached := c.ImageAttachments()
+	for i, e := range images {
 		m := c.Manifests[e.Digest]
 		im := listImage{Repo: e.Repo, Tag: e.Tag, Digest: string(e.Digest), Size: c.ImageSize(e.Digest)}
 		if m != nil {
@@ -193,9 +222,34 @@ func listOf(loc location, c *catalog.Catalog) listOutput {
 			im.Platforms = platformsOf(c, m)
 			im.Absent = len(m.Absent)
 		}
+		for _, a := range attached[i] {
+			lr := listReferrer{Tag: a.Tag, Digest: string(a.Digest), Subject: string(a.Subject), Kind: a.Kind}
+			if am := c.Manifests[a.Digest]; am != nil {
+				lr.MediaType, lr.Size = am.MediaType, am.Size
+			}
+			im.Referrers = append(im.Referrers, lr)
+		}
+		im.Kinds = catalog.CountKinds(attached[i])
 		out.Images = append(out.Images, im)
 	}
 	return out
+}
+
+// referrersCell is the REFERRERS cell of an image: how many of each kind, e.g.
+// "2 sig, 1 att, 1 spdx+json".
+func referrersCell(kinds []catalog.KindCount) string {
+	var parts []string
+	for _, k := range kinds {
+		name := k.Kind
+		if i := strings.LastIndex(name, "/"); i >= 0 {
+			name = name[i+1:]
+		}
+		if name == "" {
+			name = "referrer"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", k.Count, name))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func platformsOf(c *catalog.Catalog, m *catalog.ManifestRecord) []string {
