@@ -45,8 +45,8 @@ makes a patch that carries exactly what the site lacks:
 			if err := writeCatalogFile(out, c); err != nil {
 				return err
 			}
-			fmt.Fprintf(cx.App.ErrWriter, "wrote the catalog of %s (%d images, %d blobs, id %s) to %s\n",
-				loc, len(c.Entries()), len(c.Blobs), c.Meta.ID, out)
+			fmt.Fprintf(cx.App.ErrWriter, "wrote the catalog of %s (%s, %d blobs, id %s) to %s\n",
+				loc, imagesSummary(c), len(c.Blobs), c.Meta.ID, out)
 			return nil
 		},
 	}

@@ -235,6 +235,21 @@ func listOf(loc location, c *catalog.Catalog) listOutput {
 	return out
 }
 
+// imagesSummary says how many images c holds and, when there are any, how many referrers
+// (signatures, SBOMs, ... and their tags) belong to them: "12 images and 30 referrers".
+func imagesSummary(c *catalog.Catalog) string {
+	images, attached := c.ImageAttachments()
+	n := 0
+	for _, as := range attached {
+		n += len(as)
+	}
+	s := fmt.Sprintf("%d images", len(images))
+	if n > 0 {
+		s += fmt.Sprintf(" and %d referrers", n)
+	}
+	return s
+}
+
 // referrersCell is the REFERRERS cell of an image: how many of each kind, e.g.
 // "2 sig, 1 att, 1 spdx+json".
 func referrersCell(kinds []catalog.KindCount) string {

@@ -63,8 +63,8 @@ Prints every problem found and exits non-zero if there is any.
 			if cx.Bool("json") {
 				return nil
 			}
-			fmt.Fprintf(cx.App.Writer, "%s: OK, %d images, %d blobs (%s) verified\n",
-				loc, len(c.Entries()), len(c.CarriedBlobs()), units.Bytes(c.CarriedBytes()))
+			fmt.Fprintf(cx.App.Writer, "%s: OK, %s, %d blobs (%s) verified\n",
+				loc, imagesSummary(c), len(c.CarriedBlobs()), units.Bytes(c.CarriedBytes()))
 			if n := c.SparseIndexes(); n > 0 {
 				fmt.Fprintf(cx.App.Writer, "sparse: %d index(es) hold only some of their platforms' images (bale list shows which)\n", n)
 			}
