@@ -45,6 +45,11 @@ type Descriptor struct {
 	Digest    digest.Digest `json:"digest"`
 	Size      int64         `json:"size"`
 	Platform  *Platform     `json:"platform,omitempty"`
+	// The OCI 1.1 fields below are only set by the OCI11 corpus.
+	URLs         []string          `json:"urls,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	Data         []byte            `json:"data,omitempty"`
+	ArtifactType string            `json:"artifactType,omitempty"`
 }
 
 // Platform is the JSON form of an index/list entry's platform.

@@ -181,8 +181,17 @@ func (c *Corpus) References(d digest.Digest) ([]digest.Digest, error) {
 	return refs, nil
 }
 
+// mediaType returns the top-level mediaType of manifest d, "" when it has none or is absent.
+func (c *Corpus) mediaType(d digest.Digest) string {
+	var m struct {
+		MediaType string `json:"mediaType"`
+	}
+	_ = json.Unmarshal(c.Blobs[d], &m)
+	return m.MediaType
+}
+
 // BlobDigests returns every config and layer digest of img (all instances of an
-// index/list), without duplicates, in first-reference order.
+// index/list, at any depth), without duplicates, in first-reference order.
 func (c *Corpus) BlobDigests(img Image) ([]digest.Digest, error) {
 	manifests := []digest.Digest{img.Digest}
 	if img.IsIndex() {
@@ -191,6 +200,9 @@ func (c *Corpus) BlobDigests(img Image) ([]digest.Digest, error) {
 	seen := map[digest.Digest]bool{}
 	var out []digest.Digest
 	for _, m := range manifests {
+		if IsIndexType(c.mediaType(m)) {
+			continue // an index below an index: its own children are in img.Children too
+		}
 		refs, err := c.References(m)
 		if err != nil {
 			return nil, err

@@ -130,7 +130,10 @@ func Open(spec string, o Options) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	pusher, err := ggcr.NewPusher(opts...)
+	// Every blob an image has is pushed, a non-distributable layer's too (bale carries it when
+	// the source has it): go-containerregistry would skip it silently, and the manifest, whose
+	// layer names urls, would then be accepted without it.
+	pusher, err := ggcr.NewPusher(append(opts, ggcr.WithNondistributable)...)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/stream"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/internal/par"
 	"github.com/bale-project/bale/layout"
@@ -45,7 +46,7 @@ func (r *Registry) PutImage(ref layout.Ref, img *layout.Image, src layout.Source
 	}); err != nil {
 		return err
 	}
-	for _, c := range img.Children {
+	for _, c := range childrenFirst(img) {
 		if err := r.putManifest(nr, c); err != nil {
 			return err
 		}
@@ -62,6 +63,39 @@ func (r *Registry) PutImage(ref layout.Ref, img *layout.Image, src layout.Source
 		return r.explain(fmt.Errorf("tagging manifest %s as %s: %w", img.Manifest.Digest, nr.Tag(ref.Tag), err))
 	}
 	return nil
+}
+
+// childrenFirst orders the manifests below img so that each comes after every manifest it
+// lists: a registry that checks an index's children (Distribution refuses an index whose
+// children it lacks) takes an index of indexes only bottom up. img.Children lists an index
+// before its own children, and a child two indexes share once.
+func childrenFirst(img *layout.Image) []*layout.Manifest {
+	byDigest := make(map[digest.Digest]*layout.Manifest, len(img.Children))
+	for _, c := range img.Children {
+		byDigest[c.Digest] = c
+	}
+	out := make([]*layout.Manifest, 0, len(img.Children))
+	done := map[digest.Digest]bool{img.Manifest.Digest: true}
+	var visit func(m *layout.Manifest)
+	visit = func(m *layout.Manifest) {
+		for _, d := range m.Manifests {
+			c := byDigest[d.Digest]
+			if c == nil || done[c.Digest] {
+				continue // absent (a sparse index), or placed already
+			}
+			done[c.Digest] = true
+			visit(c)
+			out = append(out, c)
+		}
+	}
+	visit(img.Manifest)
+	for _, c := range img.Children {
+		if !done[c.Digest] { // not below the top manifest: kept, last
+			done[c.Digest] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ErrDamaged reports a registry whose stored copy of a manifest is not the bytes pushed: asked
