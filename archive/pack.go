@@ -111,6 +111,10 @@ func packStaged(ctx context.Context, out string, src layout.Source, refs []layou
 			_, err = layout.CopyWith(ctx, src, registry.New(stage), refs, pull)
 		}
 	}
+	if err != nil && errors.As(err, &ie) {
+		// Images missing or that bale cannot carry: running again would not help.
+		return nil, fmt.Errorf("%w\n(%s keeps what was fetched)", err, stage)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fetching into %s (kept: running the same command again fetches only what is missing): %w", stage, err)
 	}

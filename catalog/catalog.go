@@ -242,6 +242,10 @@ func (c *Catalog) Add(repo, tag string, img *layout.Image, platforms map[digest.
 	} else {
 		r.Pinned = addSorted(r.Pinned, img.Digest())
 	}
+	if img.Manifest.Subject != nil {
+		// A tagged manifest that names a subject is a referrer too: the referrers API lists it.
+		c.addReferrerRecord(r, img.Manifest)
+	}
 	c.addManifests(r, img, platforms)
 }
 
@@ -250,17 +254,21 @@ func (c *Catalog) Add(repo, tag string, img *layout.Image, platforms map[digest.
 func (c *Catalog) AddReferrer(repo string, img *layout.Image, platforms map[digest.Digest]layout.Platform) {
 	defer c.settleFormat()
 	r := c.repo(repo)
-	m := img.Manifest
-	if m.Subject == nil {
+	if img.Manifest.Subject == nil {
 		r.Pinned = addSorted(r.Pinned, img.Digest())
 	} else {
-		if r.Referrers == nil {
-			r.Referrers = map[digest.Digest]*ReferrerRecord{}
-		}
-		rd := m.ReferrerDescriptor()
-		r.Referrers[m.Digest] = &ReferrerRecord{Subject: m.Subject.Digest, ArtifactType: rd.ArtifactType, Annotations: maps.Clone(rd.Annotations)}
+		c.addReferrerRecord(r, img.Manifest)
 	}
 	c.addManifests(r, img, platforms)
+}
+
+// addReferrerRecord records m, which names a subject, among r's referrers.
+func (c *Catalog) addReferrerRecord(r *Repo, m *layout.Manifest) {
+	if r.Referrers == nil {
+		r.Referrers = map[digest.Digest]*ReferrerRecord{}
+	}
+	rd := m.ReferrerDescriptor()
+	r.Referrers[m.Digest] = &ReferrerRecord{Subject: m.Subject.Digest, ArtifactType: rd.ArtifactType, Annotations: maps.Clone(rd.Annotations)}
 }
 
 // addManifests records every manifest and blob of img as held by r.
@@ -483,8 +491,12 @@ func (c *Catalog) Entries() []Entry {
 		for _, d := range r.Pinned {
 			out = append(out, Entry{Repo: name, Digest: d})
 		}
+		tagged := map[digest.Digest]bool{}
+		for _, d := range r.Tags {
+			tagged[d] = true
+		}
 		for _, d := range slices.Sorted(maps.Keys(r.Referrers)) {
-			if !slicesContains(r.Pinned, d) {
+			if !slicesContains(r.Pinned, d) && !tagged[d] { // else an entry already
 				out = append(out, Entry{Repo: name, Digest: d, Subject: r.Referrers[d].Subject})
 			}
 		}

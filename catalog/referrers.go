@@ -40,12 +40,14 @@ func (c *Catalog) ImageAttachments() (images []Entry, attached [][]Attachment) {
 	var pending []Attachment
 	for _, e := range entries {
 		a := Attachment{Entry: e, Subject: e.Subject}
-		if e.Subject != "" {
-			if rr := c.Repos[e.Repo].Referrers[e.Digest]; rr != nil {
-				a.Kind = rr.ArtifactType
-			}
-		} else if s, suffix, ok := layout.ParseReferrerTag(e.Tag); ok && slicesContains(c.Repos[e.Repo].Manifests, s) {
+		rr := c.Repos[e.Repo].Referrers[e.Digest]
+		switch s, suffix, ok := layout.ParseReferrerTag(e.Tag); {
+		case ok && slicesContains(c.Repos[e.Repo].Manifests, s):
 			a.Subject, a.Kind = s, cmpOr(suffix, KindReferrersIndex)
+		case rr != nil && e.Subject != "" && slicesContains(c.Repos[e.Repo].Manifests, rr.Subject):
+			// A referrer carried by digest. A tagged manifest that names a subject stays an
+			// image of its own: someone named it (the referrers API lists it all the same).
+			a.Subject, a.Kind = rr.Subject, rr.ArtifactType
 		}
 		if a.Subject != "" {
 			pending = append(pending, a)
