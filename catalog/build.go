@@ -102,6 +102,14 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 			c.Add(r.Ref.Repo, r.Ref.Tag, r.Image, platforms)
 		}
 	}
+	// Non-distributable layers the source lacks are recorded, not carried.
+	for _, r := range append(images, found...) {
+		for _, b := range r.Image.Blobs() {
+			if layout.SkipAbsent(src, r.Ref.Repo, b) {
+				c.MarkNotCarried(b.Digest)
+			}
+		}
+	}
 	if newest.IsZero() {
 		newest = time.Unix(0, 0)
 	}

@@ -113,6 +113,10 @@ type BlobRecord struct {
 	// Base, in a patch, is the id of the base that holds the blob, which the patch does not
 	// carry; "" means the bundle carries it.
 	Base string `json:"base,omitempty"`
+	// NotCarried marks a non-distributable layer the source did not hold (format 3): no
+	// bundle carries it and no target is expected to hold it, as registries do not; clients
+	// fetch it from the urls its manifest names.
+	NotCarried bool `json:"notCarried,omitempty"`
 }
 
 // Base describes a bundle, catalog or location a patch was made against.
@@ -158,7 +162,7 @@ func (c *Catalog) IsPatch() bool { return len(c.Bases) > 0 }
 // Carried reports whether the bundle itself carries blob d.
 func (c *Catalog) Carried(d digest.Digest) bool {
 	b := c.Blobs[d]
-	return b != nil && b.Base == ""
+	return b != nil && b.Base == "" && !b.NotCarried
 }
 
 // CarriedBlobs returns the digests of the blobs the bundle carries, sorted.
@@ -176,7 +180,7 @@ func (c *Catalog) CarriedBlobs() []digest.Digest {
 func (c *Catalog) ExpectedBlobs() []digest.Digest {
 	var out []digest.Digest
 	for _, d := range c.SortedBlobs() {
-		if !c.Carried(d) {
+		if c.Blobs[d].Base != "" {
 			out = append(out, d)
 		}
 	}
@@ -187,11 +191,32 @@ func (c *Catalog) ExpectedBlobs() []digest.Digest {
 func (c *Catalog) CarriedBytes() int64 {
 	var n int64
 	for _, b := range c.Blobs {
-		if b.Base == "" {
+		if b.Base == "" && !b.NotCarried {
 			n += b.Size
 		}
 	}
 	return n
+}
+
+// MarkNotCarried records that no bundle carries blob d: a non-distributable layer the
+// source does not hold (layout.SkipAbsent).
+func (c *Catalog) MarkNotCarried(d digest.Digest) {
+	if b := c.Blobs[d]; b != nil {
+		b.NotCarried, b.Base = true, ""
+		c.settleFormat()
+	}
+}
+
+// NotCarriedBlobs returns the digests of the non-distributable layers no bundle carries,
+// sorted.
+func (c *Catalog) NotCarriedBlobs() []digest.Digest {
+	var out []digest.Digest
+	for _, d := range c.SortedBlobs() {
+		if c.Blobs[d].NotCarried {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // RemoveTag records that a patch removes repo:tag if it still points at d.
@@ -331,6 +356,11 @@ func (c *Catalog) settleFormat() {
 func (c *Catalog) needsFormat3() bool {
 	for _, r := range c.Repos {
 		if len(r.Referrers) > 0 {
+			return true
+		}
+	}
+	for _, b := range c.Blobs {
+		if b.NotCarried {
 			return true
 		}
 	}
@@ -592,7 +622,9 @@ func (c *Catalog) RepoLayers(repo string) []digest.Digest {
 	for _, md := range r.Manifests {
 		if m := c.Manifests[md]; m != nil {
 			for _, b := range m.Blobs {
-				out = addSorted(out, b)
+				if br := c.Blobs[b]; br == nil || !br.NotCarried {
+					out = addSorted(out, b)
+				}
 			}
 		}
 	}
@@ -637,6 +669,8 @@ func (c *Catalog) ComputeID() string {
 	for _, d := range c.SortedBlobs() {
 		if b := c.Blobs[d]; b.Base != "" {
 			fmt.Fprintf(h, "blob %s %d base %s\n", d, b.Size, b.Base)
+		} else if b.NotCarried {
+			fmt.Fprintf(h, "blob %s %d notcarried\n", d, b.Size)
 		} else {
 			fmt.Fprintf(h, "blob %s %d\n", d, b.Size)
 		}
@@ -770,6 +804,9 @@ func (c *Catalog) Validate() error {
 		}
 		if b.Size < 0 {
 			bad("blob %s has negative size", d)
+		}
+		if b.NotCarried && (b.Base != "" || c.Manifests[d] != nil || c.Meta.Format < formatReferrers) {
+			bad("blob %s is marked not carried, which only a layer of a format 3 catalog may be", d)
 		}
 		if b.Base != "" && !bases[b.Base] {
 			bad("blob %s is expected from base %s, which is not a base of the bundle", d, b.Base)

@@ -44,7 +44,7 @@ func View(bases []NamedCatalog) *SiteView {
 		}
 		addBase(c.Meta.ID, nc.Name)
 		for d, b := range c.Blobs {
-			if _, ok := v.Carrier[d]; ok {
+			if _, ok := v.Carrier[d]; ok || b.NotCarried {
 				continue
 			}
 			carrier := c.Meta.ID
@@ -78,6 +78,9 @@ func View(bases []NamedCatalog) *SiteView {
 func (c *Catalog) MakePatch(view *SiteView, removeAbsent bool) {
 	for d, b := range c.Blobs {
 		b.Base = ""
+		if b.NotCarried {
+			continue // no bundle carries it, the site holds it not
+		}
 		if carrier, ok := view.Carrier[d]; ok && view.Size[d] == b.Size {
 			b.Base = carrier
 		}

@@ -45,8 +45,8 @@ func VerifySource(src layout.Source) (*Catalog, []error) {
 	}
 	repoOf := c.BlobRepos()
 	for _, d := range c.SortedBlobs() {
-		if c.Manifests[d] != nil {
-			continue // manifests were verified when read
+		if c.Manifests[d] != nil || c.Blobs[d].NotCarried {
+			continue // manifests were verified when read; a layer not carried is not there
 		}
 		desc, _ := c.Descriptor(d)
 		if err := verifyBlob(src, repoOf[d], desc); err != nil {

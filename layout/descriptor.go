@@ -72,3 +72,24 @@ func ValidateDigest(d digest.Digest) error {
 	}
 	return nil
 }
+
+// Media types of layers registries need not hold (the image spec's non-distributable layers,
+// deprecated but still written for Windows base images, and Docker's foreign layers).
+const (
+	MediaTypeOCINondistributable     = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+	MediaTypeOCINondistributableGzip = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+	MediaTypeOCINondistributableZstd = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
+	MediaTypeDockerForeignLayer      = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+)
+
+// NonDistributable reports whether d is a layer that registries need not hold: it names urls
+// to fetch it from, or its media type says non-distributable or foreign. bale carries such a
+// layer when the source has it, and otherwise records it as not carried; it never fetches it
+// from the urls.
+func NonDistributable(d Descriptor) bool {
+	switch d.MediaType {
+	case MediaTypeOCINondistributable, MediaTypeOCINondistributableGzip, MediaTypeOCINondistributableZstd, MediaTypeDockerForeignLayer:
+		return true
+	}
+	return len(d.URLs) > 0
+}

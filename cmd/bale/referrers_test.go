@@ -207,6 +207,28 @@ func TestSignedImages(t *testing.T) {
 			t.Errorf("cosign verify of an image packed with --no-referrers: %v, want no signatures found", err)
 		}
 	})
+	t.Run("referrers-type", func(t *testing.T) {
+		// Only SBOMs and cosign signatures: the provenance and the attestation stay behind,
+		// and the site's referrers tag lists what was carried.
+		some := filepath.Join(t.TempDir(), "some.tar.zst")
+		mustBale(t, "pack", "--referrers-type", sbomType, "--referrers-type", "sig", "--images", s.list, "-o", some, "registry:"+s.root)
+		site := filepath.Join(t.TempDir(), "site")
+		mustBale(t, "unpack", "--to", "registry:"+site, some)
+		reg := testenv.StartRegistry(t, site)
+		ref := reg.Ref(s.single.Repo, s.single.Tag)
+		if got := referrerDigests(testenv.OrasDiscover(t, ref, "")); !slices.Equal(got, []digest.Digest{s.sbom}) {
+			t.Errorf("oras discover = %v, want only the SBOM %s", got, s.sbom)
+		}
+		if err := s.key.Verify(t, ref); err != nil {
+			t.Errorf("cosign verify: %v", err)
+		}
+		if err := s.key.VerifyAttestation(t, ref, "custom"); err == nil {
+			t.Error("the attestation was carried, although --referrers-type names only SBOMs and signatures")
+		}
+		if res := bale(t, "pack", "--no-referrers", "--referrers-type", "sig", "-o", filepath.Join(t.TempDir(), "x"), "registry:"+s.root); res.code != exitUsage {
+			t.Errorf("--no-referrers with --referrers-type: exit %d, want %d", res.code, exitUsage)
+		}
+	})
 	t.Run("late signature", func(t *testing.T) {
 		site := filepath.Join(t.TempDir(), "site")
 		mustBale(t, "unpack", "--to", "registry:"+site, bundle)

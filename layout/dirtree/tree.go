@@ -286,6 +286,9 @@ func (t *Tree) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) (e
 		return err
 	}
 	for _, b := range img.Blobs() {
+		if layout.SkipAbsent(src, ref.Repo, b) {
+			continue // a non-distributable layer the source lacks (not carried)
+		}
 		if err := place(b.Digest.Encoded(), b); err != nil {
 			return fmt.Errorf("image %s: %w", ref, err)
 		}

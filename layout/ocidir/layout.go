@@ -217,6 +217,9 @@ func (l *Layout) OpenBlob(repo string, d layout.Descriptor) (io.ReadCloser, erro
 // rewritten through a temporary file and a rename, after the blobs.
 func (l *Layout) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) error {
 	for _, d := range img.Descriptors() {
+		if layout.SkipAbsent(src, ref.Repo, d) {
+			continue // a non-distributable layer the source lacks (not carried)
+		}
 		p, err := l.blobPath(d.Digest)
 		if err != nil {
 			return err

@@ -360,6 +360,9 @@ func (s *Store) LinkImage(repo string, img *layout.Image) error {
 	delete(s.subjects, repo)
 	s.mu.Unlock()
 	for _, b := range img.Blobs() {
+		if layout.SkipAbsent(s, repo, b) {
+			continue // a non-distributable layer not held: no _layers link, as a registry has none
+		}
 		if err := s.WriteLink(LayerLink{Repo: repo, Digest: b.Digest}, b.Digest); err != nil {
 			return err
 		}
@@ -400,6 +403,9 @@ func (s *Store) ConcurrentPut() bool { return true }
 // links, then the tag if ref has one.
 func (s *Store) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) error {
 	for _, d := range img.Descriptors() {
+		if layout.SkipAbsent(src, ref.Repo, d) {
+			continue // a non-distributable layer the source lacks: no registry holds it either
+		}
 		if err := s.placeOnce(d, ref.Repo, src); err != nil {
 			return err
 		}
@@ -461,7 +467,7 @@ func (s *Store) place(d layout.Descriptor, repo string, src layout.Source) error
 func (s *Store) CheckLinks(repo string, img *layout.Image) []error {
 	var errs []error
 	for _, b := range img.Blobs() {
-		if !s.HasLink(LayerLink{Repo: repo, Digest: b.Digest}) {
+		if !s.HasLink(LayerLink{Repo: repo, Digest: b.Digest}) && !layout.SkipAbsent(s, repo, b) {
 			errs = append(errs, fmt.Errorf("repository %s: no _layers link for blob %s (the registry will not serve it): %w", repo, b.Digest, layout.ErrNotFound))
 		}
 	}

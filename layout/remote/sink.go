@@ -42,6 +42,9 @@ func (r *Registry) PutImage(ref layout.Ref, img *layout.Image, src layout.Source
 	}
 	descs := img.Blobs()
 	if err := par.Each(r.ctx, len(descs), r.jobs, func(i int) error {
+		if layout.SkipAbsent(src, ref.Repo, descs[i]) {
+			return nil // a non-distributable layer the source lacks: the registry needs it not
+		}
 		return r.pushBlob(nr, ref.Repo, descs[i], src)
 	}); err != nil {
 		return err
