@@ -38,8 +38,12 @@ type blobPipeline struct {
 	errs      []error
 }
 
-func newBlobPipeline() *blobPipeline {
-	p := &blobPipeline{slots: make(chan struct{}, runtime.GOMAXPROCS(0)), free: make(chan []byte, chunks)}
+// newBlobPipeline returns a pipeline storing up to slots blobs at once (GOMAXPROCS when 0).
+func newBlobPipeline(slots int) *blobPipeline {
+	if slots <= 0 {
+		slots = runtime.GOMAXPROCS(0)
+	}
+	p := &blobPipeline{slots: make(chan struct{}, slots), free: make(chan []byte, chunks)}
 	for range chunks {
 		p.free <- make([]byte, chunkSize)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -15,7 +16,6 @@ import (
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/internal/fsutil"
 	"github.com/bale-project/bale/internal/par"
-	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/registry"
 )
@@ -96,9 +96,9 @@ func (e *MissingError) Error() string {
 // Unwrap makes errors.Is(err, layout.ErrNotFound) true.
 func (e *MissingError) Unwrap() error { return layout.ErrNotFound }
 
-// Unpack reads one bundle from r into the registry store dst, then into every sink of
+// Unpack reads one bundle from r into dst (registry storage on disk or in a bucket), then into every sink of
 // opt.Also. See UnpackFiles for the guarantees.
-func Unpack(ctx context.Context, r io.Reader, dst *registry.Store, opt UnpackOptions) (*UnpackResult, error) {
+func Unpack(ctx context.Context, r io.Reader, dst Target, opt UnpackOptions) (*UnpackResult, error) {
 	br, err := NewReader(r)
 	if err != nil {
 		return nil, err
@@ -117,7 +117,7 @@ func Unpack(ctx context.Context, r io.Reader, dst *registry.Store, opt UnpackOpt
 	return res, finishSinks(ctx, []*catalog.Catalog{br.Catalog()}, dst, opt, res)
 }
 
-// UnpackFiles applies bundles (a base and its patches, in order) to the registry store dst,
+// UnpackFiles applies bundles (a base and its patches, in order) to the target dst,
 // then writes the resulting images into every sink of opt.Also.
 //
 // Before writing anything it reads every bundle's catalog and checks that each blob a patch
@@ -129,7 +129,7 @@ func Unpack(ctx context.Context, r io.Reader, dst *registry.Store, opt UnpackOpt
 // in place, tags last, then the tags the patch removes. An error at any point leaves no tag
 // pointing at missing content; other repositories and tags of dst are not touched. A
 // cancelled ctx stops it between members with the same guarantees.
-func UnpackFiles(ctx context.Context, paths []string, dst *registry.Store, opt UnpackOptions) (*UnpackResult, error) {
+func UnpackFiles(ctx context.Context, paths []string, dst Target, opt UnpackOptions) (*UnpackResult, error) {
 	cats, err := readCatalogs(paths)
 	if err != nil {
 		return nil, err
@@ -151,7 +151,7 @@ func readCatalogs(paths []string) ([]*catalog.Catalog, error) {
 }
 
 // unpackCatalogs is UnpackFiles of bundles whose catalogs cats were read already.
-func unpackCatalogs(ctx context.Context, paths []string, cats []*catalog.Catalog, dst *registry.Store, opt UnpackOptions) (*UnpackResult, error) {
+func unpackCatalogs(ctx context.Context, paths []string, cats []*catalog.Catalog, dst Target, opt UnpackOptions) (*UnpackResult, error) {
 	// Every bundle is opened, a split bundle's volumes checked (sha256), before anything is
 	// written.
 	files := make([]bundleFile, len(paths))
@@ -196,19 +196,12 @@ type bundleFile struct {
 // prepare checks what patches expect without writing anything, then creates dst, takes its
 // lock (one unpack at a time), removes what an interrupted run left there, and checks again
 // under the lock.
-func prepare(cats []*catalog.Catalog, names []string, dst *registry.Store, opt UnpackOptions) (func(), error) {
+func prepare(cats []*catalog.Catalog, names []string, dst Target, opt UnpackOptions) (func(), error) {
 	if err := precheck(cats, names, dst, opt.From, false); err != nil {
 		return nil, err
 	}
-	if err := dst.Init(); err != nil {
-		return nil, err
-	}
-	unlock, err := fsutil.Lock(dst.Root())
+	unlock, err := dst.Prepare()
 	if err != nil {
-		return nil, err
-	}
-	if err := fsutil.Sweep(dst.Root()); err != nil {
-		unlock()
 		return nil, err
 	}
 	for _, s := range opt.Also {
@@ -226,7 +219,7 @@ func prepare(cats []*catalog.Catalog, names []string, dst *registry.Store, opt U
 	return unlock, nil
 }
 
-func applyFile(ctx context.Context, path string, want *catalog.Catalog, f bundleFile, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
+func applyFile(ctx context.Context, path string, want *catalog.Catalog, f bundleFile, dst Target, opt UnpackOptions, res *UnpackResult) error {
 	br, err := newReaderAt(f.ra, f.size, func() {}) // f is released by the caller
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -244,7 +237,7 @@ func applyFile(ctx context.Context, path string, want *catalog.Catalog, f bundle
 // precheck checks, without writing anything, that every blob each patch expects is in dst,
 // in one of from, or carried by an earlier bundle; with seed, it then hard-links into dst
 // what only from holds.
-func precheck(cats []*catalog.Catalog, names []string, dst *registry.Store, from []layout.FileSource, seed bool) error {
+func precheck(cats []*catalog.Catalog, names []string, dst Target, from []layout.FileSource, seed bool) error {
 	carried := map[digest.Digest]bool{}
 	seeds := map[digest.Digest]seedFile{}
 	for i, c := range cats {
@@ -281,7 +274,7 @@ func precheck(cats []*catalog.Catalog, names []string, dst *registry.Store, from
 		return nil
 	}
 	for _, s := range seeds {
-		if err := dst.LinkBlob(s.desc, s.path); err != nil {
+		if err := dst.SeedBlob(s.desc, s.path); err != nil {
 			return fmt.Errorf("taking blob %s from %s: %w", s.desc.Digest, s.path, err)
 		}
 	}
@@ -309,7 +302,7 @@ func findSeed(d layout.Descriptor, from []layout.FileSource) (string, bool) {
 
 // apply streams one bundle into dst: blobs, checks of what a patch expects, links, tags,
 // removals.
-func apply(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
+func apply(ctx context.Context, br *Reader, dst Target, opt UnpackOptions, res *UnpackResult) error {
 	c := br.Catalog()
 	res.Catalog = c
 	if err := storeBlobs(ctx, br, dst, opt, res); err != nil {
@@ -319,7 +312,7 @@ func apply(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptio
 		return err
 	}
 	if !opt.NoSync {
-		if err := fsutil.SyncFS(dst.Root()); err != nil {
+		if err := dst.Sync(); err != nil {
 			return err
 		}
 	}
@@ -349,13 +342,13 @@ func apply(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptio
 	if opt.NoSync {
 		return nil
 	}
-	return fsutil.SyncFS(dst.Root())
+	return dst.Sync()
 }
 
 // priorReferrers returns, for each group, what the target's referrers tag of that subject
 // lists before the bundle's tags are written, so that a bundle that carries another such
 // tag (a patch) adds to what the site had rather than replace it.
-func priorReferrers(dst *registry.Store, groups []layout.ReferrerGroup) [][]layout.Descriptor {
+func priorReferrers(dst Target, groups []layout.ReferrerGroup) [][]layout.Descriptor {
 	out := make([][]layout.Descriptor, len(groups))
 	for i, g := range groups {
 		d, err := dst.Resolve(layout.Ref{Repo: g.Repo, Tag: layout.ReferrersTag(g.Subject)})
@@ -371,11 +364,11 @@ func priorReferrers(dst *registry.Store, groups []layout.ReferrerGroup) [][]layo
 
 // storeBlobs reads every member of br and writes its blobs into dst on the blob pipeline,
 // each verified while it streams; it returns once every blob is stored or one has failed.
-func storeBlobs(ctx context.Context, br *Reader, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
-	p := newBlobPipeline()
+func storeBlobs(ctx context.Context, br *Reader, dst Target, opt UnpackOptions, res *UnpackResult) error {
+	p := newBlobPipeline(blobSlots(dst))
 	var mu sync.Mutex // guards res and serializes opt.Progress
 	store := func(d layout.Descriptor, name string, v *layout.Verifier) error {
-		reused := dst.StatBlob(d) && dst.VerifyBlob(d) == nil
+		reused := dst.HasBlob(d)
 		var err error
 		if reused {
 			_, err = io.Copy(io.Discard, v) // still verify the member
@@ -383,11 +376,7 @@ func storeBlobs(ctx context.Context, br *Reader, dst *registry.Store, opt Unpack
 			err = dst.WriteBlob(d, v)
 		}
 		if err != nil {
-			if fsutil.IsNoSpace(err) {
-				return fmt.Errorf("bundle member %s: %w\n(the file system of %s is full: free %s or more there and run this again; what was written is kept and reused)",
-					name, err, dst.Root(), units.Bytes(d.Size))
-			}
-			return fmt.Errorf("bundle member %s: %w", name, err)
+			return memberError(dst, name, d, err)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -409,13 +398,33 @@ func storeBlobs(ctx context.Context, br *Reader, dst *registry.Store, opt Unpack
 	return errors.Join(err, p.wait())
 }
 
+// blobSlots is how many blobs the pipeline stores at once into dst: the CPUs, or more for a
+// target whose writes wait on the network.
+func blobSlots(dst Target) int {
+	n := runtime.GOMAXPROCS(0)
+	if j, ok := dst.(Jobber); ok {
+		n = max(n, j.Jobs())
+	}
+	return n
+}
+
+// linkWorkers is how many links writeLinks writes at once into dst.
+func linkWorkers(dst Target) int {
+	n := par.Workers()
+	if j, ok := dst.(Jobber); ok {
+		n = max(n, j.Jobs())
+	}
+	return n
+}
+
 // writeLinks writes the repository directories and every link of c into dst, several at once,
 // in three waves so that the order of §4 holds on disk: repository links, then every tag's
 // index link, then every tag's current link (the tag itself). Each link goes through a
 // temporary name and a rename.
-func writeLinks(ctx context.Context, c *catalog.Catalog, dst *registry.Store) error {
+func writeLinks(ctx context.Context, c *catalog.Catalog, dst Target) error {
 	repos := c.RepoNames()
-	if err := par.Each(ctx, len(repos), par.Workers(), func(i int) error { return dst.EnsureRepo(repos[i]) }); err != nil {
+	workers := linkWorkers(dst)
+	if err := par.Each(ctx, len(repos), workers, func(i int) error { return dst.EnsureRepo(repos[i]) }); err != nil {
 		return err
 	}
 	var waves [3][]registry.PathSpec
@@ -430,7 +439,7 @@ func writeLinks(ctx context.Context, c *catalog.Catalog, dst *registry.Store) er
 		}
 	}
 	for _, wave := range waves {
-		if err := par.Each(ctx, len(wave), par.Workers(), func(i int) error {
+		if err := par.Each(ctx, len(wave), workers, func(i int) error {
 			return dst.WriteLink(wave[i], linkTarget(c, wave[i]))
 		}); err != nil {
 			return err
@@ -441,7 +450,7 @@ func writeLinks(ctx context.Context, c *catalog.Catalog, dst *registry.Store) er
 
 // checkExpected checks the blobs a patch expects in dst: each present with its size, and each
 // manifest verified, parsed and compared with the catalog.
-func checkExpected(c *catalog.Catalog, dst *registry.Store) error {
+func checkExpected(c *catalog.Catalog, dst Target) error {
 	var errs []error
 	for _, d := range c.ExpectedBlobs() {
 		desc, _ := c.Descriptor(d)
@@ -462,7 +471,7 @@ func checkExpected(c *catalog.Catalog, dst *registry.Store) error {
 
 // finishSinks writes the images of every bundle (the last word on each tag wins) into the
 // extra sinks and removes there what patches removed.
-func finishSinks(ctx context.Context, cats []*catalog.Catalog, dst *registry.Store, opt UnpackOptions, res *UnpackResult) error {
+func finishSinks(ctx context.Context, cats []*catalog.Catalog, dst Target, opt UnpackOptions, res *UnpackResult) error {
 	final := map[string]layout.Ref{}
 	removed := map[string]catalog.Entry{}
 	for _, c := range cats {

@@ -20,7 +20,7 @@ func VerifyFile(ctx context.Context, path string) (*catalog.Catalog, []error) {
 		return nil, []error{err}
 	}
 	defer r.Close()
-	p := newBlobPipeline()
+	p := newBlobPipeline(0)
 	p.keepGoing = true
 	fatal := p.feed(ctx, r, func(_ layout.Descriptor, name string, v *layout.Verifier) error {
 		if _, err := io.Copy(io.Discard, v); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/bale-project/bale/layout/ocidir"
 	"github.com/bale-project/bale/layout/registry"
 	"github.com/bale-project/bale/layout/remote"
+	"github.com/bale-project/bale/layout/s3store"
 )
 
 // Kinds of location.
@@ -33,7 +34,7 @@ type location struct {
 }
 
 func (l location) String() string {
-	if l.Kind == kindDocker {
+	if l.Kind == kindDocker || l.Kind == kindS3 {
 		return l.Path
 	}
 	return l.Kind + ":" + l.Path
@@ -44,6 +45,9 @@ func (l location) String() string {
 func parseLocation(s string, allowBundle bool) (location, error) {
 	if remote.Is(s) {
 		return location{Kind: kindDocker, Path: s}, nil
+	}
+	if strings.HasPrefix(s, s3store.Scheme) {
+		return location{Kind: kindS3, Path: s}, nil
 	}
 	for _, k := range []string{kindRegistry, kindDir, kindOCI} {
 		if p, ok := strings.CutPrefix(s, k+":"); ok {
@@ -82,6 +86,8 @@ func openSource(l location) (layout.Source, error) {
 		return dirtree.Open(l.Path)
 	case kindOCI:
 		return ocidir.Open(l.Path)
+	case kindS3:
+		return openS3(l)
 	case kindDocker:
 		r, err := remote.Open(l.Path, remote.Options{})
 		if err != nil {
@@ -109,6 +115,12 @@ func openDestination(l location) (destination, error) {
 		return dirtree.New(l.Path), nil
 	case kindOCI:
 		return ocidir.New(l.Path)
+	case kindS3:
+		st, err := openS3(l)
+		if err != nil {
+			return nil, err
+		}
+		return s3Destination{st}, nil
 	}
 	return nil, usagef("%s is a %s; write into registry:PATH, dir:PATH or oci:PATH", l.Path, l.Kind)
 }

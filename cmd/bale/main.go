@@ -85,12 +85,15 @@ func newApp() *cli.App {
    registry:PATH  Docker registry v2 storage root (PATH/docker/registry/v2/...), as served by registry:2
    dir:PATH       a tree of skopeo dir: images, PATH/<repo>:<tag>/ (nested repos as folders)
    oci:PATH       an OCI image layout holding every image, tagged <repo>:<tag>
+   s3://BUCKET[/ROOTDIRECTORY]
+                  registry v2 storage in an S3 bucket, as Distribution's s3 driver keeps it
+                  (--s3-* flags, AWS_* variables, ~/.aws files or --registry-config FILE)
    docker://HOST[:PORT][/PREFIX]
                   a live registry (Harbor, Distribution, ...): source of pack and copy,
                   destination of copy and push
    PATH           detected from what it holds (a bundle or catalog file, registry storage,
                   an OCI layout, or a dir tree)`,
-		Commands:             []*cli.Command{packCommand(), unpackCommand(), copyCommand(), pushCommand(), listCommand(), verifyCommand(), diffCommand(), catalogCommand(), serveCommand(), completionCommand()},
+		Commands:             withS3Flags([]*cli.Command{packCommand(), unpackCommand(), copyCommand(), pushCommand(), listCommand(), verifyCommand(), diffCommand(), catalogCommand(), serveCommand(), completionCommand()}),
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 	}

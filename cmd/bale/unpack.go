@@ -16,6 +16,7 @@ import (
 	"github.com/bale-project/bale/layout/ocidir"
 	"github.com/bale-project/bale/layout/registry"
 	"github.com/bale-project/bale/layout/remote"
+	"github.com/bale-project/bale/layout/s3store"
 )
 
 // stagingDir is the registry store unpack uses inside the first dir: target when no registry:
@@ -37,6 +38,15 @@ func unpackCommand() *cli.Command {
                        keep nested repository names)
    --to oci:PATH       an OCI image layout holding every image, tagged "<repo>:<tag>"
                        (skopeo copy oci:PATH:<repo>:<tag> ... reads it)
+   --to s3://BUCKET[/ROOTDIRECTORY]
+                       registry storage in a bucket, served by registries running with
+                       storage.s3 on it (Distribution, docker-registry; for Harbor use
+                       bale push): blobs uploaded straight to their keys, verified while
+                       they stream (--jobs at a time, large ones in parts), a blob already
+                       there with its size not uploaded again, links after blobs, tags last.
+                       One unpack at a time holds the bucket's lock object ROOT/.bale.lock;
+                       a re-run after a kill aborts the uploads the killed run left.
+   (none, with --registry-config FILE: where that config.yml's storage section says)
 Both at once is the common case: the dir tree is hard-linked out of the registry storage, so
 each blob is stored once. With dir: alone each unique blob is still stored once and linked into
 every image that uses it. Across file systems bale copies instead, and says so.
@@ -60,6 +70,7 @@ manifest.
 			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH, dir:PATH or oci:PATH; repeatable)"},
 			quietFlag,
 			&cli.BoolFlag{Name: "no-sync", Usage: "do not flush to disk (syncfs) before writing links and at the end: faster, but a power loss may leave tags whose data is not on disk"},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: s3store.DefaultJobs, Usage: "upload `N` blobs (and parts of blobs) at once into an s3:// target"},
 		},
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() == 0 {
@@ -68,29 +79,41 @@ manifest.
 			if err := checkArgs(cx, cx.NArg(), "BUNDLE [PATCH...]"); err != nil {
 				return err
 			}
-			if len(cx.StringSlice("to")) == 0 {
-				return usagef("unpack needs at least one --to registry:PATH, dir:PATH or oci:PATH (see bale unpack --help)")
+			tos := cx.StringSlice("to")
+			if loc, ok := registryConfigLocation(); ok && len(tos) == 0 {
+				tos = []string{loc.String()} // where the registry's config.yml keeps its storage
+			}
+			if len(tos) == 0 {
+				return usagef("unpack needs at least one --to registry:PATH, s3://BUCKET[/ROOT], dir:PATH or oci:PATH (see bale unpack --help)")
 			}
 			bundles := cx.Args().Slice()
 			var (
-				store   *registry.Store
+				store   archive.Target
 				regLoc  location
 				others  []destination
 				sinks   []layout.Sink
 				targets []string
 			)
-			for _, t := range cx.StringSlice("to") {
+			for _, t := range tos {
 				loc, err := parseTarget(t)
 				if err != nil {
 					return err
 				}
 				targets = append(targets, loc.String())
 				switch loc.Kind {
-				case kindRegistry:
+				case kindRegistry, kindS3:
 					if store != nil {
-						return usagef("one registry: target at most (got %s and %s)", regLoc, loc)
+						return usagef("one registry: or s3:// target at most (got %s and %s)", regLoc, loc)
 					}
-					store = registry.New(loc.Path)
+					if loc.Kind == kindS3 {
+						st, err := openS3(loc)
+						if err != nil {
+							return err
+						}
+						store = st
+					} else {
+						store = registry.New(loc.Path)
+					}
 					regLoc = loc
 				default:
 					d, err := openDestination(loc)
@@ -152,6 +175,9 @@ manifest.
 func parseTarget(s string) (location, error) {
 	if remote.Is(s) {
 		return location{}, usagef("%s is a live registry: push a bundle there with bale push BUNDLE %s", s, s)
+	}
+	if strings.HasPrefix(s, s3store.Scheme) {
+		return parseLocation(s, false)
 	}
 	for _, k := range []string{kindRegistry, kindDir, kindOCI} {
 		if strings.HasPrefix(s, k+":") {

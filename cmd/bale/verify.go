@@ -11,7 +11,6 @@ import (
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
-	"github.com/bale-project/bale/layout/registry"
 )
 
 func verifyCommand() *cli.Command {
@@ -82,7 +81,7 @@ func verifyLocation(loc location) (*catalog.Catalog, []error) {
 		return nil, []error{err}
 	}
 	c, problems := catalog.VerifySource(src)
-	if store, ok := src.(*registry.Store); ok && c != nil {
+	if store, ok := src.(linkChecker); ok && c != nil {
 		for _, e := range c.Entries() {
 			img, err := layout.LoadImage(store, e.Repo, e.Digest)
 			if err != nil {
@@ -92,6 +91,13 @@ func verifyLocation(loc location) (*catalog.Catalog, []error) {
 		}
 	}
 	return c, problems
+}
+
+// linkChecker is registry storage (on disk or in a bucket), which also needs the links the
+// registry serves an image through.
+type linkChecker interface {
+	layout.Source
+	CheckLinks(repo string, img *layout.Image) []error
 }
 
 // verifyOutput is the JSON document of bale verify --json.

@@ -39,6 +39,8 @@ var GoTools = []GoTool{
 	{Name: "oras", Package: "oras.land/oras/cmd/oras", Version: "v1.3.6"},
 	{Name: "regctl", Package: "github.com/regclient/regclient/cmd/regctl", Version: "v0.11.7"},
 	{Name: "conformance", Package: "github.com/opencontainers/distribution-spec/conformance", Version: "v0.0.0-20260831232431-97274622c111"},
+	// versitygw is the S3 server of the s3:// tests (StartS3): ~1 min to build, against ~5 for MinIO.
+	{Name: "versitygw", Package: "github.com/versity/versitygw/cmd/versitygw", Version: "v1.8.0"},
 }
 
 // ToolTimeout bounds every run of a pinned tool.

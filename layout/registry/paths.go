@@ -36,6 +36,8 @@ type (
 	}
 	// TagDir is everything of one tag: _manifests/tags/<tag>/.
 	TagDir struct{ Repo, Tag string }
+	// TagsDir holds every tag of a repository: _manifests/tags/.
+	TagsDir struct{ Repo string }
 	// RevisionsDir holds a repository's revision links: _manifests/revisions/sha256/.
 	RevisionsDir struct{ Repo string }
 	// LayersDir is a repository's _layers/ directory, which registry 2.8 needs to see the
@@ -56,6 +58,7 @@ func (Repositories) pathSpec() {}
 func (LayersDir) pathSpec()    {}
 func (RevisionsDir) pathSpec() {}
 func (TagDir) pathSpec()       {}
+func (TagsDir) pathSpec()      {}
 func (Blobs) pathSpec()        {}
 
 // StoragePrefix is where registry storage starts below the storage root directory.
@@ -72,11 +75,14 @@ const StoragePrefix = "docker/registry/v2"
 //	    └── _manifests/
 //	        ├── revisions/sha256/<hex>/link                       RevisionLink: every manifest,
 //	        │                                                     index children included
-//	        └── tags/<tag>/
-//	            ├── current/link                                  TagCurrent
-//	            └── index/sha256/<hex>/link                       TagIndex
+//	        └── tags/                                             TagsDir
+//	            └── <tag>/                                        TagDir
+//	                ├── current/link                              TagCurrent
+//	                └── index/sha256/<hex>/link                   TagIndex
 //
 // Every link file holds exactly "sha256:<hex>" (71 bytes, no newline): the digest in its path.
+// The same paths, after the rootdirectory, are the object keys of storage in an S3 bucket
+// (layout/s3store).
 func PathFor(spec PathSpec) (string, error) {
 	switch s := spec.(type) {
 	case Blobs:
@@ -93,6 +99,8 @@ func PathFor(spec PathSpec) (string, error) {
 		return repoPath(s.Repo, "", "_layers")
 	case RevisionsDir:
 		return repoPath(s.Repo, "", "_manifests", "revisions", "sha256")
+	case TagsDir:
+		return repoPath(s.Repo, "", "_manifests", "tags")
 	case TagDir:
 		if err := layout.ValidateTag(s.Tag); err != nil {
 			return "", err

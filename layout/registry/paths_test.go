@@ -46,6 +46,7 @@ func TestPathFor(t *testing.T) {
 		{TagCurrent{Repo: "x", Tag: "a.."}, v2 + "repositories/x/_manifests/tags/a../current/link"},
 		{LayersDir{Repo: "a/b/c/d"}, v2 + "repositories/a/b/c/d/_layers"},
 		{RevisionsDir{Repo: "a/b"}, v2 + "repositories/a/b/_manifests/revisions/sha256"},
+		{TagsDir{Repo: "a/b"}, v2 + "repositories/a/b/_manifests/tags"},
 		{TagIndex{Repo: "a.b/c-d/e_f/g__h", Tag: "Latest", Digest: d}, v2 + "repositories/a.b/c-d/e_f/g__h/_manifests/tags/Latest/index/sha256/" + h + "/link"},
 	}
 	for _, tt := range tests {
