@@ -182,6 +182,16 @@ func TestSignedImages(t *testing.T) {
 	t.Run("serve", func(t *testing.T) {
 		s.checkSigned(t, "served", startServe(t, bundle), s.key, both)
 	})
+	t.Run("Distribution v3", func(t *testing.T) {
+		// The second registry kind: Distribution v3 serves the unpacked storage (it has no
+		// referrers API either: clients read the referrers tag) and takes a push.
+		site := filepath.Join(t.TempDir(), "site")
+		mustBale(t, "unpack", "--to", "registry:"+site, bundle)
+		s.checkSigned(t, "unpacked, served by Distribution v3", testenv.StartDistribution3(t, site), s.key, both)
+		dst := testenv.StartDistribution3(t, filepath.Join(t.TempDir(), "pushed"))
+		mustBale(t, "push", "--dest-tls-verify=false", bundle, "docker://"+dst.Addr)
+		s.checkSigned(t, "pushed into Distribution v3", dst, s.key, both)
+	})
 	t.Run("push", func(t *testing.T) {
 		dst := testenv.StartRegistry(t, filepath.Join(t.TempDir(), "pushed"))
 		mustBale(t, "push", "--dest-tls-verify=false", bundle, "docker://"+dst.Addr)

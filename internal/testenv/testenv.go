@@ -136,10 +136,22 @@ func StartRegistry(t testing.TB, root string) *Registry {
 	return startWith(t, root, nil)
 }
 
-// startWith starts a registry, with TLS and auth when s is set.
+// StartDistribution3 is StartRegistry with Distribution v3 (the binary `registry`, built by
+// .ci/run) instead of Debian's docker-registry 2.8: the same storage, the same config.
+func StartDistribution3(t testing.TB, root string) *Registry {
+	t.Helper()
+	return startBin(t, NeedTool(t, "registry"), root, nil)
+}
+
+// startWith starts docker-registry, with TLS and auth when s is set.
 func startWith(t testing.TB, root string, s *Secure) *Registry {
 	t.Helper()
-	bin := Need(t, "docker-registry")
+	return startBin(t, Need(t, "docker-registry"), root, s)
+}
+
+// startBin starts the registry binary bin, with TLS and auth when s is set.
+func startBin(t testing.TB, bin, root string, s *Secure) *Registry {
+	t.Helper()
 	root, err := filepath.Abs(root)
 	if err != nil {
 		t.Fatalf("registry root: %v", err)
@@ -155,14 +167,14 @@ func startWith(t testing.TB, root string, s *Secure) *Registry {
 			t.Cleanup(func() {
 				r.Stop()
 				if t.Failed() {
-					t.Logf("docker-registry log (%s):\n%s", r.logPath, r.Log())
+					t.Logf("%s log (%s):\n%s", filepath.Base(bin), r.logPath, r.Log())
 				}
 			})
 			r.bin, r.dir, r.attempt = bin, dir, attempt
 			return r
 		}
 		if !errors.Is(err, errAddrInUse) || attempt == startAttempts {
-			t.Fatalf("start docker-registry: %v", err)
+			t.Fatalf("start %s: %v", bin, err)
 		}
 	}
 }

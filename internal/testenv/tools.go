@@ -41,6 +41,8 @@ var GoTools = []GoTool{
 	{Name: "conformance", Package: "github.com/opencontainers/distribution-spec/conformance", Version: "v0.0.0-20260831232431-97274622c111"},
 	// versitygw is the S3 server of the s3:// tests (StartS3): ~1 min to build, against ~5 for MinIO.
 	{Name: "versitygw", Package: "github.com/versity/versitygw/cmd/versitygw", Version: "v1.8.0"},
+	// registry is Distribution v3, the second registry kind of the tests (StartDistribution3).
+	{Name: "registry", Package: "github.com/distribution/distribution/v3/cmd/registry", Version: "v3.1.2"},
 }
 
 // ToolTimeout bounds every run of a pinned tool.
