@@ -39,6 +39,9 @@ type PackOptions struct {
 	// beside the bundle. It is kept when the pack fails, so that running it again fetches only
 	// what is missing, and removed once the bundle is written.
 	Stage string
+	// DropStage removes the stage when the pack fails too: for a source read again at no
+	// cost (an image archive), whose damage must leave nothing behind.
+	DropStage bool
 	// Pull tunes the copy into the stage (its Platform is Platform).
 	Pull  layout.CopyOptions
 	Write WriteOptions
@@ -89,6 +92,21 @@ func packStaged(ctx context.Context, out string, src layout.Source, refs []layou
 	if stage == "" {
 		stage = out + ".bale-pull"
 	}
+	c, err := packStage(ctx, out, stage, src, refs, opt)
+	if c == nil && opt.DropStage {
+		os.RemoveAll(stage)
+	}
+	return c, err
+}
+
+// packStage is packStaged into stage.
+func packStage(ctx context.Context, out, stage string, src layout.Source, refs []layout.Ref, opt PackOptions) (*catalog.Catalog, error) {
+	kept := func(s string) string {
+		if opt.DropStage {
+			return ""
+		}
+		return s
+	}
 	pull := opt.Pull
 	pull.Platforms, pull.Referrers = opt.Platforms, opt.Referrers
 	var skipped error
@@ -113,10 +131,10 @@ func packStaged(ctx context.Context, out string, src layout.Source, refs []layou
 	}
 	if err != nil && errors.As(err, &ie) {
 		// Images missing or that bale cannot carry: running again would not help.
-		return nil, fmt.Errorf("%w\n(%s keeps what was fetched)", err, stage)
+		return nil, fmt.Errorf("%w%s", err, kept("\n("+stage+" keeps what was fetched)"))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fetching into %s (kept: running the same command again fetches only what is missing): %w", stage, err)
+		return nil, fmt.Errorf("fetching into %s%s: %w", stage, kept(" (kept: running the same command again fetches only what is missing)"), err)
 	}
 	st, err := registry.Open(stage)
 	if err != nil {
@@ -124,7 +142,7 @@ func packStaged(ctx context.Context, out string, src layout.Source, refs []layou
 	}
 	c, err := Pack(ctx, out, st, refs, opt)
 	if c == nil {
-		return nil, fmt.Errorf("%w (the images fetched are kept in %s)", err, stage)
+		return nil, fmt.Errorf("%w%s", err, kept(" (the images fetched are kept in "+stage+")"))
 	}
 	if err == nil {
 		err = skipped

@@ -2,11 +2,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/bale-project/bale/internal/progress"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/internal/progress"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/remote"
 )
@@ -15,13 +16,26 @@ func copyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "copy",
 		Aliases:   []string{"cp"},
-		Usage:     "copy images between registry storage, skopeo dir trees, OCI layouts (by hard links) and live registries",
-		ArgsUsage: "SRC DST",
+		Usage:     "copy images between registry storage, skopeo dir trees, OCI layouts (by hard links), live registries, runtimes' image archives and bundles",
+		ArgsUsage: "SRC [PATCH...] DST",
 		Description: `Copies every image of SRC (or only those of the --images lists) into DST; each is any of
-registry:PATH, dir:PATH, oci:PATH (an existing SRC may be a bare PATH), or a live registry
-docker://HOST[:PORT][/PREFIX] (Registry HTTP API v2: Harbor, Distribution, Quay, ...). Files are
+registry:PATH, dir:PATH, oci:PATH (an existing SRC may be a bare PATH), a live registry
+docker://HOST[:PORT][/PREFIX] (Registry HTTP API v2: Harbor, Distribution, Quay, ...), or an
+image archive of the container runtimes, oci-archive:FILE or docker-archive:FILE. Files are
 hard-linked wherever SRC and DST share a file system, copied otherwise (bale says so once). DST
 may already hold images: copy merges and never removes; a tag that exists is re-pointed.
+
+SRC may be a bundle, followed by its patches in order: the patched release is read straight
+from the files (no unpacking), every blob verified, so that one command exports a subset of a
+release (--images, --platform) for a site without a registry.
+
+An archive DST is written whole, under a temporary name renamed once complete (FILE.tar.gz
+and FILE.tar.zst compress it): oci-archive:FILE for ctr images import, k3s and RKE2's images
+directory and skopeo (digests kept, multi-arch images whole); docker-archive:FILE for docker
+load, podman load and ctr (one platform of each image, --platform or the host's; image ids
+kept, manifest digests not, referrers left out and named). Names are HOST/REPO:TAG as runtimes
+ask for them: --name-prefix HOST[/PATH], or by default as Docker normalizes them
+(docker.io/library/busybox:1.36.1).
 
 From a live registry, every blob is pulled once and verified, --jobs at a time; into one, only
 the blobs it lacks are pushed (blobs already pushed to another repository are mounted),
@@ -42,23 +56,27 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
    bale copy registry:./registry dir:./skopeo-images
    bale copy --images images.list --src-creds ci:TOKEN docker://registry.ci.example:5000 registry:/srv/pool
    bale copy --dest-cert-dir /etc/containers/certs.d/harbor.site registry:/srv/pool docker://harbor.site/library
+   bale copy --images edge.list release-1.0.tar.zst patch-1.1.tar.zst oci-archive:/var/lib/rancher/k3s/agent/images/release.tar
+   bale copy --platform linux/arm64 release.tar.zst docker-archive:images-arm64.tar
 
 ` + exitCodesHelp,
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "copy only the images listed in `FILE|DIR` (repeatable; format as in bale pack)"},
 			&cli.StringSliceFlag{Name: "platform", Usage: "keep only `OS/ARCH[/VARIANT]` of multi-arch images: once, the tag points at that platform's manifest; several times, the index is kept byte for byte (same digest) with only those platforms' images (a sparse index)"},
+			namePrefixFlag,
 			jobsFlag,
 			quietFlag,
 		}, append(referrerFlags(), append(remoteFlags("src"), remoteFlags("dest")...)...)...),
 		Action: func(cx *cli.Context) error {
-			if err := checkArgs(cx, 2, "SRC DST"); err != nil {
+			if err := checkArgs(cx, max(cx.NArg(), 2), "SRC [PATCH...] DST"); err != nil {
 				return err
 			}
-			srcLoc, err := parseLocation(cx.Args().Get(0), false)
+			srcArgs := cx.Args().Slice()[:cx.NArg()-1]
+			srcLoc, err := copySource(srcArgs)
 			if err != nil {
 				return err
 			}
-			dstArg := cx.Args().Get(1)
+			dstArg := cx.Args().Get(cx.NArg() - 1)
 			var dstLoc location
 			if remote.Is(dstArg) {
 				dstLoc = location{Kind: kindDocker, Path: dstArg}
@@ -77,7 +95,12 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			if err != nil {
 				return err
 			}
-			src, err := openSourceFlags(cx, srcLoc)
+			var src layout.Source
+			if srcLoc.Kind == kindBundle {
+				src, err = archive.OpenSource(cx.Context, srcArgs)
+			} else {
+				src, err = openSourceFlags(cx, srcLoc)
+			}
 			if err != nil {
 				return err
 			}
@@ -86,21 +109,25 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 				return err
 			}
 			var dst layout.Sink
+			if dstLoc.Kind == kindDocker && cx.String("name-prefix") != "" {
+				return usagef("--name-prefix names the images of an oci-archive: or docker-archive: destination, not of %s", dstLoc)
+			}
 			if dstLoc.Kind == kindDocker {
 				dst, err = openRemote(cx, dstLoc, "dest")
 			} else {
-				dst, err = openDestination(dstLoc)
+				dst, err = openDestinationFlags(cx, dstLoc, platform)
 			}
 			if err != nil {
 				return err
 			}
+			defer abortArchives(&[]layout.Sink{dst})
 			start := time.Now()
 			t := tracker(cx, "copy")
 			copyOpt := copyProgress(t, platform)
 			copyOpt.Referrers = refOpt
 			n, err := layout.CopyWith(cx.Context, progress.Source(src, t), dst, refs, copyOpt)
 			t.Finish(err == nil)
-			if err != nil {
+			if err = finishArchives(cx, []layout.Sink{dst}, err); err != nil {
 				return err
 			}
 			fmt.Fprintf(cx.App.ErrWriter, "copied %d images from %s to %s in %.2fs\n", n, srcLoc, dstLoc, time.Since(start).Seconds())
@@ -110,4 +137,25 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			return nil
 		},
 	}
+}
+
+// copySource parses the sources of copy: one location, or a bundle and its patches.
+func copySource(args []string) (location, error) {
+	var first location
+	for i, a := range args {
+		loc, err := parseLocation(a, true)
+		if err != nil {
+			return loc, err
+		}
+		switch {
+		case loc.Kind == kindCatalog:
+			return loc, usagef("%s is a catalog file, which holds no images: copy from a bundle or a layout", a)
+		case len(args) > 1 && loc.Kind != kindBundle:
+			return loc, usagef("copy takes several sources only as a bundle and its patches; %s is not a bundle", a)
+		}
+		if i == 0 {
+			first = loc
+		}
+	}
+	return first, nil
 }

@@ -49,7 +49,7 @@ func parseLocation(s string, allowBundle bool) (location, error) {
 	if strings.HasPrefix(s, s3store.Scheme) {
 		return location{Kind: kindS3, Path: s}, nil
 	}
-	for _, k := range []string{kindRegistry, kindDir, kindOCI} {
+	for _, k := range []string{kindRegistry, kindDir, kindOCI, kindOCIArchive, kindDockerArchive} {
 		if p, ok := strings.CutPrefix(s, k+":"); ok {
 			if p == "" {
 				return location{}, usagef("%q: no path after %s:", s, k)
@@ -65,6 +65,8 @@ func parseLocation(s string, allowBundle bool) (location, error) {
 		return location{}, fmt.Errorf("%s: %w", s, err)
 	}
 	switch {
+	case !fi.IsDir() && isTarFile(s):
+		return location{}, usagef("%s is a tar file: write oci-archive:%s or docker-archive:%s", s, s, s)
 	case !fi.IsDir() && allowBundle:
 		return location{Kind: fileKind(s), Path: s}, nil
 	case fi.IsDir() && registry.Is(s):
@@ -86,6 +88,8 @@ func openSource(l location) (layout.Source, error) {
 		return dirtree.Open(l.Path)
 	case kindOCI:
 		return ocidir.Open(l.Path)
+	case kindOCIArchive, kindDockerArchive, kindBundle:
+		return openArchiveSource(l)
 	case kindS3:
 		return openS3(l)
 	case kindDocker:

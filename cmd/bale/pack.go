@@ -25,6 +25,11 @@ docker://HOST[:PORT][/PREFIX]), or only the images of the --images lists, into O
 zstd-compressed tar that is also a registry storage root, with a catalog at its head. Every
 blob is verified against its digest while it is read.
 
+SOURCE may also be an image archive, oci-archive:FILE or docker-archive:FILE (a vendor's docker
+save; .tar, .tar.gz or .tar.zst): its images are staged as registry storage beside OUT (removed
+afterwards, and after a failure too), and a docker-archive's layers are stored as it holds
+them, so that its image ids stay and the same archive always gives the same digests.
+
 From a live registry the images are first pulled into OUT.bale-pull/ (registry storage beside
 OUT; --stage DIR to put it elsewhere), each blob once, --jobs at a time, verified; that
 directory is removed once the bundle is written and kept if anything fails, so that running
@@ -156,6 +161,7 @@ Examples:
 				begin([]*catalog.Catalog{c})
 			}
 			opt.Write.Progress = func(d digest.Digest, size int64) { step(d, size) }
+			stageArchive(loc, out, &opt)
 			c, err := archive.Pack(cx.Context, out, src, refs, opt)
 			pull.Finish(c != nil)
 			pt.Finish(c != nil)

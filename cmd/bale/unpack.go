@@ -38,6 +38,11 @@ func unpackCommand() *cli.Command {
                        keep nested repository names)
    --to oci:PATH       an OCI image layout holding every image, tagged "<repo>:<tag>"
                        (skopeo copy oci:PATH:<repo>:<tag> ... reads it)
+   --to oci-archive:FILE, --to docker-archive:FILE
+                       an image archive for a site without a registry (ctr images import,
+                       k3s/RKE2's images directory, podman load, docker load), written whole
+                       and renamed into place; see bale copy --help, which exports straight
+                       from the bundles without the registry storage unpack stages here
    --to s3://BUCKET[/ROOTDIRECTORY]
                        registry storage in a bucket, served by registries running with
                        storage.s3 on it (Distribution, docker-registry; for Harbor use
@@ -67,7 +72,8 @@ manifest.
 
 ` + exitCodesHelp,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH, dir:PATH or oci:PATH; repeatable)"},
+			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH, dir:PATH, oci:PATH, oci-archive:FILE or docker-archive:FILE; repeatable)"},
+			namePrefixFlag,
 			quietFlag,
 			&cli.BoolFlag{Name: "no-sync", Usage: "do not flush to disk (syncfs) before writing links and at the end: faster, but a power loss may leave tags whose data is not on disk"},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: s3store.DefaultJobs, Usage: "upload `N` blobs (and parts of blobs) at once into an s3:// target"},
@@ -94,6 +100,7 @@ manifest.
 				sinks   []layout.Sink
 				targets []string
 			)
+			defer abortArchives(&sinks)
 			for _, t := range tos {
 				loc, err := parseTarget(t)
 				if err != nil {
@@ -116,7 +123,7 @@ manifest.
 					}
 					regLoc = loc
 				default:
-					d, err := openDestination(loc)
+					d, err := openDestinationFlags(cx, loc, nil)
 					if err != nil {
 						return err
 					}
@@ -140,6 +147,7 @@ manifest.
 			opt.Begin, opt.Progress = begin, func(d layout.Descriptor, _ bool) { step(d.Digest, d.Size) }
 			res, err := archive.UnpackFiles(cx.Context, bundles, store, opt)
 			t.Finish(err == nil)
+			err = finishArchives(cx, sinks, err)
 			if err != nil {
 				if staging != "" {
 					return fmt.Errorf("%w\n(verified blobs are kept in %s; re-run to resume, or delete it)", err, staging)
@@ -179,7 +187,7 @@ func parseTarget(s string) (location, error) {
 	if strings.HasPrefix(s, s3store.Scheme) {
 		return parseLocation(s, false)
 	}
-	for _, k := range []string{kindRegistry, kindDir, kindOCI} {
+	for _, k := range []string{kindRegistry, kindDir, kindOCI, kindOCIArchive, kindDockerArchive} {
 		if strings.HasPrefix(s, k+":") {
 			return parseLocation(s, false)
 		}

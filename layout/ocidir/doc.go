@@ -12,4 +12,8 @@
 // image named by digest only. Reading, a ref name without ':' or '@' (what `skopeo copy ...
 // oci:PATH:v1` writes) is tag v1 of the repository named after the layout's directory.
 // Manifests are stored byte for byte, Docker schema2 ones included, so digests never change.
+//
+// OpenFS reads the same layout out of an fs.FS instead of a directory (the members of an
+// oci-archive, layout/ociarchive, which names its images by its own rules through
+// Options.Ref); BlobName names a blob inside a layout, for both.
 package ocidir

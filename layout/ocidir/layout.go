@@ -27,10 +27,13 @@ const (
 	LayoutHeader = `{"imageLayoutVersion":"1.0.0"}`
 )
 
-// Layout is an OCI image layout directory.
+// Layout is an OCI image layout directory (or, opened with OpenFS, the members of an
+// oci-archive).
 type Layout struct {
 	root  string
-	index index
+	index Index
+	fsys  fs.FS   // nil: the directory root
+	opt   Options // OpenFS's
 	// Copied counts blobs PutImage had to copy because linking was impossible.
 	Copied int
 }
@@ -41,8 +44,8 @@ var (
 	_ layout.Remover    = (*Layout)(nil)
 )
 
-// index is index.json; unknown fields of the file are not kept.
-type index struct {
+// Index is index.json; unknown fields of the file are not kept.
+type Index struct {
 	SchemaVersion int                 `json:"schemaVersion"`
 	MediaType     string              `json:"mediaType,omitempty"`
 	Manifests     []layout.Descriptor `json:"manifests"`
@@ -72,14 +75,8 @@ func Open(root string) (*Layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OCI layout %s: %w", root, err)
 	}
-	if len(b) > layout.MaxManifestSize*4 {
-		return nil, fmt.Errorf("OCI layout %s: index.json of %d bytes: %w", root, len(b), layout.ErrInvalid)
-	}
-	if err := json.Unmarshal(b, &l.index); err != nil {
-		return nil, fmt.Errorf("OCI layout %s: index.json: %v: %w", root, err, layout.ErrInvalid)
-	}
-	if l.index.SchemaVersion != 2 {
-		return nil, fmt.Errorf("OCI layout %s: index.json schemaVersion %d: %w", root, l.index.SchemaVersion, layout.ErrInvalid)
+	if l.index, err = ParseIndex(b); err != nil {
+		return nil, fmt.Errorf("OCI layout %s: %w", root, err)
 	}
 	return l, nil
 }
@@ -89,7 +86,7 @@ func New(root string) (*Layout, error) {
 	if Is(root) {
 		return Open(root)
 	}
-	return &Layout{root: root, index: index{SchemaVersion: 2, Manifests: []layout.Descriptor{}}}, nil
+	return &Layout{root: root, index: Index{SchemaVersion: 2, Manifests: []layout.Descriptor{}}}, nil
 }
 
 // Root is the layout's directory.
@@ -101,7 +98,14 @@ var defaultRepoRE = regexp.MustCompile(`[^a-z0-9._-]+`)
 // defaultRepo is the repository of ref names that are only a tag: the layout directory's name.
 func (l *Layout) defaultRepo() string {
 	abs, _ := filepath.Abs(l.root)
-	name := strings.Trim(defaultRepoRE.ReplaceAllString(strings.ToLower(filepath.Base(abs)), "-"), "-._")
+	return RepoNamed(filepath.Base(abs))
+}
+
+// RepoNamed is the repository of ref names that are only a tag in a layout called name (its
+// directory, or an archive's file name without its extensions): name lower-cased, other
+// characters than [a-z0-9._-] made '-'; "oci" when that is no repository name.
+func RepoNamed(name string) string {
+	name = strings.Trim(defaultRepoRE.ReplaceAllString(strings.ToLower(name), "-"), "-._")
 	if layout.ValidateRepo(name) != nil {
 		return "oci"
 	}
@@ -135,13 +139,12 @@ func (l *Layout) Refs() ([]layout.Ref, error) {
 	var errs []error
 	seen := map[string]bool{}
 	for _, d := range l.index.Manifests {
-		name := d.Annotations[RefNameKey]
-		if name == "" || !layout.IsManifestType(d.MediaType) {
+		r, ok, err := l.refOf(d)
+		if !ok || !layout.IsManifestType(d.MediaType) {
 			continue
 		}
-		r, err := l.parseRefName(name)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("index.json ref name %q: %w", name, err))
+			errs = append(errs, err)
 			continue
 		}
 		if !seen[r.String()] {
@@ -157,11 +160,11 @@ func (l *Layout) Refs() ([]layout.Ref, error) {
 // skopeo does), or a blob of the layout for a digest reference.
 func (l *Layout) Resolve(ref layout.Ref) (digest.Digest, error) {
 	for _, d := range l.index.Manifests {
-		name := d.Annotations[RefNameKey]
-		if name == "" || !layout.IsManifestType(d.MediaType) {
+		r, ok, err := l.refOf(d)
+		if !ok || !layout.IsManifestType(d.MediaType) {
 			continue
 		}
-		if r, err := l.parseRefName(name); err == nil && r.Repo == ref.Repo &&
+		if err == nil && r.Repo == ref.Repo &&
 			((ref.Tag != "" && r.Tag == ref.Tag) || (ref.Tag == "" && d.Digest == ref.Digest)) {
 			if ref.Digest != "" && ref.Digest != d.Digest {
 				continue
@@ -169,25 +172,28 @@ func (l *Layout) Resolve(ref layout.Ref) (digest.Digest, error) {
 			return d.Digest, nil
 		}
 	}
-	if ref.Tag == "" && ref.Digest != "" {
-		if p, err := l.blobPath(ref.Digest); err == nil {
-			if _, err := os.Stat(p); err == nil {
-				return ref.Digest, nil
-			}
-		}
+	if ref.Tag == "" && ref.Digest != "" && l.hasBlob(ref.Digest) {
+		return ref.Digest, nil
 	}
 	return "", fmt.Errorf("%s in OCI layout %s: %w", ref, l.root, layout.ErrNotFound)
 }
 
 func (l *Layout) blobPath(d digest.Digest) (string, error) {
-	if err := layout.ValidateDigest(d); err != nil {
+	name, err := BlobName(d)
+	if err != nil {
 		return "", err
 	}
-	return filepath.Join(l.root, BlobsDir, d.Algorithm().String(), d.Encoded()), nil
+	if l.fsys != nil {
+		return "", fmt.Errorf("blob %s of %s is an archive member, not a file: %w", d, l.root, layout.ErrUnsupported)
+	}
+	return filepath.Join(l.root, filepath.FromSlash(name)), nil
 }
 
 // ReadManifest reads manifest d and verifies it.
 func (l *Layout) ReadManifest(repo string, d digest.Digest) (*layout.Manifest, error) {
+	if l.fsys != nil {
+		return l.readManifestFS(repo, d)
+	}
 	p, err := l.blobPath(d)
 	if err != nil {
 		return nil, err
@@ -200,6 +206,9 @@ func (l *Layout) BlobPath(_ string, d layout.Descriptor) (string, error) { retur
 
 // OpenBlob opens blob d.
 func (l *Layout) OpenBlob(repo string, d layout.Descriptor) (io.ReadCloser, error) {
+	if l.fsys != nil {
+		return l.openBlobFS(repo, d)
+	}
 	p, err := l.blobPath(d.Digest)
 	if err != nil {
 		return nil, err

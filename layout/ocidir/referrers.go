@@ -22,10 +22,8 @@ func (l *Layout) Referrers(repo string, d digest.Digest) ([]layout.Descriptor, e
 		if !layout.IsManifestType(desc.MediaType) || seen[desc.Digest] {
 			continue
 		}
-		if name := desc.Annotations[RefNameKey]; name != "" {
-			if r, err := l.parseRefName(name); err != nil || r.Repo != repo {
-				continue
-			}
+		if r, ok, err := l.refOf(desc); ok && (err != nil || r.Repo != repo) {
+			continue
 		}
 		m, err := l.ReadManifest(repo, desc.Digest)
 		if err != nil || m.Subject == nil || m.Subject.Digest != d {

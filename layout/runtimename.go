@@ -1,0 +1,93 @@
+package layout
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/distribution/reference"
+)
+
+// RuntimeName is the full name a container runtime (containerd, podman, docker) gives ref
+// once loaded from an image archive, the name a pod or `podman run` asks for: with a prefix
+// (HOST[/PATH], bale's --name-prefix), PREFIX/REPO:TAG; without, REPO:TAG normalized as Docker
+// does (busybox:1.36.1 is docker.io/library/busybox:1.36.1, kubesphere/ks:v1 is
+// docker.io/kubesphere/ks:v1, and a repository whose first component is a host, such as
+// quay.io/x/y, keeps it). An image named by digest is NAME@sha256:<hex>.
+func RuntimeName(prefix string, ref Ref) (string, error) {
+	full := ref.Repo
+	if prefix != "" {
+		full = strings.TrimSuffix(prefix, "/") + "/" + ref.Repo
+	}
+	named, err := reference.ParseNormalizedNamed(full)
+	if err != nil {
+		return "", fmt.Errorf("image name %q: %v: %w", full, err, ErrInvalid)
+	}
+	switch {
+	case ref.Tag != "":
+		t, err := reference.WithTag(named, ref.Tag)
+		if err != nil {
+			return "", fmt.Errorf("image name %q, tag %q: %v: %w", full, ref.Tag, err, ErrInvalid)
+		}
+		return t.String(), nil
+	case ref.Digest != "":
+		d, err := reference.WithDigest(named, ref.Digest)
+		if err != nil {
+			return "", fmt.Errorf("image name %q, digest %q: %v: %w", full, ref.Digest, err, ErrInvalid)
+		}
+		return d.String(), nil
+	}
+	return named.String(), nil
+}
+
+// ValidateNamePrefix checks a --name-prefix: HOST[:PORT][/PATH], lower case, as image names
+// are written.
+func ValidateNamePrefix(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	if _, err := RuntimeName(prefix, Ref{Repo: "x", Tag: "latest"}); err != nil {
+		return fmt.Errorf("name prefix %q: want HOST[:PORT][/PATH], e.g. registry.site:5000/library: %w", prefix, err)
+	}
+	return nil
+}
+
+// IsReferrer reports whether ref is a referrer of another image rather than an image to run:
+// an image named by digest whose manifest has a subject, or a cosign or referrers tag
+// (sha256-<hex>.sig, sha256-<hex>). Runtimes have no use for them as images.
+func IsReferrer(ref Ref, img *Image) bool {
+	if ref.Tag == "" {
+		return img.Manifest.Subject != nil
+	}
+	_, _, ok := ParseReferrerTag(ref.Tag)
+	return ok
+}
+
+// IsRunnable reports whether img is an image a container runtime can run: every image
+// manifest of it has an image config (Docker's or OCI's) and only filesystem layers, and
+// names no subject. An archive names nothing else for runtimes: they make an image of every
+// name they import, and containerd then fails the import unpacking it.
+func IsRunnable(img *Image) bool {
+	for _, m := range img.Manifests() {
+		if m.Subject != nil {
+			return false
+		}
+		if m.IsIndex() {
+			continue
+		}
+		if m.Config.MediaType != MediaTypeDockerConfig && m.Config.MediaType != MediaTypeOCIConfig {
+			return false
+		}
+		for _, l := range m.Layers {
+			if !IsLayerType(l.MediaType) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// IsLayerType reports whether mt is a filesystem layer, Docker's or OCI's, of any compression
+// (non-distributable and foreign ones included).
+func IsLayerType(mt string) bool {
+	return strings.HasPrefix(mt, "application/vnd.docker.image.rootfs.") || strings.HasPrefix(mt, "application/vnd.oci.image.layer.")
+}
