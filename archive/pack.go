@@ -21,6 +21,9 @@ type PackOptions struct {
 	Platforms []layout.Platform
 	// Referrers choose the referrers that travel with the images (layout.FindReferrers).
 	Referrers layout.ReferrerOptions
+	// AllTags says that refs are every tag of the source (listed by the caller), as when
+	// refs is empty: cosign and referrers tags travel as their subjects' referrers.
+	AllTags bool
 	// KeepGoing packs the images that can be taken and leaves out the others, which Pack
 	// then names in the *catalog.ImagesError it returns with the catalog.
 	KeepGoing bool
@@ -55,7 +58,8 @@ func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref,
 	if _, ok := src.(layout.FileSource); !ok {
 		return packStaged(ctx, out, src, refs, opt)
 	}
-	c, err := catalog.FromSource(src, refs, catalog.BuildOptions{Platforms: opt.Platforms, Referrers: opt.Referrers, KeepGoing: opt.KeepGoing})
+	c, err := catalog.FromSource(src, refs, catalog.BuildOptions{Platforms: opt.Platforms, Referrers: opt.Referrers,
+		KeepGoing: opt.KeepGoing, AllTags: opt.AllTags || len(refs) == 0})
 	if c == nil {
 		return nil, err
 	}
@@ -87,6 +91,7 @@ func packStaged(ctx context.Context, out string, src layout.Source, refs []layou
 		if len(refs) == 0 {
 			return nil, fmt.Errorf("%v holds no images: %w", src, layout.ErrNotFound)
 		}
+		opt.AllTags = true
 	}
 	stage := opt.Stage
 	if stage == "" {
@@ -108,7 +113,7 @@ func packStage(ctx context.Context, out, stage string, src layout.Source, refs [
 		return s
 	}
 	pull := opt.Pull
-	pull.Platforms, pull.Referrers = opt.Platforms, opt.Referrers
+	pull.Platforms, pull.Referrers, pull.AllTags = opt.Platforms, opt.Referrers, opt.AllTags
 	var skipped error
 	_, err := layout.CopyWith(ctx, src, registry.New(stage), refs, pull)
 	var ie *layout.ImagesError
@@ -200,15 +205,17 @@ func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFil
 		return 0, err
 	}
 	var refs []layout.Ref
+	copyOpt := opt.Copy
 	if opt.Images != nil {
 		refs, err = opt.Images.Expand(src)
 	} else {
 		refs, err = src.Refs()
+		copyOpt.AllTags = true
 	}
 	if err != nil {
 		return 0, err
 	}
-	n, err := layout.CopyWith(ctx, src, dst, refs, opt.Copy)
+	n, err := layout.CopyWith(ctx, src, dst, refs, copyOpt)
 	if err != nil {
 		return n, fmt.Errorf("%w (the unpacked images are kept in %s: running the same command again goes on from there)", err, stage)
 	}

@@ -21,6 +21,9 @@ type BuildOptions struct {
 	Platforms []layout.Platform
 	// Referrers choose the referrers that travel with the images (layout.FindReferrers).
 	Referrers layout.ReferrerOptions
+	// AllTags says that refs are every tag of src (listed by the caller): cosign and
+	// referrers tags among them travel as their subjects' referrers, as when refs is empty.
+	AllTags bool
 	// KeepGoing leaves out the images that cannot be taken instead of failing: FromSource
 	// then returns the catalog of the others together with the *ImagesError naming them.
 	KeepGoing bool
@@ -39,8 +42,8 @@ type ImagesError = layout.ImagesError
 // Finish. Every image that is missing or unreadable is reported in one *ImagesError; with
 // opt.KeepGoing the catalog of the others comes with it (nil only if no image is left).
 func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalog, error) {
-	all := len(refs) == 0
-	if all {
+	all := len(refs) == 0 || opt.AllTags
+	if len(refs) == 0 {
 		var err error
 		if refs, err = src.Refs(); err != nil {
 			return nil, err
@@ -54,19 +57,62 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 		images   []layout.Resolved
 		configs  = map[digest.Digest]configInfo{}
 	)
-	for _, ref := range refs {
+	resolve := func(ref layout.Ref) {
 		img, err := layout.ResolveImage(src, ref, opt.Platforms)
 		if err == nil {
 			err = readConfigs(src, ref.Repo, img, configs)
 		}
 		if err != nil {
 			problems = append(problems, ImageError{Ref: ref, Err: err})
-			continue
+			return
 		}
 		images = append(images, layout.Resolved{Ref: ref, Image: img})
 	}
-	if all {
-		images = layout.WithoutReferrerTags(images)
+	// Of every tag, cosign and referrers tags whose subject is an image are its referrers:
+	// discovery takes them (or leaves them out), so they are not resolved as images.
+	var referrerTags []layout.Ref
+	for _, ref := range refs {
+		if _, _, ok := layout.ParseReferrerTag(ref.Tag); ok && all {
+			referrerTags = append(referrerTags, ref)
+			continue
+		}
+		resolve(ref)
+	}
+	held := map[string]bool{}
+	hold := func(repo string, img *layout.Image) {
+		for _, m := range img.Manifests() {
+			held[repo+"@"+string(m.Digest)] = true
+		}
+	}
+	for _, r := range images {
+		hold(r.Ref.Repo, r.Image)
+	}
+	// Transitively (a signature on an SBOM that a referrers tag lists), as
+	// layout.WithoutReferrerTags decides for a copy: what it left out of a stage is skipped.
+	taken := map[int]bool{}
+	for changed := true; changed; {
+		changed = false
+		for i, ref := range referrerTags {
+			subject, _, _ := layout.ParseReferrerTag(ref.Tag)
+			if taken[i] || !held[ref.Repo+"@"+string(subject)] {
+				continue
+			}
+			taken[i], changed = true, true
+			if img, err := layout.ResolveImage(src, ref, nil); err == nil {
+				hold(ref.Repo, img)
+			}
+		}
+	}
+	for i, ref := range referrerTags {
+		if taken[i] {
+			continue
+		}
+		// Its subject is not here: an image of its own; one the source listed but no longer
+		// holds (left out of a stage with its subject's referrers) is skipped.
+		if _, err := src.Resolve(ref); errors.Is(err, layout.ErrNotFound) {
+			continue
+		}
+		resolve(ref)
 	}
 	images = layout.MarkReferrers(images)
 	found, err := layout.FindReferrers(src, images, opt.Referrers)

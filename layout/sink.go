@@ -187,6 +187,9 @@ type CopyOptions struct {
 	Image func(ref Ref, img *Image) func(error)
 	// Referrers choose the referrers that travel with the images (FindReferrers).
 	Referrers ReferrerOptions
+	// AllTags says that refs are every tag of the source (listed by the caller): cosign and
+	// referrers tags among them travel as their subjects' referrers, as when refs is empty.
+	AllTags bool
 }
 
 // CopyWith resolves every ref first (reporting all missing images, writing nothing if any is),
@@ -207,7 +210,7 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 			return 0, err
 		}
 	}
-	if len(refs) == 0 {
+	if len(refs) == 0 || opt.AllTags {
 		images = WithoutReferrerTags(images)
 	}
 	// Referrers named among refs (a bundle's, pushed) go after their subjects, as found ones do.
@@ -295,17 +298,36 @@ func splitReferrers(images []Resolved) (others, referrers []Resolved) {
 // (--no-referrers, --referrers-type).
 func WithoutReferrerTags(images []Resolved) []Resolved {
 	have := map[repoDigest]bool{}
-	for _, r := range images {
+	hold := func(r Resolved) {
 		for _, m := range r.Image.Manifests() {
 			have[repoDigest{r.Ref.Repo, m.Digest}] = true
 		}
 	}
-	out := images[:0:0]
-	for _, r := range images {
-		if d, _, ok := ParseReferrerTag(r.Ref.Tag); ok && have[repoDigest{r.Ref.Repo, d}] {
-			continue
+	var tags []int
+	for i, r := range images {
+		if _, _, ok := ParseReferrerTag(r.Ref.Tag); ok {
+			tags = append(tags, i)
+		} else {
+			hold(r)
 		}
-		out = append(out, r)
+	}
+	// Transitively: the signature of an SBOM a referrers tag lists belongs to the image too.
+	dropped := map[int]bool{}
+	for changed := true; changed; {
+		changed = false
+		for _, i := range tags {
+			d, _, _ := ParseReferrerTag(images[i].Ref.Tag)
+			if !dropped[i] && have[repoDigest{images[i].Ref.Repo, d}] {
+				dropped[i], changed = true, true
+				hold(images[i])
+			}
+		}
+	}
+	out := images[:0:0]
+	for i, r := range images {
+		if !dropped[i] {
+			out = append(out, r)
+		}
 	}
 	return out
 }

@@ -206,6 +206,36 @@ func TestSignedImages(t *testing.T) {
 		mustBale(t, "unpack", "--to", "registry:"+site, live)
 		s.checkSigned(t, "packed from docker://", testenv.StartRegistry(t, site), s.key, []digest.Digest{s.sbom})
 	})
+	t.Run("every tag of a live registry", func(t *testing.T) {
+		// Listed by the registry, cosign and referrers tags are their subjects' referrers,
+		// not images of their own; --no-referrers leaves them out.
+		for _, tt := range []struct {
+			flags  []string
+			images int
+			sigs   bool
+		}{{nil, 2, true}, {[]string{"--no-referrers"}, 2, false}} {
+			out := filepath.Join(t.TempDir(), "all.tar.zst")
+			mustBale(t, append(append([]string{"pack", "--src-tls-verify=false"}, tt.flags...), "-o", out, "docker://"+s.reg.Addr)...)
+			var ls struct {
+				Images []struct {
+					Repo, Tag     string
+					ReferrerKinds []struct{ Kind string }
+				}
+			}
+			if err := json.Unmarshal([]byte(mustBale(t, "list", "--json", out).stdout), &ls); err != nil {
+				t.Fatal(err)
+			}
+			sigs := false
+			for _, im := range ls.Images {
+				for _, k := range im.ReferrerKinds {
+					sigs = sigs || k.Kind == "sig"
+				}
+			}
+			if len(ls.Images) != tt.images || sigs != tt.sigs {
+				t.Errorf("pack %v of every tag: %d images (want %d), signatures under them %v (want %v): %+v", tt.flags, len(ls.Images), tt.images, sigs, tt.sigs, ls.Images)
+			}
+		}
+	})
 	t.Run("no-referrers", func(t *testing.T) {
 		bare := filepath.Join(t.TempDir(), "bare.tar.zst")
 		mustBale(t, "pack", "--no-referrers", "--images", s.list, "-o", bare, "registry:"+s.root)
