@@ -206,6 +206,16 @@ func TestSignedImages(t *testing.T) {
 		mustBale(t, "unpack", "--to", "registry:"+site, live)
 		s.checkSigned(t, "packed from docker://", testenv.StartRegistry(t, site), s.key, []digest.Digest{s.sbom})
 	})
+	t.Run("from a registry with the referrers API", func(t *testing.T) {
+		// bale serve answers the referrers API (it passes the conformance suite's Referrers
+		// test): through it, pack finds the untagged provenance too.
+		served := startServe(t, bundle)
+		live := filepath.Join(t.TempDir(), "api.tar.zst")
+		mustBale(t, "pack", "--src-tls-verify=false", "--images", s.list, "-o", live, "docker://"+served.Addr)
+		site := filepath.Join(t.TempDir(), "site")
+		mustBale(t, "unpack", "--to", "registry:"+site, live)
+		s.checkSigned(t, "packed from bale serve", testenv.StartRegistry(t, site), s.key, both)
+	})
 	t.Run("every tag of a live registry", func(t *testing.T) {
 		// Listed by the registry, cosign and referrers tags are their subjects' referrers,
 		// not images of their own; --no-referrers leaves them out.
