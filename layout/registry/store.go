@@ -20,14 +20,14 @@ import (
 // Store is a registry storage root directory.
 type Store struct {
 	root string
-	mu   sync.Mutex // guards Copied, placing and subjects while PutImage calls overlap
+	mu   sync.Mutex // guards Copied and placing while PutImage calls overlap
 	// placing holds the blobs being placed, closed when done.
 	placing map[string]chan struct{}
 	// Copied counts blobs PutImage had to copy because linking was impossible.
 	Copied int
 	// subjects caches, per repository, the referrers its revisions hold (see Referrers);
 	// LinkImage drops a repository's entry.
-	subjects map[string]subjectIndex
+	subjects SubjectCache
 }
 
 var (
@@ -356,9 +356,7 @@ func (s *Store) LinkImage(repo string, img *layout.Image) error {
 	if err := s.EnsureRepo(repo); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	delete(s.subjects, repo)
-	s.mu.Unlock()
+	s.subjects.Drop(repo)
 	for _, b := range img.Blobs() {
 		if layout.SkipAbsent(s, repo, b) {
 			continue // a non-distributable layer not held: no _layers link, as a registry has none

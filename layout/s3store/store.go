@@ -33,7 +33,7 @@ type Store struct {
 	// placing holds the blobs PutImage is uploading, closed when done.
 	placing map[digest.Digest]chan struct{}
 	// subjects caches, per repository, the referrers its revisions hold.
-	subjects map[string]subjectIndex
+	subjects registry.SubjectCache
 }
 
 var (

@@ -217,10 +217,11 @@ func (s *Store) delete(key string) error {
 // a _layers link for every config and layer and a revision link for every manifest. The
 // blobs must already be stored.
 func (s *Store) LinkImage(repo string, img *layout.Image) error {
-	s.mu.Lock()
-	delete(s.subjects, repo)
-	s.mu.Unlock()
+	s.subjects.Drop(repo)
 	for _, b := range img.Blobs() {
+		if layout.SkipAbsent(s, repo, b) {
+			continue // a non-distributable layer not held: no _layers link, as a registry has none
+		}
 		if err := s.WriteLink(registry.LayerLink{Repo: repo, Digest: b.Digest}, b.Digest); err != nil {
 			return err
 		}
@@ -241,6 +242,9 @@ func (s *Store) ConcurrentPut() bool { return true }
 // and verified while it uploads), then the repository links, then the tag if ref has one.
 func (s *Store) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) error {
 	for _, d := range img.Descriptors() {
+		if layout.SkipAbsent(src, ref.Repo, d) {
+			continue // a non-distributable layer the source lacks: no registry holds it either
+		}
 		if err := s.placeOnce(d, ref.Repo, src); err != nil {
 			return err
 		}
