@@ -14,15 +14,16 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/internal/fsutil"
+	"github.com/bale-project/bale/internal/par"
 	"github.com/bale-project/bale/layout"
 )
 
 // Store is a registry storage root directory.
 type Store struct {
 	root string
-	mu   sync.Mutex // guards Copied and placing while PutImage calls overlap
-	// placing holds the blobs being placed, closed when done.
-	placing map[string]chan struct{}
+	mu   sync.Mutex // guards Copied while PutImage calls overlap
+	// placing places each blob once while PutImage calls overlap.
+	placing par.Flight[digest.Digest]
 	// Copied counts blobs PutImage had to copy because linking was impossible.
 	Copied int
 	// subjects caches, per repository, the referrers its revisions hold (see Referrers);
@@ -420,30 +421,7 @@ func (s *Store) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) e
 // placeOnce stores blob d from src unless it is there; while PutImage calls overlap, a blob
 // that several images share is fetched once: the others wait for that and find it stored.
 func (s *Store) placeOnce(d layout.Descriptor, repo string, src layout.Source) error {
-	for {
-		if s.StatBlob(d) {
-			return nil
-		}
-		s.mu.Lock()
-		if s.placing == nil {
-			s.placing = map[string]chan struct{}{}
-		}
-		wait, busy := s.placing[d.Digest.String()]
-		if !busy {
-			s.placing[d.Digest.String()] = make(chan struct{})
-		}
-		s.mu.Unlock()
-		if busy {
-			<-wait // then look again: stored, or the other placing failed and this one tries
-			continue
-		}
-		err := s.place(d, repo, src)
-		s.mu.Lock()
-		close(s.placing[d.Digest.String()])
-		delete(s.placing, d.Digest.String())
-		s.mu.Unlock()
-		return err
-	}
+	return s.placing.Do(d.Digest, func() bool { return s.StatBlob(d) }, func() error { return s.place(d, repo, src) })
 }
 
 func (s *Store) place(d layout.Descriptor, repo string, src layout.Source) error {

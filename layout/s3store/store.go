@@ -8,12 +8,12 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/bale-project/bale/internal/par"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/registry"
 )
@@ -29,9 +29,8 @@ type Store struct {
 	sem      chan struct{} // one per request body in flight (blobs and parts)
 	bufs     chan []byte   // part buffers, cfg.jobs()+2 of cfg.partSize()
 
-	mu sync.Mutex
-	// placing holds the blobs PutImage is uploading, closed when done.
-	placing map[digest.Digest]chan struct{}
+	// placing uploads each blob once while PutImage calls overlap.
+	placing par.Flight[digest.Digest]
 	// subjects caches, per repository, the referrers its revisions hold.
 	subjects registry.SubjectCache
 }

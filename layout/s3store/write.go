@@ -261,30 +261,7 @@ func (s *Store) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) e
 // placeOnce uploads blob d from src unless it is there; a blob that several overlapping
 // PutImage calls share is uploaded once, the others wait for it.
 func (s *Store) placeOnce(d layout.Descriptor, repo string, src layout.Source) error {
-	for {
-		if s.StatBlob(d) {
-			return nil
-		}
-		s.mu.Lock()
-		if s.placing == nil {
-			s.placing = map[digest.Digest]chan struct{}{}
-		}
-		wait, busy := s.placing[d.Digest]
-		if !busy {
-			s.placing[d.Digest] = make(chan struct{})
-		}
-		s.mu.Unlock()
-		if busy {
-			<-wait
-			continue
-		}
-		err := s.place(d, repo, src)
-		s.mu.Lock()
-		close(s.placing[d.Digest])
-		delete(s.placing, d.Digest)
-		s.mu.Unlock()
-		return err
-	}
+	return s.placing.Do(d.Digest, func() bool { return s.StatBlob(d) }, func() error { return s.place(d, repo, src) })
 }
 
 func (s *Store) place(d layout.Descriptor, repo string, src layout.Source) error {
