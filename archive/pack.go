@@ -55,7 +55,7 @@ type PackOptions struct {
 // Every missing image is reported in one *catalog.ImagesError, and then no file is written;
 // with opt.KeepGoing the others are packed and the catalog is returned with that error.
 func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref, opt PackOptions) (*catalog.Catalog, error) {
-	if _, ok := src.(layout.FileSource); !ok {
+	if !packsDirectly(src) {
 		return packStaged(ctx, out, src, refs, opt)
 	}
 	c, err := catalog.FromSource(src, refs, catalog.BuildOptions{Platforms: opt.Platforms, Referrers: opt.Referrers,
@@ -78,6 +78,25 @@ func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref,
 		return nil, err
 	}
 	return c, skipped
+}
+
+// Streamer is a Source that Pack reads straight into the bundle, each blob opened in turn and
+// verified as it is written, without staging it first: a bucket (s3store.Store), where a blob
+// is one GET and a stage would only be a second copy on local disk.
+type Streamer interface {
+	layout.Source
+	// PackDirectly reports whether Pack reads this source without a stage.
+	PackDirectly() bool
+}
+
+// packsDirectly reports whether Pack writes the bundle straight from src: its blobs are files,
+// or it is a Streamer. Any other source (a live registry, an image archive) is staged first.
+func packsDirectly(src layout.Source) bool {
+	if _, ok := src.(layout.FileSource); ok {
+		return true
+	}
+	st, ok := src.(Streamer)
+	return ok && st.PackDirectly()
 }
 
 // packStaged copies refs (every tag of src when empty) from src into the stage, then packs

@@ -129,10 +129,17 @@ func (p *blobPipeline) failed() error {
 	return errors.Join(p.errs...)
 }
 
-// wait waits for every blob and returns their errors.
+// wait waits for every blob and returns their errors: every one with keepGoing; else the
+// first, with the count of the others (blobs that were in flight when it failed, which mostly
+// failed the same way: an access denied or a full store would otherwise be told once per blob).
 func (p *blobPipeline) wait() error {
 	p.wg.Wait()
-	return p.failed()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.keepGoing || len(p.errs) <= 1 {
+		return errors.Join(p.errs...)
+	}
+	return fmt.Errorf("%w\n(and %d more blobs that were being stored failed)", p.errs[0], len(p.errs)-1)
 }
 
 // waitAll waits for every blob and returns their errors one by one.

@@ -30,15 +30,16 @@ import (
 )
 
 // rowNames are the comparisons, in the order they run; -only picks among them.
-var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "unpack", "serve", "limits"}
+var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "referrers", "unpack", "serve", "s3", "limits"}
 
 // Targets: ratios are bale time / reference time.
 const (
-	copyTarget     = 0.05 // link-based copies: 20x faster than the scripts
-	packTarget     = 1.0  // pack and unpack: at least as fast as tar | zstd -T0 -3
-	sizeTarget     = 1.01 // bundle size next to tar | zstd -3
-	listTargetSecs = 0.05
-	rssTargetKB    = 128 << 10
+	copyTarget      = 0.05 // link-based copies: 20x faster than the scripts
+	packTarget      = 1.0  // pack and unpack: at least as fast as tar | zstd -T0 -3
+	sizeTarget      = 1.01 // bundle size next to tar | zstd -3
+	referrersTarget = 1.05 // pack with referrer discovery next to pack --no-referrers (issue #12)
+	listTargetSecs  = 0.05
+	rssTargetKB     = 128 << 10
 )
 
 func main() {
@@ -115,9 +116,9 @@ type bench struct {
 	copyOK     bool   // `bale copy` exists
 
 	// Inputs and outputs, all under work.
-	pool, tree, listDir, out1, out2, out3, out4, tree2, bundle, refBundle, unX, unY string
-	display                                                                         *strings.Replacer
-	legend                                                                          []string
+	pool, tree, listDir, out1, out2, out3, out4, tree2, bundle, refBundle, unX, unY, refsBundle string
+	display                                                                                     *strings.Replacer
+	legend                                                                                      []string
 
 	images              []poolImage
 	packRun, refPackRun *run     // the pack runs, whose outputs list and unpack read
@@ -196,7 +197,7 @@ func (b *bench) setup(bale, refDir, work string) error {
 		{&b.pool, "POOL"}, {&b.tree, "TREE"}, {&b.listDir, "LISTDIR"},
 		{&b.out1, "OUT1"}, {&b.out2, "OUT2"}, {&b.out3, "OUT3"}, {&b.out4, "OUT4"},
 		{&b.tree2, "TREE2"}, {&b.bundle, "B.tar.zst"}, {&b.refBundle, "R.tar.zst"},
-		{&b.unX, "X"}, {&b.unY, "Y"},
+		{&b.unX, "X"}, {&b.unY, "Y"}, {&b.refsBundle, "BR.tar.zst"},
 	}
 	// Commands are shown with short names for the paths; longest paths are replaced first.
 	var pairs [][2]string
@@ -344,7 +345,7 @@ func (b *bench) runAll() error {
 		}
 	}
 	b.drop(b.tree)
-	if b.want("pack") || b.want("list") || b.want("unpack") || b.want("serve") {
+	if b.want("pack") || b.want("list") || b.want("unpack") || b.want("serve") || b.want("s3") {
 		if err := b.pack(); err != nil {
 			return err
 		}
@@ -354,9 +355,20 @@ func (b *bench) runAll() error {
 			return err
 		}
 	}
+	// Last of the rows that read the pool: it adds referrers to it first.
+	if b.want("referrers") {
+		if err := b.referrers(); err != nil {
+			return err
+		}
+	}
 	b.drop(b.pool) // unpack needs only the bundles; this bounds the disk use at 3x the pool
 	if b.want("unpack") || b.want("serve") {
 		if err := b.unpack(); err != nil {
+			return err
+		}
+	}
+	if b.want("s3") { // unpack into s3:// (issue #13), in s3.go
+		if err := b.s3(); err != nil {
 			return err
 		}
 	}
@@ -525,6 +537,99 @@ func (b *bench) pack() error {
 	}
 	b.rows = append(b.rows, sz)
 	b.rssRow("pack-rss", br)
+	return nil
+}
+
+// referrers: the pool packed with referrer discovery (the default) against the same pack with
+// --no-referrers (issue #12: within 5%). Referrers are added to the pool first (addReferrers:
+// cosign signature tags and untagged OCI 1.1 artifacts), after every row that compares with
+// the reference scripts has run, so that those rows measure the pool they always measured.
+// Both timed runs write BR.tar.zst right after a bundle of that name was removed (an untimed
+// pack makes the first one), since on this VM writing a new file costs several times more
+// when it does not follow a removal (docs/performance.md, "Machine").
+func (b *bench) referrers() error {
+	start := time.Now()
+	st, err := addReferrers(b.pool, b.images)
+	if err != nil {
+		return fmt.Errorf("adding referrers to the pool: %w", err)
+	}
+	syscall.Sync()
+	u := diskUsage(b.pool)
+	b.header = append(b.header, fmt.Sprintf("Referrers (added to POOL for the referrers row, after the other rows that read it): "+
+		"every %dth image has a cosign-style signature (tag sha256-<hex>.sig: an OCI manifest with a simple-signing layer), %d in all; "+
+		"every %dth an untagged OCI 1.1 artifact (%s, subject the image, a revision only), %d in all; "+
+		"POOL then holds %d files, %s, added in %.2f s.",
+		sigEvery, st.sigs, artifactEvery, artifactTypeSBOM, st.artifacts, u.files, mib(u.bytes), time.Since(start).Seconds()))
+	out := b.refsBundle
+	pool := "registry:" + b.pool
+	if err := warm(b.pool); err != nil {
+		return err
+	}
+	b.logf("untimed pack into BR.tar.zst (so that both timed packs follow its removal)")
+	if w := execute(b.ctx, "", b.bale, "pack", "--no-referrers", "-o", out, pool); !w.ok() {
+		b.note("untimed `%s` failed: %v: %s", b.show(w), w.err, w.tail())
+	}
+	if err := b.ctx.Err(); err != nil {
+		return err
+	}
+	dr, err := b.timed([]string{b.pool}, []string{out}, "", b.bale, "pack", "-o", out, pool)
+	if err != nil {
+		return err
+	}
+	var checks []error
+	if dr.ok() {
+		checks = append(checks, b.verify(out), b.checkReferrers(out, "BR.tar.zst (discovery)", st.sigs, st.artifacts))
+	}
+	nr, err := b.timed([]string{b.pool}, []string{out}, "", b.bale, "pack", "--no-referrers", "-o", out, pool)
+	if err != nil {
+		return err
+	}
+	if nr.ok() {
+		checks = append(checks, b.checkReferrers(out, "BR.tar.zst (--no-referrers)", 0, 0))
+	}
+	b.ratioRow("referrers", dr, "", nr, referrersTarget, checks)
+	if i := len(b.rows) - 1; b.rows[i].ratio != "–" && nr.ok() {
+		b.rows[i].ratio += " (discovery / --no-referrers)"
+	}
+	if dr.ok() && nr.ok() && nr.cpu > 0 {
+		// CPU time moves less than wall time when other work shares the machine.
+		b.note("referrers: CPU time (user+sys) of pack %.2f s with discovery, %.2f s with --no-referrers: %.3f", dr.cpu, nr.cpu, dr.cpu/nr.cpu)
+	}
+	b.rssRow("referrers-rss", dr)
+	b.drop(out)
+	return nil
+}
+
+// checkReferrers checks, with `bale list --json`, that bundle holds every image of the pool
+// and, under them, sigs cosign signatures and artifacts SBOMs, nothing else.
+func (b *bench) checkReferrers(bundle, what string, sigs, artifacts int) error {
+	r := execute(b.ctx, "", b.bale, "list", "--json", bundle)
+	if !r.ok() {
+		return fmt.Errorf("bale list --json %s: %v", what, r.err)
+	}
+	var doc struct {
+		Images []struct {
+			Referrers []struct {
+				Kind string `json:"kind"`
+			} `json:"referrers"`
+		} `json:"images"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
+		return fmt.Errorf("bale list --json %s: %v", what, err)
+	}
+	kinds := map[string]int{}
+	total := 0
+	for _, im := range doc.Images {
+		for _, ref := range im.Referrers {
+			kinds[ref.Kind]++
+			total++
+		}
+	}
+	if len(doc.Images) != b.n || kinds["sig"] != sigs || kinds[artifactTypeSBOM] != artifacts || total != sigs+artifacts {
+		return fmt.Errorf("bale list --json %s: %d images, referrers by kind %v; want %d images, %d sig and %d %s",
+			what, len(doc.Images), kinds, b.n, sigs, artifacts, artifactTypeSBOM)
+	}
+	b.note("check: bale list --json %s shows %d/%d images, %d sig and %d %s referrers", what, len(doc.Images), b.n, kinds["sig"], kinds[artifactTypeSBOM], artifactTypeSBOM)
 	return nil
 }
 

@@ -21,7 +21,8 @@ type run struct {
 	argv  []string
 	dir   string // working directory, "" for the bench's own
 	secs  float64
-	rssKB int64 // peak resident set size of the process and the children it waited for
+	rssKB int64   // peak resident set size of the process and the children it waited for
+	cpu   float64 // user + system seconds of the process and the children it waited for
 	err   error
 	out   string // stdout and stderr
 }
@@ -69,6 +70,9 @@ func execute(ctx context.Context, dir string, argv ...string) *run {
 	r.err = cmd.Run()
 	r.secs = time.Since(start).Seconds()
 	r.out = out.String()
+	if ps := cmd.ProcessState; ps != nil {
+		r.cpu = (ps.UserTime() + ps.SystemTime()).Seconds() // GNU time's own share is negligible
+	}
 	if rssFile != "" {
 		// The last line is %M; GNU time may write "Command exited with ..." before it.
 		b, _ := os.ReadFile(rssFile)

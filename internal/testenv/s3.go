@@ -40,6 +40,18 @@ const S3Region = "us-east-1"
 // answers. It is skipped (failed under CI) when versitygw is not installed.
 func StartS3(t testing.TB) *S3Server {
 	t.Helper()
+	return startS3(t, "", "")
+}
+
+// StartS3TLS is StartS3 serving HTTPS with certFile and keyFile (see NewCert); Endpoint is
+// "https://127.0.0.1:PORT".
+func StartS3TLS(t testing.TB, certFile, keyFile string) *S3Server {
+	t.Helper()
+	return startS3(t, certFile, keyFile)
+}
+
+func startS3(t testing.TB, certFile, keyFile string) *S3Server {
+	t.Helper()
 	bin := NeedTool(t, "versitygw")
 	dir := t.TempDir()
 	s := &S3Server{AccessKey: "baletestkey", SecretKey: "baletestsecret0123456789", Dir: filepath.Join(dir, "data"), done: make(chan struct{})}
@@ -52,8 +64,12 @@ func StartS3(t testing.TB) *S3Server {
 			t.Fatal(err)
 		}
 		s.Addr, s.Endpoint = addr, "http://"+addr
+		var tlsArgs []string
+		if certFile != "" {
+			s.Endpoint, tlsArgs = "https://"+addr, []string{"--cert", certFile, "--key", keyFile}
+		}
 		s.logPath = filepath.Join(dir, fmt.Sprintf("versitygw-%d.log", attempt))
-		err = s.start(bin)
+		err = s.start(bin, tlsArgs...)
 		if err == nil {
 			break
 		}
@@ -72,13 +88,13 @@ func StartS3(t testing.TB) *S3Server {
 	return s
 }
 
-func (s *S3Server) start(bin string) error {
+func (s *S3Server) start(bin string, tlsArgs ...string) error {
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
-	s.cmd = exec.Command(bin, "--port", s.Addr, "posix", s.Dir)
+	s.cmd = exec.Command(bin, append(append([]string{"--port", s.Addr}, tlsArgs...), "posix", s.Dir)...)
 	s.cmd.Env = append(cleanEnv(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey, "HOME="+filepath.Dir(s.Dir))
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {

@@ -43,6 +43,9 @@ var GoTools = []GoTool{
 	{Name: "versitygw", Package: "github.com/versity/versitygw/cmd/versitygw", Version: "v1.8.0"},
 	// registry is Distribution v3, the second registry kind of the tests (StartDistribution3).
 	{Name: "registry", Package: "github.com/distribution/distribution/v3/cmd/registry", Version: "v3.1.2"},
+	// minio: what only MinIO has (bucket quotas, STS session policies) for the s3:// error
+	// tests (StartMinIO); ~5 min to build.
+	{Name: "minio", Package: "github.com/minio/minio", Version: "v0.0.0-20260212201848-7aac2a2c5b7c"},
 }
 
 // ToolTimeout bounds every run of a pinned tool.

@@ -159,8 +159,15 @@ func (c Config) setting(kind int) string {
 	}
 	switch kind {
 	case settingEndpoint:
+		if p := os.Getenv("AWS_PROFILE"); p != "" {
+			return fmt.Sprintf("--s3-endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or endpoint_url of profile %q (AWS_PROFILE) in ~/.aws/config", p)
+		}
 		return "--s3-endpoint, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL"
 	case settingCredentials:
+		// The SDK takes keys from the environment before any profile.
+		if p := os.Getenv("AWS_PROFILE"); p != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
+			return fmt.Sprintf("the keys of profile %q (AWS_PROFILE) in ~/.aws/credentials or AWS_SHARED_CREDENTIALS_FILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", p)
+		}
 		return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or AWS_PROFILE with ~/.aws/credentials"
 	case settingBucket:
 		return "the bucket of " + c.String()

@@ -66,7 +66,7 @@ func (s *Store) explain(op, key string, err error) error {
 	case code == "AuthorizationHeaderMalformed" || code == "InvalidRegion" || code == "IllegalLocationConstraintException":
 		return fmt.Errorf("%s %s: %s refused the region %q (%s): fix %s: %w", op, what, s.endpointName(), s.region, code, s.cfg.setting(settingRegion), ErrCredentials)
 	case code == "AccessDenied" || code == "AllAccessDisabled" || status == http.StatusForbidden:
-		return fmt.Errorf("%s %s: access denied: the credentials (%s) may not do this; grant them s3:GetObject, s3:PutObject, s3:DeleteObject, s3:ListBucket and s3:AbortMultipartUpload on the bucket, or use others: %w", op, what, s.cfg.setting(settingCredentials), ErrAccessDenied)
+		return fmt.Errorf("%s %s: access denied: the credentials (%s) may not do this; grant them s3:GetObject, s3:PutObject, s3:DeleteObject, s3:ListBucket, s3:ListBucketMultipartUploads and s3:AbortMultipartUpload on the bucket, or use others: %w", op, what, s.cfg.setting(settingCredentials), ErrAccessDenied)
 	case status == http.StatusInsufficientStorage || code == "XMinioStorageFull" || code == "QuotaExceeded" || code == "XMinioAdminBucketQuotaExceeded" || code == "InsufficientStorage":
 		return fmt.Errorf("%s %s: the store is full (%s): free space or raise the bucket's quota, then run this again (what was written is kept and not uploaded again): %w", op, what, errCode(code, status), ErrFull)
 	case errors.As(err, &ce) || errors.As(err, &ua) || errors.As(err, &he):
