@@ -269,7 +269,8 @@ func (r *Reader) readCatalog() error {
 }
 
 func isRegular(h *tar.Header) bool {
-	return h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA //nolint:staticcheck // old writers
+	//lint:ignore SA1019 old writers still write '\x00' for a regular file
+	return h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA
 }
 
 // Next returns the next member, having verified the previous one to its end. At the end of

@@ -229,6 +229,7 @@ func (a *FS) index() error {
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			continue
+		//lint:ignore SA1019 old writers still write '\x00' for a regular file
 		case tar.TypeReg, tar.TypeRegA:
 			if isSparse(hdr) {
 				return fmt.Errorf("member %s is a sparse file: %w", hdr.Name, ErrArchive)

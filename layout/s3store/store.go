@@ -3,7 +3,6 @@ package s3store
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -348,6 +347,3 @@ func (s *Store) VerifyBlob(d layout.Descriptor) error {
 	_, err = io.Copy(io.Discard, layout.NewVerifier(rc, d))
 	return err
 }
-
-// errStop ends a listing early.
-var errStop = errors.New("stop")
