@@ -209,22 +209,21 @@ func (img *Image) SelectPlatforms(ps []Platform) (*Image, error) {
 	}
 	out := &Image{Manifest: img.Manifest, Absent: append([]Descriptor(nil), img.Absent...)}
 	kept := map[digest.Digest]bool{}
-	var walk func(m *Manifest, depth int) []*Manifest
-	walk = func(m *Manifest, depth int) []*Manifest {
-		var keep []*Manifest
+	// walk returns the manifests of m to keep and the descriptors of m's children left out; an
+	// index left out whole is one absent descriptor, not its children too.
+	var walk func(m *Manifest, depth int) (keep []*Manifest, absent []Descriptor)
+	walk = func(m *Manifest, depth int) (keep []*Manifest, absent []Descriptor) {
 		for _, d := range m.Manifests {
 			c := img.child(d.Digest)
-			if c == nil {
-				continue // already absent
-			}
-			if kept[c.Digest] {
-				continue
+			if c == nil || kept[c.Digest] {
+				continue // already absent, or kept through another index
 			}
 			var below []*Manifest
+			var belowAbsent []Descriptor
 			match := false
 			if c.IsIndex() {
 				if depth < MaxIndexDepth {
-					below = walk(c, depth+1)
+					below, belowAbsent = walk(c, depth+1)
 				}
 				match = len(below) > 0
 			} else {
@@ -235,13 +234,16 @@ func (img *Image) SelectPlatforms(ps []Platform) (*Image, error) {
 			if match {
 				kept[c.Digest] = true
 				keep = append(append(keep, c), below...)
+				absent = append(absent, belowAbsent...)
 			} else {
-				out.Absent = append(out.Absent, d)
+				absent = append(absent, d)
 			}
 		}
-		return keep
+		return keep, absent
 	}
-	out.Children = walk(img.Manifest, 1)
+	var absent []Descriptor
+	out.Children, absent = walk(img.Manifest, 1)
+	out.Absent = append(out.Absent, absent...)
 	if len(out.Children) == 0 {
 		return nil, img.noPlatform(ps)
 	}

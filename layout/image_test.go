@@ -215,8 +215,13 @@ func TestLoadImage(t *testing.T) {
 	wrongType := indexManifest(layout.MediaTypeOCIIndex, true, desc(layout.MediaTypeOCIManifest, sha(amd), int64(len(amd))))
 	wrongSize := indexManifest(layout.MediaTypeOCIIndex, true, desc(layout.MediaTypeDockerManifest, sha(amd), int64(len(amd))+1))
 	missing := indexManifest(layout.MediaTypeOCIIndex, true, desc(layout.MediaTypeDockerManifest, shaOf("gone"), 4))
+	armOnly := indexManifest(layout.MediaTypeOCIIndex, true,
+		platDesc(layout.MediaTypeDockerManifest, sha(arm), int64(len(arm)), "linux", "arm", "v7"))
+	twoInner := indexManifest(layout.MediaTypeOCIIndex, true,
+		desc(layout.MediaTypeDockerManifestList, sha(good), int64(len(good))),
+		desc(layout.MediaTypeOCIIndex, sha(armOnly), int64(len(armOnly))))
 	src := &mapSource{manifests: map[digest.Digest][]byte{}}
-	for _, b := range [][]byte{amd, arm, good, nested, wrongType, wrongSize, missing} {
+	for _, b := range [][]byte{amd, arm, good, nested, wrongType, wrongSize, missing, armOnly, twoInner} {
 		src.manifests[sha(b)] = b
 	}
 
@@ -269,6 +274,22 @@ func TestLoadImage(t *testing.T) {
 	if err != nil || sp.Digest() != sha(nested) || len(sp.Children) != 2 || sp.Children[1].Digest != sha(amd) ||
 		len(sp.Absent) != 1 || sp.Absent[0].Digest != sha(arm) {
 		t.Errorf("nested SelectPlatforms = %+v, %v; want nested, good, amd with arm absent", sp, err)
+	}
+
+	// An inner index none of whose children is kept is absent as one descriptor.
+	two, err := layout.LoadImage(src, "r", sha(twoInner))
+	if err != nil {
+		t.Fatalf("index of two indexes: %v", err)
+	}
+	sp, err = two.SelectPlatforms([]layout.Platform{amd64, {OS: "windows", Architecture: "amd64"}})
+	var absent []digest.Digest
+	if sp != nil {
+		for _, d := range sp.Absent {
+			absent = append(absent, d.Digest)
+		}
+	}
+	if err != nil || len(sp.Children) != 2 || !slices.Equal(absent, []digest.Digest{sha(arm), sha(armOnly)}) {
+		t.Errorf("SelectPlatforms of an index of two indexes: %+v, absent %v, %v; want good and amd kept, arm and the arm-only index absent", sp, absent, err)
 	}
 }
 
