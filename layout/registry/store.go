@@ -350,28 +350,14 @@ func (s *Store) WriteLink(spec PathSpec, d digest.Digest) error {
 	return fsutil.WriteFile(p, []byte(d), fsutil.FileMode)
 }
 
-// LinkImage writes the repository links of img in repo the way the registry does on a push:
-// a revision link for every manifest (index children included) and a _layers link for every
-// config and layer. The blobs must already be stored.
+// LinkImage writes the repository links of img in repo (LinkImageIn) after the repository's
+// _layers directory. The blobs must already be stored.
 func (s *Store) LinkImage(repo string, img *layout.Image) error {
 	if err := s.EnsureRepo(repo); err != nil {
 		return err
 	}
 	s.subjects.Drop(repo)
-	for _, b := range img.Blobs() {
-		if layout.SkipAbsent(s, repo, b) {
-			continue // a non-distributable layer not held: no _layers link, as a registry has none
-		}
-		if err := s.WriteLink(LayerLink{Repo: repo, Digest: b.Digest}, b.Digest); err != nil {
-			return err
-		}
-	}
-	for _, m := range img.Manifests() {
-		if err := s.WriteLink(RevisionLink{Repo: repo, Digest: m.Digest}, m.Digest); err != nil {
-			return err
-		}
-	}
-	return nil
+	return LinkImageIn(s, repo, img)
 }
 
 // EnsureRepo creates repo's _layers directory, which registry 2.8 needs to list and keep it.
@@ -401,21 +387,7 @@ func (s *Store) ConcurrentPut() bool { return true }
 // file-backed src on the same file system, else copied and verified), then the repository
 // links, then the tag if ref has one.
 func (s *Store) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) error {
-	for _, d := range img.Descriptors() {
-		if layout.SkipAbsent(src, ref.Repo, d) {
-			continue // a non-distributable layer the source lacks: no registry holds it either
-		}
-		if err := s.placeOnce(d, ref.Repo, src); err != nil {
-			return err
-		}
-	}
-	if err := s.LinkImage(ref.Repo, img); err != nil {
-		return err
-	}
-	if ref.Tag != "" {
-		return s.Tag(ref.Repo, ref.Tag, img.Digest())
-	}
-	return nil
+	return PutImageIn(s, ref, img, src, func(d layout.Descriptor) error { return s.placeOnce(d, ref.Repo, src) })
 }
 
 // placeOnce stores blob d from src unless it is there; while PutImage calls overlap, a blob

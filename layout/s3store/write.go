@@ -213,25 +213,11 @@ func (s *Store) delete(key string) error {
 	return s.explain("deleting", key, err)
 }
 
-// LinkImage writes the repository links of img in repo the way the registry does on a push:
-// a _layers link for every config and layer and a revision link for every manifest. The
-// blobs must already be stored.
+// LinkImage writes the repository links of img in repo (registry.LinkImageIn; a bucket has no
+// directories to make first). The blobs must already be stored.
 func (s *Store) LinkImage(repo string, img *layout.Image) error {
 	s.subjects.Drop(repo)
-	for _, b := range img.Blobs() {
-		if layout.SkipAbsent(s, repo, b) {
-			continue // a non-distributable layer not held: no _layers link, as a registry has none
-		}
-		if err := s.WriteLink(registry.LayerLink{Repo: repo, Digest: b.Digest}, b.Digest); err != nil {
-			return err
-		}
-	}
-	for _, m := range img.Manifests() {
-		if err := s.WriteLink(registry.RevisionLink{Repo: repo, Digest: m.Digest}, m.Digest); err != nil {
-			return err
-		}
-	}
-	return nil
+	return registry.LinkImageIn(s, repo, img)
 }
 
 // ConcurrentPut reports that PutImage calls for different refs may overlap: each object is
@@ -241,21 +227,7 @@ func (s *Store) ConcurrentPut() bool { return true }
 // PutImage stores img in repo: every manifest and blob not yet in the bucket (read from src
 // and verified while it uploads), then the repository links, then the tag if ref has one.
 func (s *Store) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) error {
-	for _, d := range img.Descriptors() {
-		if layout.SkipAbsent(src, ref.Repo, d) {
-			continue // a non-distributable layer the source lacks: no registry holds it either
-		}
-		if err := s.placeOnce(d, ref.Repo, src); err != nil {
-			return err
-		}
-	}
-	if err := s.LinkImage(ref.Repo, img); err != nil {
-		return err
-	}
-	if ref.Tag != "" {
-		return s.Tag(ref.Repo, ref.Tag, img.Digest())
-	}
-	return nil
+	return registry.PutImageIn(s, ref, img, src, func(d layout.Descriptor) error { return s.placeOnce(d, ref.Repo, src) })
 }
 
 // placeOnce uploads blob d from src unless it is there; a blob that several overlapping
@@ -310,3 +282,5 @@ func (s *Store) SeedBlob(d layout.Descriptor, path string) error {
 	defer f.Close()
 	return s.WriteBlob(d, f)
 }
+
+var _ registry.ImageStorage = (*Store)(nil)
