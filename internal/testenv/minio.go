@@ -9,10 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,70 +26,26 @@ import (
 func StartMinIO(t testing.TB) *S3Server {
 	t.Helper()
 	bin := NeedTool(t, "minio")
-	dir := t.TempDir()
-	s := &S3Server{AccessKey: "baletestkey", SecretKey: "baletestsecret0123456789", Dir: filepath.Join(dir, "data"), done: make(chan struct{})}
-	for attempt := 1; ; attempt++ {
-		addr, err := freeAddr()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Addr, s.Endpoint = addr, "http://"+addr
-		s.logPath = filepath.Join(dir, fmt.Sprintf("minio-%d.log", attempt))
-		err = s.startMinIO(bin, filepath.Join(dir, "certs"))
-		if err == nil {
-			break
-		}
-		if attempt == startAttempts {
-			t.Fatalf("start minio: %v", err)
-		}
-		s.done, s.stopOnce = make(chan struct{}), sync.Once{}
-	}
-	t.Cleanup(func() {
-		s.Stop()
-		if t.Failed() {
-			b, _ := os.ReadFile(s.logPath)
-			t.Logf("minio log (%s):\n%s", s.logPath, b)
-		}
-	})
-	return s
-}
-
-func (s *S3Server) startMinIO(bin, certs string) error {
-	logFile, err := os.Create(s.logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	s.cmd = exec.Command(bin, "server", s.Dir, "--quiet", "--address", s.Addr, "--certs-dir", certs)
-	s.cmd.Env = append(cleanEnv(), "MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey, "MINIO_BROWSER=off",
-		"MINIO_UPDATE=off", "HOME="+filepath.Dir(s.Dir))
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.done)
-	}()
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			b, _ := os.ReadFile(s.logPath)
-			return fmt.Errorf("minio exited early: %v\n%s", s.cmd.ProcessState, b)
-		default:
-		}
-		if resp, err := client.Get(s.Endpoint + "/minio/health/live"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+	return startS3Server(t, s3Launch{
+		name:   "minio",
+		scheme: "http",
+		args: func(s *S3Server) []string {
+			return []string{"server", s.Dir, "--quiet", "--address", s.Addr, "--certs-dir", filepath.Join(filepath.Dir(s.Dir), "certs")}
+		},
+		env: func(s *S3Server) []string {
+			return []string{"MINIO_ROOT_USER=" + s.AccessKey, "MINIO_ROOT_PASSWORD=" + s.SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off"}
+		},
+		ready: func(s *S3Server) bool {
+			resp, err := client.Get(s.Endpoint + "/minio/health/live")
+			if err != nil {
+				return false
 			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.Stop()
-	return fmt.Errorf("minio did not answer within 30s")
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		},
+		timeout: 30 * time.Second,
+	}, bin)
 }
 
 // SetBucketQuota gives bucket a hard quota of size bytes through MinIO's admin API (what

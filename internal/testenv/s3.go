@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -53,8 +52,47 @@ func StartS3TLS(t testing.TB, certFile, keyFile string) *S3Server {
 func startS3(t testing.TB, certFile, keyFile string) *S3Server {
 	t.Helper()
 	bin := NeedTool(t, "versitygw")
+	scheme, tlsArgs := "http", []string(nil)
+	if certFile != "" {
+		scheme, tlsArgs = "https", []string{"--cert", certFile, "--key", keyFile}
+	}
+	return startS3Server(t, s3Launch{
+		name:   "versitygw",
+		scheme: scheme,
+		args: func(s *S3Server) []string {
+			return append(append([]string{"--port", s.Addr}, tlsArgs...), "posix", s.Dir)
+		},
+		env: func(s *S3Server) []string {
+			return []string{"ROOT_ACCESS_KEY=" + s.AccessKey, "ROOT_SECRET_KEY=" + s.SecretKey}
+		},
+		ready: func(s *S3Server) bool {
+			c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		},
+		timeout: 15 * time.Second,
+	}, bin)
+}
+
+// s3Launch says how to run one kind of S3 server for startS3Server.
+type s3Launch struct {
+	name    string // the server, in messages and log names
+	scheme  string // of Endpoint: "http" or "https"
+	args    func(*S3Server) []string
+	env     func(*S3Server) []string // besides cleanEnv and HOME
+	ready   func(*S3Server) bool     // whether the server answers yet
+	timeout time.Duration
+}
+
+// startS3Server starts bin as l says on a free 127.0.0.1 port (another port if that one was
+// taken meanwhile), with its own data directory, log and HOME, waits until it answers, and
+// registers a cleanup that stops it by PID (and shows its log if the test failed).
+func startS3Server(t testing.TB, l s3Launch, bin string) *S3Server {
+	t.Helper()
 	dir := t.TempDir()
-	s := &S3Server{AccessKey: "baletestkey", SecretKey: "baletestsecret0123456789", Dir: filepath.Join(dir, "data"), done: make(chan struct{})}
+	s := &S3Server{AccessKey: "baletestkey", SecretKey: "baletestsecret0123456789", Dir: filepath.Join(dir, "data")}
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -63,39 +101,35 @@ func startS3(t testing.TB, certFile, keyFile string) *S3Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Addr, s.Endpoint = addr, "http://"+addr
-		var tlsArgs []string
-		if certFile != "" {
-			s.Endpoint, tlsArgs = "https://"+addr, []string{"--cert", certFile, "--key", keyFile}
-		}
-		s.logPath = filepath.Join(dir, fmt.Sprintf("versitygw-%d.log", attempt))
-		err = s.start(bin, tlsArgs...)
-		if err == nil {
+		s.Addr, s.Endpoint = addr, l.scheme+"://"+addr
+		s.logPath = filepath.Join(dir, fmt.Sprintf("%s-%d.log", l.name, attempt))
+		s.done, s.stopOnce = make(chan struct{}), sync.Once{}
+		if err = s.start(l, bin); err == nil {
 			break
 		}
 		if attempt == startAttempts {
-			t.Fatalf("start versitygw: %v", err)
+			t.Fatalf("start %s: %v", l.name, err)
 		}
-		s.done = make(chan struct{})
 	}
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
 			b, _ := os.ReadFile(s.logPath)
-			t.Logf("versitygw log (%s):\n%s", s.logPath, b)
+			t.Logf("%s log (%s):\n%s", l.name, s.logPath, b)
 		}
 	})
 	return s
 }
 
-func (s *S3Server) start(bin string, tlsArgs ...string) error {
+// start runs the server once on s.Addr and waits until it answers, exits, or l.timeout ends.
+func (s *S3Server) start(l s3Launch, bin string) error {
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
-	s.cmd = exec.Command(bin, append(append([]string{"--port", s.Addr}, tlsArgs...), "posix", s.Dir)...)
-	s.cmd.Env = append(cleanEnv(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey, "HOME="+filepath.Dir(s.Dir))
+	s.cmd = exec.Command(bin, l.args(s)...)
+	s.cmd.Env = append(append(cleanEnv(), l.env(s)...), "HOME="+filepath.Dir(s.Dir))
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
 		return err
@@ -104,22 +138,21 @@ func (s *S3Server) start(bin string, tlsArgs ...string) error {
 		_ = s.cmd.Wait()
 		close(s.done)
 	}()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(l.timeout)
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.done:
 			b, _ := os.ReadFile(s.logPath)
-			return fmt.Errorf("versitygw exited early: %v\n%s", s.cmd.ProcessState, b)
+			return fmt.Errorf("%s exited early: %v\n%s", l.name, s.cmd.ProcessState, b)
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond); err == nil {
-			c.Close()
+		if l.ready(s) {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.Stop()
-	return errors.New("versitygw did not listen within 15s")
+	return fmt.Errorf("%s did not answer within %s", l.name, l.timeout)
 }
 
 // Stop kills the server by PID and waits for it; it is idempotent.
