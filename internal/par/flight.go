@@ -30,7 +30,12 @@ func (f *Flight[K]) Do(key K, done func() bool, work func() error) error {
 			<-wait // then look again: done, or the other run failed and this one tries
 			continue
 		}
-		err := work()
+		// Look again now that this caller holds the key: another may have finished the work
+		// between the look above and the claim.
+		var err error
+		if !done() {
+			err = work()
+		}
 		f.mu.Lock()
 		close(f.running[key])
 		delete(f.running, key)
