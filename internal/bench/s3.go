@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/bale-project/bale/internal/testenv"
 	"github.com/bale-project/bale/layout/s3store"
 )
 
@@ -79,7 +80,7 @@ func (b *bench) s3() error {
 	}
 	cfgPath := filepath.Join(dir, "registry.yml")
 	regSrv, err := startProcess(b.ctx, filepath.Join(dir, "registry.log"), s3FreeEnv(), func(addr string) []string {
-		cfg := fmt.Sprintf(s3RegistryConfig, s3Key, s3Secret, endpoint, "push", "/site", addr)
+		cfg := testenv.RegistryS3Config(s3Key, s3Secret, endpoint, "push", "/site", addr)
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 			return nil
 		}
@@ -409,32 +410,3 @@ func (p *process) stop() {
 		<-p.done
 	}
 }
-
-// s3RegistryConfig is docker-registry's config.yml on a bucket: %q are the access key, secret
-// key, endpoint, bucket, root directory and listen address.
-const s3RegistryConfig = `version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  s3:
-    accesskey: %q
-    secretkey: %q
-    region: us-east-1
-    regionendpoint: %q
-    bucket: %q
-    rootdirectory: %q
-    secure: false
-    forcepathstyle: true
-  redirect:
-    disable: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-health:
-  storagedriver:
-    enabled: false
-http:
-  addr: %q
-`

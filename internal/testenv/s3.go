@@ -229,8 +229,14 @@ func (s *S3Server) SetEnv(t *testing.T) {
 	}
 }
 
-// registryS3Config is a docker-registry configuration serving a bucket of an S3Server: %s are
-// the access key, secret key, endpoint, bucket, root directory and listen address.
+// RegistryS3Config is the config.yml of a docker-registry serving root in bucket of the S3
+// endpoint (path-style, plain HTTP, no redirects) on addr; make bench uses it too.
+func RegistryS3Config(accessKey, secretKey, endpoint, bucket, root, addr string) string {
+	return fmt.Sprintf(registryS3Config, accessKey, secretKey, endpoint, bucket, root, addr)
+}
+
+// registryS3Config is RegistryS3Config's text: %q are the access key, secret key, endpoint,
+// bucket, root directory and listen address.
 const registryS3Config = `version: 0.1
 log:
   level: warn
@@ -262,7 +268,7 @@ http:
 
 // RegistryS3Config returns the docker-registry config.yml text serving bucket/root of s on addr.
 func (s *S3Server) RegistryS3Config(bucket, root, addr string) string {
-	return fmt.Sprintf(registryS3Config, s.AccessKey, s.SecretKey, s.Endpoint, bucket, root, addr)
+	return RegistryS3Config(s.AccessKey, s.SecretKey, s.Endpoint, bucket, root, addr)
 }
 
 // StartRegistryS3 starts docker-registry with storage.s3 on bucket (rootdirectory root) of
