@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"strings"
@@ -43,7 +44,7 @@ func (c *Catalog) ImageAttachments() (images []Entry, attached [][]Attachment) {
 		rr := c.Repos[e.Repo].Referrers[e.Digest]
 		switch s, suffix, ok := layout.ParseReferrerTag(e.Tag); {
 		case ok && slicesContains(c.Repos[e.Repo].Manifests, s):
-			a.Subject, a.Kind = s, cmpOr(suffix, KindReferrersIndex)
+			a.Subject, a.Kind = s, cmp.Or(suffix, KindReferrersIndex)
 		case rr != nil && e.Subject != "" && slicesContains(c.Repos[e.Repo].Manifests, rr.Subject):
 			// A referrer carried by digest. A tagged manifest that names a subject stays an
 			// image of its own: someone named it (the referrers API lists it all the same).
@@ -115,11 +116,4 @@ func CountKinds(as []Attachment) []KindCount {
 type KindCount struct {
 	Kind  string `json:"kind"`
 	Count int    `json:"count"`
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -50,14 +50,15 @@ type repoDigest struct {
 
 // finder walks the referrers of the manifests it is given, recursively.
 type finder struct {
-	src   Source
-	opt   ReferrerOptions
-	tags  map[string][]string // per repository, sorted; nil until asked
-	all   []Ref               // src.Refs(), once, when src cannot list one repository's tags
-	seen  map[repoDigest]bool // manifests carried (images, referrers)
-	refs  map[string]bool     // refs carried, as Ref.String()
-	queue []repoDigest
-	out   []Resolved
+	src  Source
+	opt  ReferrerOptions
+	tags map[string][]string // per repository, sorted; nil until asked
+	// listedAll: src.Refs() filled tags for every repository (src is no TagLister)
+	listedAll bool
+	seen      map[repoDigest]bool // manifests carried (images, referrers)
+	refs      map[string]bool     // refs carried, as Ref.String()
+	queue     []repoDigest
+	out       []Resolved
 }
 
 // FindReferrers returns the referrers of every manifest of images (tag targets and every
@@ -96,36 +97,38 @@ func (f *finder) enqueue(repo string, img *Image) {
 	}
 }
 
-// repoTags lists the tags of repo, once.
+// repoTags lists the tags of repo, once: from the source's tag list of the repository, or,
+// for a source that cannot list one repository, from one listing of every tag.
 func (f *finder) repoTags(repo string) ([]string, error) {
 	if ts, ok := f.tags[repo]; ok {
 		return ts, nil
 	}
-	var ts []string
-	if tl, ok := f.src.(TagLister); ok {
-		var err error
-		if ts, err = tl.Tags(repo); err != nil && !errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("listing the tags of %s for referrers: %w", repo, err)
+	tl, ok := f.src.(TagLister)
+	if !ok {
+		if f.listedAll {
+			return nil, nil // a repository without tags
 		}
-	} else {
-		if f.all == nil {
-			all, err := f.src.Refs()
-			if err != nil {
-				return nil, fmt.Errorf("listing tags for referrers: %w", err)
-			}
-			f.all = append(all, Ref{}) // not nil: listed
+		all, err := f.src.Refs()
+		if err != nil {
+			return nil, fmt.Errorf("listing tags for referrers: %w", err)
 		}
-		for _, r := range f.all {
-			if r.Repo == repo && r.Tag != "" {
-				ts = append(ts, r.Tag)
+		for _, r := range all {
+			if r.Tag != "" {
+				f.tags[r.Repo] = append(f.tags[r.Repo], r.Tag)
 			}
 		}
+		for _, ts := range f.tags {
+			slices.Sort(ts)
+		}
+		f.listedAll = true
+		return f.tags[repo], nil
+	}
+	ts, err := tl.Tags(repo)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("listing the tags of %s for referrers: %w", repo, err)
 	}
 	ts = slices.Clone(ts)
 	slices.Sort(ts)
-	if ts == nil {
-		ts = []string{}
-	}
 	f.tags[repo] = ts
 	return ts, nil
 }

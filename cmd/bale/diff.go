@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -116,10 +117,10 @@ uncompressed layers make the real patch smaller than predicted.
 				fmt.Fprintf(w, "~ %s:%s %s -> %s\n", t.Repo, t.Tag, t.Old, t.New)
 			}
 			for _, r := range out.ReferrersAdded {
-				fmt.Fprintf(w, "+ referrer %s %s of %s (%s)\n", r.Repo, cmpOr(r.Tag, r.New), r.Subject, r.Kind)
+				fmt.Fprintf(w, "+ referrer %s %s of %s (%s)\n", r.Repo, cmp.Or(r.Tag, r.New), r.Subject, r.Kind)
 			}
 			for _, r := range out.ReferrersRemoved {
-				fmt.Fprintf(w, "- referrer %s %s of %s (%s)\n", r.Repo, cmpOr(r.Tag, r.Old), r.Subject, r.Kind)
+				fmt.Fprintf(w, "- referrer %s %s of %s (%s)\n", r.Repo, cmp.Or(r.Tag, r.Old), r.Subject, r.Kind)
 			}
 			for _, r := range out.ReferrersChanged {
 				fmt.Fprintf(w, "~ referrer %s:%s %s -> %s (%s)\n", r.Repo, r.Tag, r.Old, r.New, r.Kind)
@@ -151,7 +152,7 @@ func diffCatalogs(oldC, newC *catalog.Catalog) (*diffOutput, error) {
 		}
 		for _, as := range attached {
 			for _, a := range as {
-				refs[[2]string{a.Repo, cmpOr(a.Tag, string(a.Digest))}] = a
+				refs[[2]string{a.Repo, cmp.Or(a.Tag, string(a.Digest))}] = a
 			}
 		}
 		return m, refs
@@ -229,12 +230,4 @@ func diffCatalogs(oldC, newC *catalog.Catalog) (*diffOutput, error) {
 	}
 	out.PatchSize = size
 	return out, nil
-}
-
-// cmpOr returns a, or b when a is empty.
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
