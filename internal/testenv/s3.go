@@ -157,17 +157,7 @@ func (s *S3Server) start(l s3Launch, bin string) error {
 
 // Stop kills the server by PID and waits for it; it is idempotent.
 func (s *S3Server) Stop() {
-	s.stopOnce.Do(func() {
-		if s.cmd == nil || s.cmd.Process == nil {
-			return
-		}
-		select {
-		case <-s.done:
-		default:
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-	})
+	s.stopOnce.Do(func() { kill(s.cmd, s.done) })
 }
 
 // cleanEnv is the environment without any AWS_ variable (a CA bundle, a profile, keys).

@@ -289,17 +289,21 @@ func (r *Registry) waitReady(timeout time.Duration) error {
 
 // Stop kills the registry process by PID and waits for it to exit; it is idempotent.
 func (r *Registry) Stop() {
-	r.stopOnce.Do(func() {
-		if r.cmd == nil || r.cmd.Process == nil {
-			return
-		}
-		select {
-		case <-r.done:
-		default:
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
-	})
+	r.stopOnce.Do(func() { kill(r.cmd, r.done) })
+}
+
+// kill kills the process cmd started, by its PID, unless it has exited already (done is
+// closed when its Wait returns), and waits for it.
+func kill(cmd *exec.Cmd, done <-chan struct{}) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	select {
+	case <-done:
+	default:
+		_ = cmd.Process.Kill()
+		<-done
+	}
 }
 
 // Log returns the registry's log output so far.
