@@ -116,12 +116,12 @@ func (img *Image) Descriptors() []Descriptor {
 }
 
 // Platforms lists the platforms of the image manifests below an index (at any depth), nil
-// for a single image.
+// for a single image; attestation manifests (unknown/unknown) are no platform.
 func (img *Image) Platforms() []Platform {
 	var ps []Platform
 	for _, m := range img.Manifests() {
 		for _, d := range m.Manifests {
-			if d.Platform != nil && !IsIndexType(d.MediaType) {
+			if isImageChild(d) {
 				ps = append(ps, *d.Platform)
 			}
 		}
@@ -143,8 +143,8 @@ func (img *Image) Size() int64 {
 
 // SelectPlatform returns the image of the child matching p, as skopeo's --override-os/-arch
 // would pick it: the first child that matches, depth first through nested indexes, kept
-// byte-exact. A single image is returned as it is. An index without a matching child is an
-// ErrNotFound naming the platforms it has.
+// byte-exact; never an attestation manifest. A single image is returned as it is. An index
+// without a matching child is an ErrNotFound naming the platforms it has.
 func (img *Image) SelectPlatform(p Platform) (*Image, error) {
 	if !img.Manifest.IsIndex() {
 		return img, nil
@@ -161,7 +161,7 @@ func (img *Image) SelectPlatform(p Platform) (*Image, error) {
 						return r
 					}
 				}
-			case p.Matches(d.Platform):
+			case isImageChild(d) && p.Matches(d.Platform):
 				return c
 			}
 		}
@@ -191,7 +191,7 @@ func (img *Image) noPlatform(ps []Platform) error {
 	}
 	for _, m := range img.Manifests() {
 		for _, d := range m.Manifests {
-			if d.Platform != nil && !IsIndexType(d.MediaType) && img.child(d.Digest) != nil {
+			if isImageChild(d) && img.child(d.Digest) != nil {
 				have = append(have, d.Platform.String())
 			}
 		}
@@ -201,40 +201,61 @@ func (img *Image) noPlatform(ps []Platform) error {
 }
 
 // SelectPlatforms keeps the index byte for byte and, of the manifests below it, those of the
-// platforms ps and the nested indexes that lead to them (a sparse index, whose digest is the
-// original's); a single image is returned as it is.
+// platforms ps, the attestation manifests of those (IsAttestation, AttestationSubject) and the
+// nested indexes that lead to them (a sparse index, whose digest is the original's); a single
+// image is returned as it is.
 func (img *Image) SelectPlatforms(ps []Platform) (*Image, error) {
 	if !img.Manifest.IsIndex() {
 		return img, nil
 	}
 	out := &Image{Manifest: img.Manifest, Absent: append([]Descriptor(nil), img.Absent...)}
 	kept := map[digest.Digest]bool{}
+	// choice is what becomes of one child: kept (with the manifests to keep below it) or not.
+	type choice struct {
+		c           *Manifest
+		below       []*Manifest
+		belowAbsent []Descriptor
+		match       bool
+	}
 	// walk returns the manifests of m to keep and the descriptors of m's children left out; an
-	// index left out whole is one absent descriptor, not its children too.
+	// index left out whole is one absent descriptor, not its children too. Images and indexes
+	// are chosen first, then the attestations of the images kept, each in index order.
 	var walk func(m *Manifest, depth int) (keep []*Manifest, absent []Descriptor)
 	walk = func(m *Manifest, depth int) (keep []*Manifest, absent []Descriptor) {
-		for _, d := range m.Manifests {
+		choices := make([]*choice, len(m.Manifests))
+		for i, d := range m.Manifests {
 			c := img.child(d.Digest)
-			if c == nil || kept[c.Digest] {
-				continue // already absent, or kept through another index
+			if c == nil || kept[c.Digest] || IsAttestation(d) {
+				continue // already absent, kept through another index, or an attestation
 			}
-			var below []*Manifest
-			var belowAbsent []Descriptor
-			match := false
+			ch := &choice{c: c}
 			if c.IsIndex() {
 				if depth < MaxIndexDepth {
-					below, belowAbsent = walk(c, depth+1)
+					ch.below, ch.belowAbsent = walk(c, depth+1)
 				}
-				match = len(below) > 0
-			} else {
+				ch.match = len(ch.below) > 0
+			} else if isImageChild(d) {
 				for _, p := range ps {
-					match = match || p.Matches(d.Platform)
+					ch.match = ch.match || p.Matches(d.Platform)
 				}
 			}
-			if match {
-				kept[c.Digest] = true
-				keep = append(append(keep, c), below...)
-				absent = append(absent, belowAbsent...)
+			kept[c.Digest] = ch.match
+			choices[i] = ch
+		}
+		for i, d := range m.Manifests {
+			ch := choices[i]
+			if ch == nil {
+				c := img.child(d.Digest)
+				if c == nil || kept[c.Digest] || !IsAttestation(d) {
+					continue
+				}
+				subject, _ := AttestationSubject(d)
+				ch = &choice{c: c, match: kept[subject]}
+				kept[c.Digest] = ch.match
+			}
+			if ch.match {
+				keep = append(append(keep, ch.c), ch.below...)
+				absent = append(absent, ch.belowAbsent...)
 			} else {
 				absent = append(absent, d)
 			}

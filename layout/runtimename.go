@@ -65,13 +65,16 @@ func IsReferrer(ref Ref, img *Image) bool {
 // IsRunnable reports whether img is an image a container runtime can run: every image
 // manifest of it has an image config (Docker's or OCI's) and only filesystem layers, and
 // names no subject. An archive names nothing else for runtimes: they make an image of every
-// name they import, and containerd then fails the import unpacking it.
+// name they import, and containerd then fails the import unpacking it. The attestation
+// manifests of an index (IsAttestation) are part of the image and not asked: runtimes never
+// pick them, whatever their layers.
 func IsRunnable(img *Image) bool {
+	attestations := img.attestations()
 	for _, m := range img.Manifests() {
 		if m.Subject != nil {
 			return false
 		}
-		if m.IsIndex() {
+		if m.IsIndex() || attestations[m.Digest] {
 			continue
 		}
 		if m.Config.MediaType != MediaTypeDockerConfig && m.Config.MediaType != MediaTypeOCIConfig {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/bale-project/bale/internal/imagetest"
 	"github.com/bale-project/bale/layout"
 )
 
@@ -166,5 +167,105 @@ func TestReadImageSelection(t *testing.T) {
 	// Named on its own, a YAML file is read as a text list unless it is a skopeo sync file.
 	if _, err := layout.ReadImageSelection([]string{filepath.Join(dir, "values.yaml")}); err == nil {
 		t.Error("values.yaml read as an image list without an error")
+	}
+}
+
+// realWorldImage is image name of imagetest.RealWorld as LoadImage makes it: the top manifest
+// and every child, parsed from the corpus's bytes.
+func realWorldImage(t *testing.T, c *imagetest.Corpus, name string) *layout.Image {
+	t.Helper()
+	img := c.ByName(name)
+	top, err := layout.ParseManifest(c.Blobs[img.Digest])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &layout.Image{Manifest: top}
+	for _, d := range img.Children {
+		m, err := layout.ParseManifest(c.Blobs[d])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Children = append(out.Children, m)
+	}
+	return out
+}
+
+// TestSelectPlatformsAttestations: of a BuildKit index, several platforms keep those images and
+// the attestation manifests that name them, in index order, and leave out the other images
+// and their attestations; one platform is that image, never an attestation; unknown/unknown
+// is no platform to list or to pick.
+func TestSelectPlatformsAttestations(t *testing.T) {
+	c := imagetest.RealWorld()
+	img := realWorldImage(t, c, "shapes/buildkit:multi")
+	// The corpus's index: amd64, arm64, then the attestation of each (BuildKit's order).
+	var amd, arm, amdAtt, armAtt digest.Digest
+	for _, d := range img.Manifest.Manifests {
+		switch {
+		case d.Platform.Architecture == "amd64":
+			amd = d.Digest
+		case d.Platform.Architecture == "arm64":
+			arm = d.Digest
+		case d.Annotations[imagetest.AnnotationReferenceDigest] == amd.String():
+			amdAtt = d.Digest
+		case d.Annotations[imagetest.AnnotationReferenceDigest] == arm.String():
+			armAtt = d.Digest
+		}
+	}
+	if amd == "" || arm == "" || amdAtt == "" || armAtt == "" {
+		t.Fatalf("the corpus's BuildKit index is not as expected: %s", img.Manifest.Raw)
+	}
+	digests := func(ms []*layout.Manifest) []digest.Digest {
+		var out []digest.Digest
+		for _, m := range ms {
+			out = append(out, m.Digest)
+		}
+		return out
+	}
+	p := func(s string) layout.Platform {
+		x, err := layout.ParsePlatform(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+
+	got, err := img.SelectPlatforms([]layout.Platform{p("linux/amd64"), p("linux/s390x")})
+	if err != nil || !reflect.DeepEqual(digests(got.Children), []digest.Digest{amd, amdAtt}) {
+		t.Fatalf("SelectPlatforms(linux/amd64, linux/s390x) = %v, %v; want %v", digests(got.Children), err, []digest.Digest{amd, amdAtt})
+	}
+	var absent []digest.Digest
+	for _, d := range got.Absent {
+		absent = append(absent, d.Digest)
+	}
+	if !reflect.DeepEqual(absent, []digest.Digest{arm, armAtt}) {
+		t.Errorf("SelectPlatforms(linux/amd64, linux/s390x) left out %v, want %v", absent, []digest.Digest{arm, armAtt})
+	}
+	if all, err := img.SelectPlatforms([]layout.Platform{p("linux/arm64"), p("linux/amd64")}); err != nil || all.Sparse() ||
+		!reflect.DeepEqual(digests(all.Children), []digest.Digest{amd, arm, amdAtt, armAtt}) {
+		t.Errorf("SelectPlatforms(linux/arm64, linux/amd64) = %+v, %v; want every child", all, err)
+	}
+	if one, err := img.SelectPlatform(p("linux/arm64")); err != nil || one.Digest() != arm {
+		t.Errorf("SelectPlatform(linux/arm64) = %v, %v; want %s", one, err, arm)
+	}
+	for _, bad := range [][]layout.Platform{{p("unknown/unknown")}, {p("unknown/unknown"), p("linux/s390x")}} {
+		_, err := img.ForPlatforms(bad)
+		if !errors.Is(err, layout.ErrNotFound) || strings.Contains(err.Error(), "it has [linux/amd64 linux/arm64/v8 unknown") ||
+			!strings.Contains(err.Error(), "it has [linux/amd64 linux/arm64/v8]") {
+			t.Errorf("ForPlatforms(%v): %v; want ErrNotFound listing linux/amd64 and linux/arm64/v8 only", bad, err)
+		}
+	}
+	if ps := img.Platforms(); !reflect.DeepEqual(ps, []layout.Platform{p("linux/amd64"), p("linux/arm64/v8")}) {
+		t.Errorf("Platforms() = %v", ps)
+	}
+	for _, name := range []string{"shapes/buildkit:multi", "shapes/buildkit:single", "alpine:3.14", "shapes/nested:outer"} {
+		if !layout.IsRunnable(realWorldImage(t, c, name)) {
+			t.Errorf("IsRunnable(%s) = false: its attestation manifests are part of the image", name)
+		}
+	}
+	for _, d := range img.Manifest.Manifests {
+		s, ok := layout.AttestationSubject(d)
+		if want := d.Digest == amdAtt || d.Digest == armAtt; layout.IsAttestation(d) != want || ok != want || (ok && s != amd && s != arm) {
+			t.Errorf("child %s: IsAttestation %v, AttestationSubject %s, %v", d.Digest, layout.IsAttestation(d), s, ok)
+		}
 	}
 }

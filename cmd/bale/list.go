@@ -269,11 +269,11 @@ func referrersCell(kinds []catalog.KindCount) string {
 
 func platformsOf(c *catalog.Catalog, m *catalog.ManifestRecord) []string {
 	var ps []string
-	if m.Platform != nil && len(m.Children) == 0 {
+	if !layout.IsUnknownPlatform(m.Platform) && len(m.Children) == 0 {
 		ps = append(ps, m.Platform.String())
 	}
 	for _, ch := range m.Children {
-		if cm := c.Manifests[ch]; cm != nil && cm.Platform != nil {
+		if cm := c.Manifests[ch]; cm != nil && !layout.IsUnknownPlatform(cm.Platform) { // an attestation is no platform
 			ps = append(ps, cm.Platform.String())
 		}
 	}
