@@ -5,7 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -104,6 +107,12 @@ func finishArchives(cx *cli.Context, sinks []layout.Sink, err error) error {
 		if err = a.Commit(); err != nil {
 			continue
 		}
+		if na, ok := s.(namingArchive); ok {
+			merged := na.Merged()
+			for _, name := range slices.Sorted(maps.Keys(merged)) {
+				fmt.Fprintf(cx.App.ErrWriter, "note: %s are one name in %s: %s\n", joinRefs(merged[name]), na.Path(), name)
+			}
+		}
 		if d, ok := s.(*dockerarchive.Writer); ok {
 			if skipped := d.Skipped(); len(skipped) > 0 {
 				fmt.Fprintf(cx.App.ErrWriter, "note: %s holds no referrers or artifacts; left out %d:\n", d.Path(), len(skipped))
@@ -114,6 +123,42 @@ func finishArchives(cx *cli.Context, sinks []layout.Sink, err error) error {
 		}
 	}
 	return err
+}
+
+// namingArchive is an archive that names its images as runtimes will know them, which can give
+// several refs one name (alpine:3.14 and library/alpine:3.14 are both
+// docker.io/library/alpine:3.14).
+type namingArchive interface {
+	Path() string
+	Merged() map[string][]layout.Ref
+	Names() int
+}
+
+var (
+	_ namingArchive = (*ociarchive.Writer)(nil)
+	_ namingArchive = (*dockerarchive.Writer)(nil)
+)
+
+// joinRefs writes refs as "a and b", "a, b and c".
+func joinRefs(refs []layout.Ref) string {
+	s := make([]string, len(refs))
+	for i, r := range refs {
+		s[i] = r.String()
+	}
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// namesNote is what a summary of n images written into s adds when s is an archive that gave
+// them fewer names: " under 6 names" (finishArchives said which merged), or "".
+func namesNote(s layout.Sink, n int) string {
+	na, ok := s.(namingArchive)
+	if !ok || len(na.Merged()) == 0 || na.Names() == n {
+		return ""
+	}
+	return fmt.Sprintf(" under %d names", na.Names())
 }
 
 // abortArchives aborts every archive among sinks not committed yet (Abort after Commit does

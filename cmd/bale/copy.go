@@ -130,7 +130,7 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			if err = finishArchives(cx, []layout.Sink{dst}, err); err != nil {
 				return err
 			}
-			fmt.Fprintf(cx.App.ErrWriter, "copied %d images from %s to %s in %.2fs\n", n, srcLoc, dstLoc, time.Since(start).Seconds())
+			fmt.Fprintf(cx.App.ErrWriter, "copied %d images from %s to %s%s in %.2fs\n", n, srcLoc, dstLoc, namesNote(dst, n), time.Since(start).Seconds())
 			if c := copiedFiles(dst); c > 0 {
 				fmt.Fprintf(cx.App.ErrWriter, "note: %s and %s are on different file systems: %d files were copied, not hard-linked\n", srcLoc, dstLoc, c)
 			}

@@ -391,3 +391,43 @@ func TestSkipped(t *testing.T) {
 		t.Errorf("Skipped = %v, want %s", got, want)
 	}
 }
+
+// TestRealWorldNames writes imagetest.RealWorld's BuildKit indexes for linux/arm64: each
+// name holds the arm64 image (never an attestation manifest), and alpine:3.14 and
+// library/alpine:3.14 are reported as one merged name.
+func TestRealWorldNames(t *testing.T) {
+	c := imagetest.RealWorld()
+	root := t.TempDir()
+	var images []imagetest.Image
+	for _, img := range c.Images {
+		if c.NestsIndex(img) || img.Name() == "shapes/buildkit:single" { // not in a dir tree; no arm64
+			continue
+		}
+		images = append(images, img)
+		if _, err := c.WriteDir(root, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := dirtree.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm64 := layout.Platform{OS: "linux", Architecture: "arm64"}
+	w, err := copyInto(t, src, filepath.Join(t.TempDir(), "arm64.tar"), Options{Platform: &arm64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]layout.Ref{"docker.io/library/alpine:3.14": {{Repo: "alpine", Tag: "3.14"}, {Repo: "library/alpine", Tag: "3.14"}}}
+	if got := w.Merged(); fmt.Sprint(got) != fmt.Sprint(want) || w.Names() != len(images)-1 {
+		t.Errorf("Merged() = %v, Names() = %d; want %v, %d", got, w.Names(), want, len(images)-1)
+	}
+	for _, img := range images {
+		name, err := layout.RuntimeName("", layout.Ref{Repo: img.Repo, Tag: img.Tag})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := w.names[name].config, configOf(t, c, img, arm64); got != want {
+			t.Errorf("%s holds config %s, want the arm64 image's %s", name, got, want)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -46,7 +47,10 @@ type Writer struct {
 	entries  []*tarball.Descriptor
 	byConfig map[digest.Digest]*tarball.Descriptor
 	names    map[string]named // RepoTag -> the image it names
-	skipped  []Skipped
+	// refs are the refs each RepoTag was given for, in the order they came: more than one
+	// when names merge (busybox and library/busybox are both docker.io/library/busybox).
+	refs    map[string][]layout.Ref
+	skipped []Skipped
 }
 
 // named is the image a RepoTag names: its config, and the manifest PutImage was given.
@@ -68,7 +72,8 @@ func Create(path string, opt Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker-archive %s: %w", path, err)
 	}
-	w := &Writer{tw: tw, opt: opt, byConfig: map[digest.Digest]*tarball.Descriptor{}, names: map[string]named{}}
+	w := &Writer{tw: tw, opt: opt, byConfig: map[digest.Digest]*tarball.Descriptor{}, names: map[string]named{},
+		refs: map[string][]layout.Ref{}}
 	w.platform = layout.Platform{OS: "linux", Architecture: runtime.GOARCH}
 	if opt.Platform != nil {
 		w.platform = *opt.Platform
@@ -128,8 +133,27 @@ func (w *Writer) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) 
 		e.RepoTags = append(e.RepoTags, name)
 	}
 	w.names[name] = named{m.Config.Digest, top}
+	if !slices.Contains(w.refs[name], ref) {
+		w.refs[name] = append(w.refs[name], ref)
+	}
 	return nil
 }
+
+// Merged returns each RepoTag given for more than one ref (alpine:3.14 and
+// library/alpine:3.14 are both docker.io/library/alpine:3.14), with those refs sorted: one
+// name in manifest.json for all of them.
+func (w *Writer) Merged() map[string][]layout.Ref {
+	out := map[string][]layout.Ref{}
+	for name, refs := range w.refs {
+		if len(refs) > 1 {
+			out[name] = slices.SortedFunc(slices.Values(refs), func(a, b layout.Ref) int { return strings.Compare(a.String(), b.String()) })
+		}
+	}
+	return out
+}
+
+// Names counts the names (RepoTags) manifest.json gives images.
+func (w *Writer) Names() int { return len(w.names) }
 
 // putImage writes the config and the layers of image manifest m.
 func (w *Writer) putImage(repo string, m *layout.Manifest, src layout.Source) (*tarball.Descriptor, error) {
@@ -256,6 +280,7 @@ func (w *Writer) RemoveImage(ref layout.Ref, d digest.Digest) (bool, error) {
 	e := w.byConfig[n.config]
 	e.RepoTags = slices.DeleteFunc(e.RepoTags, func(t string) bool { return t == name })
 	delete(w.names, name)
+	delete(w.refs, name)
 	return true, nil
 }
 

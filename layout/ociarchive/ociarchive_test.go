@@ -316,3 +316,45 @@ func FuzzParseName(f *testing.F) {
 		}
 	})
 }
+
+// TestRealWorldNames writes imagetest.RealWorld (but the index of an index, which a dir tree
+// cannot hold): each BuildKit index is named as an image (io.containerd.image.name), not as a
+// referrer, and alpine:3.14 and library/alpine:3.14 are reported as one merged name.
+func TestRealWorldNames(t *testing.T) {
+	c := imagetest.RealWorld()
+	root := t.TempDir()
+	written := 0
+	for _, img := range c.Images {
+		if c.NestsIndex(img) {
+			continue
+		}
+		written++
+		if _, err := c.WriteDir(root, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := dirtree.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "shapes.tar")
+	w, err := Create(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := layout.CopyWith(context.Background(), src, w, nil, layout.CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]layout.Ref{"docker.io/library/alpine:3.14": {{Repo: "alpine", Tag: "3.14"}, {Repo: "library/alpine", Tag: "3.14"}}}
+	if got := w.Merged(); fmt.Sprint(got) != fmt.Sprint(want) || w.Names() != written-1 {
+		t.Errorf("Merged() = %v, Names() = %d; want %v, %d", got, w.Names(), want, written-1)
+	}
+	for _, d := range indexOf(t, p).Manifests {
+		if d.Annotations[ImageNameKey] == "" || d.Annotations[ReferrerNameKey] != "" {
+			t.Errorf("%s is not named as an image: %v", d.Digest, d.Annotations)
+		}
+	}
+}

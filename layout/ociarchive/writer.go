@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -28,12 +30,16 @@ type Writer struct {
 	opt   Options
 	index ocidir.Index
 	names map[string]taken // runtime name -> the image that has it
+	// refs are the refs each image name was given for, in the order they came: more than one
+	// when names merge (busybox and library/busybox are both docker.io/library/busybox).
+	refs map[string][]layout.Ref
 }
 
 // taken is the image a name was given to.
 type taken struct {
-	ref layout.Ref
-	d   digest.Digest
+	ref      layout.Ref
+	d        digest.Digest
+	referrer bool // named in bale's referrer annotation, not as an image
 }
 
 var (
@@ -51,7 +57,7 @@ func Create(path string, opt Options) (*Writer, error) {
 		return nil, fmt.Errorf("oci-archive %s: %w", path, err)
 	}
 	w := &Writer{tw: tw, opt: opt, index: ocidir.Index{SchemaVersion: 2, Manifests: []layout.Descriptor{}},
-		names: map[string]taken{}}
+		names: map[string]taken{}, refs: map[string][]layout.Ref{}}
 	if err := tw.AddBytes(ocidir.LayoutFile, []byte(ocidir.LayoutHeader)); err != nil {
 		tw.Abort()
 		return nil, err
@@ -96,13 +102,41 @@ func (w *Writer) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) 
 	}
 	desc := img.Manifest.Descriptor()
 	desc.Annotations = map[string]string{ImageNameKey: name, ocidir.RefNameKey: name}
-	if layout.IsReferrer(ref, img) || !layout.IsRunnable(img) {
+	referrer := layout.IsReferrer(ref, img)
+	if referrer || !layout.IsRunnable(img) {
 		desc.Annotations = map[string]string{ReferrerNameKey: name}
 	}
 	w.drop(name)
 	w.index.Manifests = append(w.index.Manifests, desc)
-	w.names[name] = taken{ref, img.Digest()}
+	w.names[name] = taken{ref, img.Digest(), referrer}
+	if !referrer && !slices.Contains(w.refs[name], ref) {
+		w.refs[name] = append(w.refs[name], ref)
+	}
 	return nil
+}
+
+// Merged returns each image name given for more than one ref (alpine:3.14 and
+// library/alpine:3.14 are both docker.io/library/alpine:3.14), with those refs sorted: one
+// image in index.json for all of them.
+func (w *Writer) Merged() map[string][]layout.Ref {
+	out := map[string][]layout.Ref{}
+	for name, refs := range w.refs {
+		if len(refs) > 1 {
+			out[name] = slices.SortedFunc(slices.Values(refs), func(a, b layout.Ref) int { return strings.Compare(a.String(), b.String()) })
+		}
+	}
+	return out
+}
+
+// Names counts the names index.json gives images, referrers not counted.
+func (w *Writer) Names() int {
+	n := 0
+	for _, t := range w.names {
+		if !t.referrer {
+			n++
+		}
+	}
+	return n
 }
 
 // putBlob streams blob d of repo from src into the archive, verified, unless it is there.
@@ -157,6 +191,7 @@ func (w *Writer) RemoveImage(ref layout.Ref, d digest.Digest) (bool, error) {
 	for _, x := range w.index.Manifests {
 		if nameOf(x) == name && x.Digest == d {
 			delete(w.names, name)
+			delete(w.refs, name)
 			return w.drop(name), nil
 		}
 	}
