@@ -76,7 +76,7 @@ manifest.
 			namePrefixFlag,
 			quietFlag,
 			&cli.BoolFlag{Name: "no-sync", Usage: "do not flush to disk (syncfs) before writing links and at the end: faster, but a power loss may leave tags whose data is not on disk"},
-			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: s3store.DefaultJobs, Usage: "upload `N` blobs (and parts of blobs) at once into an s3:// target"},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: s3store.DefaultJobs, Usage: "upload `N` blobs (and parts of blobs) at once into an s3:// target (at least 1)", Action: atLeastOne},
 		},
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() == 0 {
@@ -159,11 +159,17 @@ manifest.
 					return err
 				}
 			}
-			fmt.Fprintf(cx.App.ErrWriter, "unpacked %d images from %s into %s in %.1fs: %d blobs written (%s), %d already present\n",
+			removed := ""
+			if len(res.Removed) > 0 {
+				removed = fmt.Sprintf(", %d tag(s) removed", len(res.Removed))
+			}
+			fmt.Fprintf(cx.App.ErrWriter, "unpacked %d images from %s into %s in %.1fs: %d blobs written (%s), %d already present%s\n",
 				res.Images, strings.Join(bundles, " + "), strings.Join(targets, ", "), time.Since(start).Seconds(),
-				res.BlobsWritten, units.Bytes(res.BytesWritten), res.BlobsReused)
+				res.BlobsWritten, units.Bytes(res.BytesWritten), res.BlobsReused, removed)
 			for _, r := range res.Removed {
-				fmt.Fprintf(cx.App.ErrWriter, "removed tag %s\n", r)
+				if !cx.Bool("quiet") { // -q: counted in the line above
+					fmt.Fprintf(cx.App.ErrWriter, "removed tag %s\n", r)
+				}
 			}
 			for _, r := range res.KeptTags {
 				fmt.Fprintf(cx.App.ErrWriter, "note: kept tag %s: the patch removes it, but here it points at another manifest than the base's\n", r)
