@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -93,6 +94,13 @@ manifest.
 				return usagef("unpack needs at least one --to registry:PATH, s3://BUCKET[/ROOT], dir:PATH or oci:PATH (see bale unpack --help)")
 			}
 			bundles := cx.Args().Slice()
+			var inputs []input
+			for _, b := range bundles {
+				inputs = append(inputs, input{"BUNDLE", b})
+			}
+			if err := checkArchiveOutputs(tos, inputs); err != nil {
+				return err
+			}
 			var (
 				store   archive.Target
 				regLoc  location
@@ -149,6 +157,10 @@ manifest.
 			t.Finish(err == nil)
 			err = finishArchives(cx, sinks, err)
 			if err != nil {
+				if staging != "" && stagedBeside(others[0]) {
+					// The stage is beside an archive file, not in a target: nothing to resume into.
+					return errors.Join(err, os.RemoveAll(staging))
+				}
 				if staging != "" {
 					return fmt.Errorf("%w\n(verified blobs are kept in %s; re-run to resume, or delete it)", err, staging)
 				}
@@ -217,4 +229,11 @@ func existingSource(d destination) layout.FileSource {
 		}
 	}
 	return nil
+}
+
+// stagedBeside reports whether d is an archive file, so that the registry store unpack stages
+// in is beside the file, not in a target that a re-run resumes into.
+func stagedBeside(d destination) bool {
+	_, ok := d.(archiveDestination)
+	return ok
 }
