@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,14 @@ func TestOptionsAfterArguments(t *testing.T) {
 	}
 	if res := mustBale(t, "list", out, "--json"); !strings.HasPrefix(res.stdout, "{") {
 		t.Errorf("list BUNDLE --json printed no JSON:\n%.300s", res.stdout)
+	}
+	// bale serve BUNDLE --addr HOST:PORT listens where --addr says.
+	reg := startServeArgs(t, "http", "serve", out, "--addr", "127.0.0.1:0")
+	resp, err := http.Get("http://" + reg.Addr + "/v2/")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("bale serve B --addr: GET /v2/: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
 	}
 	// "--" ends the options: -q is then a path (that does not exist), not an option.
 	res := bale(t, "list", "--", "-q")
