@@ -47,8 +47,10 @@ func volumeFiles(path string) []string {
 // (volumes: the volumes OUT.001, OUT.002, ... and the removal of an earlier set's extra
 // ones) would replace none of the inputs, however the paths are spelled: files are compared
 // by device and inode (os.SameFile), so symbolic links, "./", ".." and hard links are seen
-// through. Each problem is a usage error that names both paths.
-func checkOutputFile(flag, out string, volumes bool, inputs []input) error {
+// through. With mkdirs, the writer creates the missing directories above out, and the
+// nearest existing one must be a directory that can be written. Each problem is a usage
+// error that names both paths.
+func checkOutputFile(flag, out string, volumes, mkdirs bool, inputs []input) error {
 	name := flag + " " + out // -o FILE, --to oci-archive:FILE
 	if strings.HasSuffix(flag, ":") {
 		name = flag + out
@@ -61,7 +63,14 @@ func checkOutputFile(flag, out string, volumes bool, inputs []input) error {
 		return usagef("%s is a directory: name the file to write in it, e.g. %s", name, filepath.Join(out, example))
 	}
 	dir := filepath.Dir(out)
+	if mkdirs { // the writer creates the missing directories: the nearest one there counts
+		for _, err := os.Stat(dir); (errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR)) && filepath.Dir(dir) != dir; _, err = os.Stat(dir) {
+			dir = filepath.Dir(dir)
+		}
+	}
 	switch fi, err := os.Stat(dir); {
+	case errors.Is(err, unix.ENOTDIR):
+		return usagef("%s: a part of %s is not a directory", name, dir)
 	case errors.Is(err, os.ErrNotExist):
 		return usagef("%s: the directory %s does not exist (create it first)", name, dir)
 	case err != nil:
@@ -140,7 +149,7 @@ func checkArchiveOutputs(tos []string, inputs []input) error {
 		if err != nil || (loc.Kind != kindOCIArchive && loc.Kind != kindDockerArchive) {
 			continue // reported where it is opened
 		}
-		if err := checkOutputFile("--to "+loc.Kind+":", loc.Path, false, inputs); err != nil {
+		if err := checkOutputFile("--to "+loc.Kind+":", loc.Path, false, true, inputs); err != nil {
 			return err
 		}
 		for _, o := range outs {

@@ -92,9 +92,9 @@ func TestOutputNeverReplacesInput(t *testing.T) {
 }
 
 // TestOutputCheckedBeforeWork: an output that cannot be written where it is named (an
-// existing directory, a missing directory, a read-only file system) is refused before any
-// work, with a message that says so, and nothing is left behind (no staging directory, no
-// temporary file); re-running after the fix works.
+// existing directory; for pack a missing directory, which unpack creates; below a file; a
+// read-only file system) is refused before any work, with a message that says so, and
+// nothing is left behind (no staging directory, no temporary file); named right, it works.
 func TestOutputCheckedBeforeWork(t *testing.T) {
 	work := t.TempDir()
 	bundle := filepath.Join(work, "b.tar.zst")
@@ -114,7 +114,8 @@ func TestOutputCheckedBeforeWork(t *testing.T) {
 		{"unpack --to oci-archive:DIR", []string{"unpack", "--to", "oci-archive:" + dir, bundle}, exitUsage, "is a directory"},
 		{"pack -o DIR", []string{"pack", "-o", dir, "registry:" + sampleRegistry}, exitUsage, "-o " + dir + " is a directory"},
 		{"pack -o in a missing directory", []string{"pack", "-o", filepath.Join(work, "no/b.tar.zst"), "registry:" + sampleRegistry}, exitUsage, "the directory " + filepath.Join(work, "no") + " does not exist"},
-		{"unpack --to in a missing directory", []string{"unpack", "--to", "oci-archive:" + filepath.Join(work, "no/x.tar"), bundle}, exitUsage, "does not exist"},
+		{"unpack --to below a file", []string{"unpack", "--to", "oci-archive:" + filepath.Join(bundle, "no/x.tar"), bundle}, exitUsage, bundle + " is not a directory"},
+		{"unpack --to below a read-only file system", []string{"unpack", "--to", "oci-archive:" + filepath.Join(ro, "no/x.tar"), bundle}, exitError, "cannot write in " + ro},
 		{"pack -o on a read-only file system", []string{"pack", "-o", filepath.Join(ro, "b.tar.zst"), "registry:" + sampleRegistry}, exitError, "cannot write in " + ro},
 	}
 	before := fileSums(t, work)
