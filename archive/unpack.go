@@ -112,9 +112,9 @@ func Unpack(ctx context.Context, r io.Reader, dst Target, opt UnpackOptions) (*U
 	}
 	defer unlock()
 	if err := apply(ctx, br, dst, opt, res); err != nil {
-		return res, err
+		return res, spaceHint(err, cats, dst, opt)
 	}
-	return res, finishSinks(ctx, []*catalog.Catalog{br.Catalog()}, dst, opt, res)
+	return res, spaceHint(finishSinks(ctx, cats, dst, opt, res), cats, dst, opt)
 }
 
 // UnpackFiles applies bundles (a base and its patches, in order) to the target dst,
@@ -180,10 +180,10 @@ func unpackCatalogs(ctx context.Context, paths []string, cats []*catalog.Catalog
 	}
 	for i, p := range paths {
 		if err := applyFile(ctx, p, cats[i], files[i], dst, opt, res); err != nil {
-			return res, err
+			return res, spaceHint(err, cats[i:], dst, opt)
 		}
 	}
-	return res, finishSinks(ctx, cats, dst, opt, res)
+	return res, spaceHint(finishSinks(ctx, cats, dst, opt, res), cats, dst, opt)
 }
 
 // bundleFile is an opened bundle (a file or a volume set) as openRandomAccess returns it.
@@ -376,7 +376,7 @@ func storeBlobs(ctx context.Context, br *Reader, dst Target, opt UnpackOptions, 
 			err = dst.WriteBlob(d, v)
 		}
 		if err != nil {
-			return memberError(dst, name, d, err)
+			return memberError(name, err)
 		}
 		mu.Lock()
 		defer mu.Unlock()

@@ -368,3 +368,28 @@ func (vs *volumeSet) Close() error {
 	}
 	return nil
 }
+
+// CheckVolumes checks, without reading them, that every data volume of the bundle path (a
+// volume set, c its catalog) is there with the size its catalog records, and names each one
+// that is missing or of another size. It is the quick check of commands that read only the
+// catalog (bale list); openVolumes also checks their sha256. A bundle of one file passes.
+func CheckVolumes(path string, c *catalog.Catalog) error {
+	first := FirstVolume(path)
+	if first == "" || len(c.Meta.Volumes) == 0 {
+		return nil
+	}
+	base := strings.TrimSuffix(first, ".001")
+	n := len(c.Meta.Volumes) + 2
+	var errs []error
+	for i, v := range c.Meta.Volumes {
+		p := VolumeName(base, i+2)
+		fi, err := os.Stat(p)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("volume %d of %d, %s, is missing: %w", i+2, n, p, ErrVolume))
+		case fi.Size() != v.Size:
+			errs = append(errs, fmt.Errorf("volume %d of %d, %s, is %d bytes, the catalog says %d (truncated or not this bundle's): %w", i+2, n, p, fi.Size(), v.Size, ErrVolume))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -2,11 +2,58 @@ package layout
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
+
+// bom is the UTF-8 byte order mark some editors write at the head of a text file.
+const bom = "\ufeff"
+
+// trimBOM drops a UTF-8 byte order mark at the head of b.
+func trimBOM(b []byte) []byte { return bytes.TrimPrefix(b, []byte(bom)) }
+
+// looksLikeYAML reports whether the text b is written as YAML rather than as an image list: a
+// line (comments aside) that ends with ':' or holds ': ', or starts with "- " or "---". No
+// image reference does either.
+func looksLikeYAML(b []byte) bool {
+	for line := range strings.Lines(string(b)) {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		line = strings.TrimRight(line, " \t\r\n")
+		t := strings.TrimSpace(line)
+		if strings.HasSuffix(t, ":") || strings.Contains(t, ": ") || strings.HasPrefix(t, "- ") || strings.HasPrefix(t, "---") {
+			return true
+		}
+	}
+	return false
+}
+
+// syncYAMLError is why b, which is not a skopeo sync YAML file (IsSyncYAML is false), must
+// not be read as a text image list either: it is written as YAML (looksLikeYAML) and either
+// does not parse (the YAML error names the line) or has no registry with images; nil when b
+// reads as a text list. explicit says the file was named, not found in a directory: there a
+// YAML file without images is some other file, and only a YAML that does not parse but
+// mentions images is reported.
+func syncYAMLError(b []byte, name string, explicit bool) error {
+	if !looksLikeYAML(b) {
+		return nil
+	}
+	var doc map[string]map[string]any
+	err := yaml.Unmarshal(b, &doc)
+	switch {
+	case err != nil && (explicit || bytes.Contains(b, []byte("images"))):
+		return fmt.Errorf("%s: a skopeo sync YAML file that does not parse: %v: %w", name, err, ErrInvalid)
+	case err == nil && explicit:
+		return fmt.Errorf("%s: YAML without a registry that has images or images-by-tag-regex (skopeo sync: REGISTRY: images: REPO: [TAG...]): %w", name, ErrInvalid)
+	}
+	return nil
+}
 
 // ParseImageList reads an image list: one "repo:tag" or "repo@sha256:<hex>" a line, '#' starts
 // a comment, blank lines and duplicates are ignored, a leading registry host is stripped. name
@@ -21,6 +68,9 @@ func ParseImageList(r io.Reader, name string) ([]Ref, error) {
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
+		if n == 1 {
+			line = strings.TrimPrefix(line, bom) // Notepad's UTF-8 files start with one
+		}
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
 		}

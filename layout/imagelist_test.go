@@ -165,3 +165,60 @@ func unwrapJoined(err error) []error {
 	}
 	return []error{err}
 }
+
+// TestReadImageSelectionBOMAndYAML: a list saved with a UTF-8 byte order mark reads like one
+// without; a skopeo sync YAML file with a syntax error is reported as YAML, with its line,
+// not read as a text list whose lines are bad references.
+func TestReadImageSelectionBOMAndYAML(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name, file, text string
+		want             []string // refs, when it reads
+		wantErr          []string // what the error says, when it fails
+	}{
+		{"BOM list", "bom.list", "\ufeffnginx:1.25\r\nbusybox:1.36\r\n", []string{"nginx:1.25", "busybox:1.36"}, nil},
+		{"BOM sync YAML", "bom.yaml", "\ufeffdocker.io:\n  images:\n    nginx: [\"1.25\"]\n", []string{"nginx:1.25"}, nil},
+		{"sync YAML, bad indentation", "bad.yaml", "docker.io:\n  images:\n    nginx:\n    - \"1.25\"\n   busybox: [1.36]\n",
+			nil, []string{"bad.yaml", "YAML", "yaml: line 1:"}},
+		{"sync YAML, a bracket left open", "open.yaml", "docker.io:\n  images:\n    nginx: [\"1.25\"\n    busybox: []\n",
+			nil, []string{"open.yaml", "YAML", "yaml: line 2:"}},
+		{"sync YAML with a tab", "tab.txt", "quay.io:\n\timages:\n    x: []\n", nil, []string{"tab.txt", "YAML", "yaml: line "}},
+		{"YAML that names no images", "other.yml", "docker.io:\n  image:\n    nginx: [\"1.25\"]\n", nil, []string{"other.yml", "images"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sel, err := layout.ReadImageSelection([]string{write(tt.file, tt.text)})
+			if tt.wantErr != nil {
+				if err == nil {
+					t.Fatalf("no error; read %+v", sel)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not say %q", err, w)
+					}
+				}
+				if strings.Contains(err.Error(), "reference") || strings.Count(err.Error(), "\n") > 0 {
+					t.Errorf("error reads the YAML as a list, line by line: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range sel.Refs {
+				got = append(got, r.String())
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("refs %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -237,7 +237,14 @@ func ReadImageSelection(paths []string) (*Selection, error) {
 			errs = append(errs, fmt.Errorf("image list: %w", err))
 			continue
 		}
+		b = trimBOM(b)
 		isYAML := IsSyncYAML(b)
+		if !isYAML {
+			if err := syncYAMLError(b, f.path, !f.yamlOnly); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
 		if f.yamlOnly && !isYAML {
 			continue // a directory's other YAML files are not image lists
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
@@ -92,6 +93,12 @@ cut there, as with kubectl). --json is always whole.
 			loc, c, err := loadCatalogArg(cx.Args().First())
 			if err != nil {
 				return err
+			}
+			if loc.Kind == kindBundle {
+				// Only the catalog was read: say which volumes are not there to be read.
+				if err := archive.CheckVolumes(loc.Path, c); err != nil {
+					return err
+				}
 			}
 			out := listOf(loc, c)
 			if cx.Bool("json") {

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -77,7 +76,7 @@ const exitCodesHelp = `EXIT CODES:
    130  interrupted (Ctrl-C, SIGTERM): stopped between blobs, temporary files removed`
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "bale",
 		Usage:   "pack container images into one verified bundle and unpack them where the internet does not reach",
 		Version: version,
@@ -97,6 +96,8 @@ func newApp() *cli.App {
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 	}
+	usageErrors(app)
+	return app
 }
 
 func init() { cli.VersionPrinter = printVersion }
@@ -105,7 +106,7 @@ func main() {
 	// Interrupted, bale stops between blobs and removes what it had half written.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile := startProfile(os.Getenv("BALE_CPUPROFILE"))
-	err := newApp().RunContext(ctx, os.Args)
+	err := runApp(ctx, newApp(), os.Args)
 	stopProfile()
 	stop()
 	if err == nil {
@@ -166,14 +167,9 @@ func exitCode(err error) int {
 	return exitError
 }
 
-// checkArgs checks that the command got n arguments and no options after them (urfave/cli
-// stops parsing options at the first argument).
+// checkArgs checks that the command got n arguments (options after them were moved before
+// them by reorderArgs).
 func checkArgs(cx *cli.Context, n int, what string) error {
-	for _, a := range cx.Args().Slice() {
-		if strings.HasPrefix(a, "-") && len(a) > 1 {
-			return usagef("option %s after the arguments: put options first, e.g. bale %s [options] %s", a, cx.Command.Name, what)
-		}
-	}
 	if cx.NArg() != n {
 		return usagef("%s takes %s, got %d arguments (see bale %s --help)", cx.Command.Name, what, cx.NArg(), cx.Command.Name)
 	}
@@ -184,7 +180,7 @@ func checkArgs(cx *cli.Context, n int, what string) error {
 func platformFlag(cx *cli.Context) ([]layout.Platform, error) {
 	var out []layout.Platform
 	for _, p := range cx.StringSlice("platform") {
-		pl, err := layout.ParsePlatform(p)
+		pl, err := parsePlatform(p)
 		if err != nil {
 			return nil, usageError{err}
 		}

@@ -96,6 +96,11 @@ Examples:
 			if cx.String("output") == "" {
 				return usagef("pack needs -o FILE, the bundle to write (see bale pack --help)")
 			}
+			// Before any work: OUT can be written, and writing it replaces no input.
+			if err := checkOutputFile("-o", cx.String("output"), cx.String("volume-size") != "", false,
+				packInputs(cx.Args().First(), cx.StringSlice("base"), cx.StringSlice("images"), cx.String("stage"))); err != nil {
+				return err
+			}
 			loc, err := parseLocation(cx.Args().First(), false)
 			if err != nil {
 				return err

@@ -21,7 +21,7 @@ func remoteFlags(side string) []cli.Flag {
 }
 
 // jobsFlag is how many blobs go over the network at once.
-var jobsFlag = &cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, Usage: "pull or push `N` blobs at once"}
+var jobsFlag = &cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, Usage: "pull or push `N` blobs at once (at least 1)", Action: atLeastOne}
 
 // remoteOptions reads the flags of one side.
 func remoteOptions(cx *cli.Context, side string) (remote.Options, error) {
@@ -39,9 +39,6 @@ func remoteOptions(cx *cli.Context, side string) (remote.Options, error) {
 			return o, usagef("--%s-creds %q: want USER:PASS", side, c)
 		}
 		o.Username, o.Password = u, p
-	}
-	if o.Jobs < 1 {
-		return o, usagef("--jobs %d: want at least 1", o.Jobs)
 	}
 	return o, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,7 +77,7 @@ manifest.
 			namePrefixFlag,
 			quietFlag,
 			&cli.BoolFlag{Name: "no-sync", Usage: "do not flush to disk (syncfs) before writing links and at the end: faster, but a power loss may leave tags whose data is not on disk"},
-			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: s3store.DefaultJobs, Usage: "upload `N` blobs (and parts of blobs) at once into an s3:// target"},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: s3store.DefaultJobs, Usage: "upload `N` blobs (and parts of blobs) at once into an s3:// target (at least 1)", Action: atLeastOne},
 		},
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() == 0 {
@@ -93,6 +94,13 @@ manifest.
 				return usagef("unpack needs at least one --to registry:PATH, s3://BUCKET[/ROOT], dir:PATH or oci:PATH (see bale unpack --help)")
 			}
 			bundles := cx.Args().Slice()
+			var inputs []input
+			for _, b := range bundles {
+				inputs = append(inputs, input{"BUNDLE", b})
+			}
+			if err := checkArchiveOutputs(tos, inputs); err != nil {
+				return err
+			}
 			var (
 				store   archive.Target
 				regLoc  location
@@ -149,6 +157,10 @@ manifest.
 			t.Finish(err == nil)
 			err = finishArchives(cx, sinks, err)
 			if err != nil {
+				if staging != "" && stagedBeside(others[0]) {
+					// The stage is beside an archive file, not in a target: nothing to resume into.
+					return errors.Join(err, os.RemoveAll(staging))
+				}
 				if staging != "" {
 					return fmt.Errorf("%w\n(verified blobs are kept in %s; re-run to resume, or delete it)", err, staging)
 				}
@@ -159,11 +171,17 @@ manifest.
 					return err
 				}
 			}
-			fmt.Fprintf(cx.App.ErrWriter, "unpacked %d images from %s into %s in %.1fs: %d blobs written (%s), %d already present\n",
+			removed := ""
+			if len(res.Removed) > 0 {
+				removed = fmt.Sprintf(", %d tag(s) removed", len(res.Removed))
+			}
+			fmt.Fprintf(cx.App.ErrWriter, "unpacked %d images from %s into %s in %.1fs: %d blobs written (%s), %d already present%s\n",
 				res.Images, strings.Join(bundles, " + "), strings.Join(targets, ", "), time.Since(start).Seconds(),
-				res.BlobsWritten, units.Bytes(res.BytesWritten), res.BlobsReused)
+				res.BlobsWritten, units.Bytes(res.BytesWritten), res.BlobsReused, removed)
 			for _, r := range res.Removed {
-				fmt.Fprintf(cx.App.ErrWriter, "removed tag %s\n", r)
+				if !cx.Bool("quiet") { // -q: counted in the line above
+					fmt.Fprintf(cx.App.ErrWriter, "removed tag %s\n", r)
+				}
 			}
 			for _, r := range res.KeptTags {
 				fmt.Fprintf(cx.App.ErrWriter, "note: kept tag %s: the patch removes it, but here it points at another manifest than the base's\n", r)
@@ -211,4 +229,11 @@ func existingSource(d destination) layout.FileSource {
 		}
 	}
 	return nil
+}
+
+// stagedBeside reports whether d is an archive file, so that the registry store unpack stages
+// in is beside the file, not in a target that a re-run resumes into.
+func stagedBeside(d destination) bool {
+	_, ok := d.(archiveDestination)
+	return ok
 }
