@@ -70,7 +70,7 @@ func linkDamages(t *testing.T, c *imagetest.Corpus) []linkDamage {
 		{name: "revision", spec: registry.RevisionLink{Repo: one.Repo, Digest: one.Digest},
 			want: "is not linked in repository " + one.Repo, get: manifests(one.Repo, one.Tag)},
 		{name: "child-revision", spec: registry.RevisionLink{Repo: idx.Repo, Digest: idx.Children[0]},
-			want: "has no revision link", get: manifests(idx.Repo, idx.Children[0].String())},
+			want: "no revision link for manifest " + idx.Children[0].String(), get: manifests(idx.Repo, idx.Children[0].String())},
 		{name: "layers", spec: registry.LayerLink{Repo: one.Repo, Digest: layer},
 			want: "no _layers link for blob " + layer.String(), get: "/v2/" + one.Repo + "/blobs/" + layer.String()},
 		{name: "wrong-content", spec: registry.LayerLink{Repo: one.Repo, Digest: layer}, content: other.String(),

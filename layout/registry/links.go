@@ -101,8 +101,9 @@ func CheckLinks(st ServedStorage, repo, tag string, img *layout.Image) []error {
 	}
 	for _, cd := range img.Absent {
 		if childStored(st, repo, cd) {
-			errs = append(errs, fmt.Errorf("repository %s: manifest %s, a child of %s, is stored with its blobs but has no revision link (the registry answers 404 MANIFEST_UNKNOWN for it): %w",
-				repo, cd.Digest, img.Digest(), layout.ErrNotFound))
+			p, _ := PathFor(RevisionLink{Repo: repo, Digest: cd.Digest})
+			errs = append(errs, fmt.Errorf("%s: no revision link for manifest %s, a child of %s stored with its blobs (%s): %w",
+				p, cd.Digest, img.Digest(), consequence(RevisionLink{}), layout.ErrNotFound))
 		}
 	}
 	return errs
