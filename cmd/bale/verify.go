@@ -17,7 +17,7 @@ import (
 func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "verify",
-		Usage:     "check that every tag resolves and every blob is present with the right size and sha256",
+		Usage:     "check that every tag resolves, every blob is present with the right size and sha256, and (registry storage) every link the registry serves them through",
 		ArgsUsage: "BUNDLE|LOCATION",
 		Description: `For a bundle: reads it whole, checking the catalog, every member's name, type and order, and
 every blob's size and sha256.
