@@ -144,24 +144,23 @@ func catalogBytes(c *catalog.Catalog) ([]byte, error) {
 }
 
 // Links lists the link files of a bundle in member order: for each repository its _layers
-// links then its revision links, then for each tag its index link and its current link.
+// links then its revision links, then for each tag its index link and its current link (the
+// rules of registry.LayerLinks, RevisionLinks and TagLinks; a blob recorded notCarried has
+// no _layers link, as registry.ImageLinks leaves out an absent non-distributable layer).
 func Links(c *catalog.Catalog) []registry.PathSpec {
-	var specs []registry.PathSpec
-	names := c.RepoNames()
-	for _, name := range names {
-		for _, d := range c.RepoLayers(name) {
-			specs = append(specs, registry.LayerLink{Repo: name, Digest: d})
-		}
-		for _, d := range c.Repos[name].Manifests {
-			specs = append(specs, registry.RevisionLink{Repo: name, Digest: d})
-		}
+	var links []registry.Link
+	for _, name := range c.RepoNames() {
+		links = append(links, registry.LayerLinks(name, c.RepoLayers(name))...)
+		links = append(links, registry.RevisionLinks(name, c.Repos[name].Manifests)...)
 	}
 	for _, e := range c.Entries() {
 		if e.Tag != "" {
-			specs = append(specs,
-				registry.TagIndex{Repo: e.Repo, Tag: e.Tag, Digest: e.Digest},
-				registry.TagCurrent{Repo: e.Repo, Tag: e.Tag})
+			links = append(links, registry.TagLinks(e.Repo, e.Tag, e.Digest)...)
 		}
+	}
+	specs := make([]registry.PathSpec, len(links))
+	for i, l := range links {
+		specs[i] = l.Spec
 	}
 	return specs
 }

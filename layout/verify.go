@@ -1,15 +1,19 @@
 package layout
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"hash"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/bale-project/bale/internal/par"
 )
 
 // Verifier is a reader that hashes what passes through it and, at EOF, fails with
@@ -123,4 +127,160 @@ func VerifyBytes(b []byte, d Descriptor) error {
 		return fmt.Errorf("blob %s: content hashes to %s: %w", d.Digest, got, ErrDigestMismatch)
 	}
 	return nil
+}
+
+// BlobAudit wraps a copy's source to record, and with hashing enforce, what is checked of
+// each blob: a blob read through OpenBlob is verified by the sink as it reads it (every sink
+// reads through a Verifier); a blob handed out by path (BlobPath) is hard-linked unread,
+// unless the audit hashes the file first and refuses it (ErrDigestMismatch) when it does not
+// match, so that the sink never links it.
+type BlobAudit struct {
+	hash  bool
+	paths sync.Map // digest -> *pathCheck: blobs handed out by path
+	reads sync.Map // digest -> true: blobs opened for reading
+}
+
+type pathCheck struct {
+	once sync.Once
+	err  error
+}
+
+// Audit wraps src for a copy; hash makes it hash every file before handing out its path.
+func Audit(src Source, hash bool) (Source, *BlobAudit) {
+	a := &BlobAudit{hash: hash}
+	if fs, ok := src.(FileSource); ok {
+		return auditFileSource{auditSource{src, a}, fs}, a
+	}
+	return auditSource{src, a}, a
+}
+
+// Verify hashes blob d of repo in src (src as Audit was given it, or the wrapper) once, with
+// the file when src is a FileSource; later calls and BlobPath return the same result.
+func (a *BlobAudit) Verify(src Source, repo string, d Descriptor) error {
+	v, _ := a.paths.LoadOrStore(d.Digest, &pathCheck{})
+	pc := v.(*pathCheck)
+	pc.once.Do(func() { pc.err = hashBlob(src, repo, d) })
+	return pc.err
+}
+
+func hashBlob(src Source, repo string, d Descriptor) error {
+	var (
+		rc  io.ReadCloser
+		err error
+	)
+	if fs, ok := src.(FileSource); ok {
+		var p string
+		if p, err = fs.BlobPath(repo, d); err == nil {
+			rc, err = os.Open(p)
+		}
+	} else {
+		rc, err = src.OpenBlob(repo, d)
+	}
+	if err != nil {
+		return fmt.Errorf("blob %s of %s: %w", d.Digest, repo, err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(io.Discard, NewVerifier(rc, d)); err != nil {
+		return fmt.Errorf("blob %s of %s: %w", d.Digest, repo, err)
+	}
+	return nil
+}
+
+// Counts reports how many distinct blobs were hashed by the audit (Verify, or BlobPath with
+// hashing), handed out by path unhashed (hard-linked, not re-hashed, unless a read of them
+// followed), and opened for reading (verified by the sink that read them).
+func (a *BlobAudit) Counts() (hashed, linked, read int) {
+	a.paths.Range(func(k, v any) bool {
+		pc := v.(*pathCheck)
+		switch _, r := a.reads.Load(k); {
+		case a.hash && pc.err == nil:
+			hashed++
+		case !a.hash && !r:
+			linked++
+		}
+		return true
+	})
+	a.reads.Range(func(k, _ any) bool {
+		if _, byPath := a.paths.Load(k); !byPath || !a.hash {
+			read++
+		}
+		return true
+	})
+	return hashed, linked, read
+}
+
+type auditSource struct {
+	Source
+	a *BlobAudit
+}
+
+func (s auditSource) OpenBlob(repo string, d Descriptor) (io.ReadCloser, error) {
+	rc, err := s.Source.OpenBlob(repo, d)
+	if err == nil {
+		s.a.reads.Store(d.Digest, true)
+	}
+	return rc, err
+}
+
+// Unwrap returns the audited source (Wrapper), which referrer discovery asks directly.
+func (s auditSource) Unwrap() Source { return s.Source }
+
+// Check forwards the access check of a live registry (Checker).
+func (s auditSource) Check(repo string, push bool) error {
+	if ch, ok := s.Source.(Checker); ok {
+		return ch.Check(repo, push)
+	}
+	return nil
+}
+
+type auditFileSource struct {
+	auditSource
+	fs FileSource
+}
+
+// BlobPath hands out the file of blob d; with hashing, only once it has hashed to d.
+func (s auditFileSource) BlobPath(repo string, d Descriptor) (string, error) {
+	if s.a.hash {
+		if err := s.a.Verify(s.fs, repo, d); err != nil {
+			return "", err
+		}
+		return s.fs.BlobPath(repo, d)
+	}
+	p, err := s.fs.BlobPath(repo, d)
+	if err == nil {
+		s.a.paths.LoadOrStore(d.Digest, &pathCheck{})
+	}
+	return p, err
+}
+
+// VerifyImages hashes every blob and manifest of images in src (as Audit was given it),
+// several at once, each once: the files of a FileSource, which a copy would hard-link
+// unread. It returns every blob that does not match, with the images that need it
+// (ErrDigestMismatch), or that is missing (ErrNotFound); a non-distributable layer src does
+// not hold is skipped, as the copy skips it.
+func (a *BlobAudit) VerifyImages(ctx context.Context, src Source, images []Resolved, workers int) error {
+	type blob struct {
+		repo string
+		d    Descriptor
+	}
+	var blobs []blob
+	users := map[digest.Digest][]string{}
+	for _, r := range images {
+		for _, d := range r.Image.Descriptors() {
+			if SkipAbsent(src, r.Ref.Repo, d) {
+				continue
+			}
+			if users[d.Digest] == nil {
+				blobs = append(blobs, blob{r.Ref.Repo, d})
+			}
+			users[d.Digest] = append(users[d.Digest], r.Ref.String())
+		}
+	}
+	return par.Each(ctx, len(blobs), workers, func(i int) error {
+		b := blobs[i]
+		if err := a.Verify(src, b.repo, b.d); err != nil {
+			return fmt.Errorf("needed by %s: %w", strings.Join(users[b.d.Digest], ", "), err)
+		}
+		return nil
+	})
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/internal/par"
 	"github.com/bale-project/bale/internal/progress"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/remote"
@@ -44,6 +46,14 @@ skips what is done. Credentials and TLS as in skopeo: --src-creds/--dest-creds U
 --src-authfile/--dest-authfile, --src-tls-verify=false, --src-cert-dir (and dest-). Without
 --images, a live source lists its images with /v2/_catalog.
 
+What is checked: from a live registry, a bundle, an archive or s3://, every blob is verified
+(size and sha256) as it is read, before anything names it. From registry:, dir: and oci:,
+blobs are hard-linked unread (fast, not re-hashed; a blob copied across file systems is
+verified): --verify hashes every blob first, and refuses the copy (exit 4, nothing written)
+when one does not match, naming it and the images that need it; a referrer's blob that does
+not match is refused before its links or tag. Blobs DST already holds are not read again
+(bale verify DST hashes them).
+
 Every image is resolved and read before anything is written: all the missing ones are reported
 together, and then nothing is written. Multi-arch images are kept whole unless --platform is
 given. Manifests are stored byte for byte in every layout (Docker schema2 ones in an OCI
@@ -64,6 +74,7 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "copy only the images listed in `FILE|DIR` (repeatable; format as in bale pack)"},
 			&cli.StringSliceFlag{Name: "platform", Usage: "keep only `OS/ARCH[/VARIANT]` of multi-arch images: once, the tag points at that platform's manifest; several times, the index is kept byte for byte (same digest) with only those platforms' images (a sparse index)"},
 			namePrefixFlag,
+			&cli.BoolFlag{Name: "verify", Usage: "hash every blob of registry:, dir: and oci: sources before linking or copying it; a mismatch refuses the copy (exit 4) before anything is written"},
 			jobsFlag,
 			quietFlag,
 		}, append(referrerFlags(), append(remoteFlags("src"), remoteFlags("dest")...)...)...),
@@ -122,21 +133,62 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			}
 			defer abortArchives(&[]layout.Sink{dst})
 			start := time.Now()
+			asrc, audit := layout.Audit(src, cx.Bool("verify"))
+			if err := verifyFirst(cx, src, audit, refs, platform); err != nil {
+				return err
+			}
 			t := tracker(cx, "copy")
 			copyOpt := copyProgress(t, platform)
 			copyOpt.Referrers = refOpt
-			n, err := layout.CopyWith(cx.Context, progress.Source(src, t), dst, refs, copyOpt)
+			n, err := layout.CopyWith(cx.Context, progress.Source(asrc, t), dst, refs, copyOpt)
 			t.Finish(err == nil)
 			if err = finishArchives(cx, []layout.Sink{dst}, err); err != nil {
 				return err
 			}
-			fmt.Fprintf(cx.App.ErrWriter, "copied %d images from %s to %s%s in %.2fs\n", n, srcLoc, dstLoc, namesNote(dst, n), time.Since(start).Seconds())
+			fmt.Fprintf(cx.App.ErrWriter, "copied %d images from %s to %s%s in %.2fs%s\n", n, srcLoc, dstLoc, namesNote(dst, n), time.Since(start).Seconds(), checkedSummary(audit))
 			if c := copiedFiles(dst); c > 0 {
 				fmt.Fprintf(cx.App.ErrWriter, "note: %s and %s are on different file systems: %d files were copied, not hard-linked\n", srcLoc, dstLoc, c)
 			}
 			return nil
 		},
 	}
+}
+
+// verifyFirst, with --verify and a source whose blobs are files (hard-linked unread), hashes
+// every blob of the images before anything is written; other sources are verified as the
+// copy reads them.
+func verifyFirst(cx *cli.Context, src layout.Source, audit *layout.BlobAudit, refs []layout.Ref, platform []layout.Platform) error {
+	if _, files := src.(layout.FileSource); !files || !cx.Bool("verify") {
+		return nil
+	}
+	images, err := layout.ResolveImages(src, refs, platform)
+	if err != nil {
+		return err
+	}
+	if err := audit.VerifyImages(cx.Context, src, images, par.Workers()); err != nil {
+		return fmt.Errorf("copy --verify: nothing was copied: %w", err)
+	}
+	return nil
+}
+
+// checkedSummary says what the copy checked of the blobs: hashed by --verify, hard-linked
+// unread, or verified as they were read.
+func checkedSummary(a *layout.BlobAudit) string {
+	hashed, linked, read := a.Counts()
+	var parts []string
+	if hashed > 0 {
+		parts = append(parts, fmt.Sprintf("%d blobs verified", hashed))
+	}
+	if read > 0 {
+		parts = append(parts, fmt.Sprintf("%d blobs verified as they were read", read))
+	}
+	if linked > 0 {
+		parts = append(parts, fmt.Sprintf("%d blobs hard-linked, not re-hashed: use --verify to hash them", linked))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
 }
 
 // copySource parses the sources of copy: one location, or a bundle and its patches.

@@ -11,18 +11,22 @@ import (
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/registry"
 )
 
 func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "verify",
-		Usage:     "check that every tag resolves and every blob is present with the right size and sha256",
+		Usage:     "check that every tag resolves, every blob is present with the right size and sha256, and (registry storage) every link the registry serves them through",
 		ArgsUsage: "BUNDLE|LOCATION",
 		Description: `For a bundle: reads it whole, checking the catalog, every member's name, type and order, and
 every blob's size and sha256.
 For a registry storage dir or a skopeo dir tree: every tag resolves, every manifest parses and
-matches its digest, every referenced blob is present with the right size and sha256, and (in
-registry storage) every link the registry needs to serve the image exists.
+matches its digest, every referenced blob is present with the right size and sha256. In
+registry storage (registry:PATH, s3://BUCKET) every tag the registry lists is checked as
+Distribution serves it: the tag's current link and index link, a revision link for every
+manifest (index children included), a _layers link for every config and layer, each holding
+the digest it must; a tag directory without a current link (listed, but 404) is a problem.
 Prints every problem found and exits non-zero if there is any.
 
 ` + exitCodesHelp,
@@ -81,23 +85,22 @@ func verifyLocation(loc location) (*catalog.Catalog, []error) {
 		return nil, []error{err}
 	}
 	c, problems := catalog.VerifySource(src)
-	if store, ok := src.(linkChecker); ok && c != nil {
-		for _, e := range c.Entries() {
-			img, err := layout.LoadImage(store, e.Repo, e.Digest)
-			if err != nil {
-				continue // already reported
+	if st, ok := src.(registry.ServedStorage); ok {
+		// Every tag the registry lists, as it serves it (also those no current link resolves),
+		// then the images held by digest only.
+		problems = append(problems, registry.CheckTags(st)...)
+		if c != nil {
+			for _, e := range c.Entries() {
+				if e.Tag != "" {
+					continue
+				}
+				if img, err := layout.LoadImage(st, e.Repo, e.Digest); err == nil {
+					problems = append(problems, registry.CheckLinks(st, e.Repo, "", img)...)
+				}
 			}
-			problems = append(problems, store.CheckLinks(e.Repo, img)...)
 		}
 	}
 	return c, problems
-}
-
-// linkChecker is registry storage (on disk or in a bucket), which also needs the links the
-// registry serves an image through.
-type linkChecker interface {
-	layout.Source
-	CheckLinks(repo string, img *layout.Image) []error
 }
 
 // verifyOutput is the JSON document of bale verify --json.

@@ -41,21 +41,21 @@ func PutImageIn(st ImageStorage, ref layout.Ref, img *layout.Image, src layout.S
 	return nil
 }
 
-// LinkImageIn writes the repository links of img in repo the way the registry does on a push:
-// a _layers link for every config and layer (but a non-distributable layer st lacks, which a
-// registry has no link for either) and a revision link for every manifest, index children
-// included. The blobs must already be stored.
+// LinkImageIn writes the repository links of img in repo the way the registry does on a push
+// (ImageLinks without a tag: _layers links for configs and layers, revision links for every
+// manifest, index children included). The blobs must already be stored.
 func LinkImageIn(st ImageStorage, repo string, img *layout.Image) error {
-	for _, b := range img.Blobs() {
-		if layout.SkipAbsent(st, repo, b) {
-			continue
-		}
-		if err := st.WriteLink(LayerLink{Repo: repo, Digest: b.Digest}, b.Digest); err != nil {
-			return err
-		}
-	}
-	for _, m := range img.Manifests() {
-		if err := st.WriteLink(RevisionLink{Repo: repo, Digest: m.Digest}, m.Digest); err != nil {
+	return writeLinks(st, ImageLinks(st, repo, "", img))
+}
+
+// TagIn points repo:tag at manifest d in st: TagLinks, the index entry first.
+func TagIn(st ImageStorage, repo, tag string, d digest.Digest) error {
+	return writeLinks(st, TagLinks(repo, tag, d))
+}
+
+func writeLinks(st ImageStorage, links []Link) error {
+	for _, l := range links {
+		if err := st.WriteLink(l.Spec, l.Target); err != nil {
 			return err
 		}
 	}

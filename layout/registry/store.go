@@ -34,6 +34,7 @@ type Store struct {
 var (
 	_ layout.FileSource = (*Store)(nil)
 	_ layout.Sink       = (*Store)(nil)
+	_ ServedStorage     = (*Store)(nil)
 )
 
 // Is reports whether root holds registry storage (a docker/registry/v2 directory).
@@ -179,6 +180,30 @@ func (s *Store) Tags(repo string) ([]string, error) {
 	var tags []string
 	for _, e := range ents {
 		if e.IsDir() && layout.ValidateTag(e.Name()) == nil && s.HasLink(TagCurrent{Repo: repo, Tag: e.Name()}) {
+			tags = append(tags, e.Name())
+		}
+	}
+	sort.Strings(tags)
+	return tags, nil
+}
+
+// ListedTags lists every entry of repo's _manifests/tags/ directory that is a valid tag,
+// with a current link or not, sorted: the tags registry 2.8 lists (it lists every entry).
+func (s *Store) ListedTags(repo string) ([]string, error) {
+	dir, err := s.Path(TagsDir{Repo: repo})
+	if err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var tags []string
+	for _, e := range ents {
+		if layout.ValidateTag(e.Name()) == nil {
 			tags = append(tags, e.Name())
 		}
 	}
@@ -370,13 +395,8 @@ func (s *Store) EnsureRepo(repo string) error {
 }
 
 // Tag points repo:tag at manifest d: the tag's index entry first, then its current link, as
-// the registry's tagStore.Tag does.
-func (s *Store) Tag(repo, tag string, d digest.Digest) error {
-	if err := s.WriteLink(TagIndex{Repo: repo, Tag: tag, Digest: d}, d); err != nil {
-		return err
-	}
-	return s.WriteLink(TagCurrent{Repo: repo, Tag: tag}, d)
-}
+// the registry's tagStore.Tag does (TagIn).
+func (s *Store) Tag(repo, tag string, d digest.Digest) error { return TagIn(s, repo, tag, d) }
 
 // ConcurrentPut reports that PutImage calls for different refs may overlap: blobs are placed
 // by a hard link or a rename, links written through a temporary name, all with the content
@@ -408,23 +428,6 @@ func (s *Store) place(d layout.Descriptor, repo string, src layout.Source) error
 		s.mu.Unlock()
 	}
 	return err
-}
-
-// CheckLinks reports the links the registry needs to serve img from repo that are missing: a
-// _layers link for every config and layer, a revision link for every manifest.
-func (s *Store) CheckLinks(repo string, img *layout.Image) []error {
-	var errs []error
-	for _, b := range img.Blobs() {
-		if !s.HasLink(LayerLink{Repo: repo, Digest: b.Digest}) && !layout.SkipAbsent(s, repo, b) {
-			errs = append(errs, fmt.Errorf("repository %s: no _layers link for blob %s (the registry will not serve it): %w", repo, b.Digest, layout.ErrNotFound))
-		}
-	}
-	for _, m := range img.Manifests() {
-		if !s.HasLink(RevisionLink{Repo: repo, Digest: m.Digest}) {
-			errs = append(errs, fmt.Errorf("repository %s: no revision link for manifest %s: %w", repo, m.Digest, layout.ErrNotFound))
-		}
-	}
-	return errs
 }
 
 // RemoveImage removes the tag of ref if it still points at d (see Untag); an untagged ref is

@@ -577,7 +577,7 @@ func TestSymlinkedBlobRefused(t *testing.T) {
 func TestLinkImageAndCheckLinks(t *testing.T) {
 	s := newStore(t)
 	idx := testIndex(t, s)
-	if errs := s.CheckLinks("multi", idx); len(errs) != len(idx.Blobs())+len(idx.Manifests()) {
+	if errs := CheckLinks(s, "multi", "", idx); len(errs) != len(idx.Blobs())+len(idx.Manifests()) {
 		t.Errorf("CheckLinks before LinkImage reports %d problems, want %d", len(errs), len(idx.Blobs())+len(idx.Manifests()))
 	} else if !errors.Is(errs[0], layout.ErrNotFound) {
 		t.Errorf("CheckLinks error %v is not ErrNotFound", errs[0])
@@ -585,7 +585,7 @@ func TestLinkImageAndCheckLinks(t *testing.T) {
 	if err := s.LinkImage("multi", idx); err != nil {
 		t.Fatal(err)
 	}
-	if errs := s.CheckLinks("multi", idx); len(errs) != 0 {
+	if errs := CheckLinks(s, "multi", "", idx); len(errs) != 0 {
 		t.Errorf("CheckLinks after LinkImage: %v", errs)
 	}
 	for _, b := range idx.Blobs() {
@@ -650,7 +650,7 @@ func TestPutImage(t *testing.T) {
 		if got, err := dst.Resolve(ref); err != nil || got != idx.Digest() {
 			t.Errorf("Resolve = %s, %v", got, err)
 		}
-		if errs := dst.CheckLinks(ref.Repo, idx); len(errs) != 0 {
+		if errs := CheckLinks(dst, ref.Repo, ref.Tag, idx); len(errs) != 0 {
 			t.Errorf("CheckLinks: %v", errs)
 		}
 	})

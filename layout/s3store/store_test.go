@@ -77,7 +77,7 @@ func TestUnpackPack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if errs := st.CheckLinks(e.Repo, img); len(errs) > 0 {
+		if errs := registry.CheckLinks(st, e.Repo, e.Tag, img); len(errs) > 0 {
 			t.Fatalf("links of %s: %v", e.Ref(), errs)
 		}
 	}

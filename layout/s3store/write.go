@@ -167,12 +167,10 @@ func (s *Store) WriteLink(spec registry.PathSpec, d digest.Digest) error {
 // every image has.
 func (s *Store) EnsureRepo(repo string) error { return layout.ValidateRepo(repo) }
 
-// Tag points repo:tag at manifest d: the tag's index entry first, then its current link.
+// Tag points repo:tag at manifest d: the tag's index entry first, then its current link
+// (registry.TagIn).
 func (s *Store) Tag(repo, tag string, d digest.Digest) error {
-	if err := s.WriteLink(registry.TagIndex{Repo: repo, Tag: tag, Digest: d}, d); err != nil {
-		return err
-	}
-	return s.WriteLink(registry.TagCurrent{Repo: repo, Tag: tag}, d)
+	return registry.TagIn(s, repo, tag, d)
 }
 
 // Untag removes repo:tag if it still points at d (its current link first, then its index
@@ -245,23 +243,6 @@ func (s *Store) place(d layout.Descriptor, repo string, src layout.Source) error
 	return s.WriteBlob(d, rc)
 }
 
-// CheckLinks reports the links the registry needs to serve img from repo that are missing: a
-// _layers link for every config and layer, a revision link for every manifest.
-func (s *Store) CheckLinks(repo string, img *layout.Image) []error {
-	var errs []error
-	for _, b := range img.Blobs() {
-		if !s.HasLink(registry.LayerLink{Repo: repo, Digest: b.Digest}) {
-			errs = append(errs, fmt.Errorf("repository %s: no _layers link for blob %s (the registry will not serve it): %w", repo, b.Digest, layout.ErrNotFound))
-		}
-	}
-	for _, m := range img.Manifests() {
-		if !s.HasLink(registry.RevisionLink{Repo: repo, Digest: m.Digest}) {
-			errs = append(errs, fmt.Errorf("repository %s: no revision link for manifest %s: %w", repo, m.Digest, layout.ErrNotFound))
-		}
-	}
-	return errs
-}
-
 // RemoveImage removes the tag of ref if it still points at d (see Untag).
 func (s *Store) RemoveImage(ref layout.Ref, d digest.Digest) (bool, error) {
 	if ref.Tag == "" {
@@ -283,4 +264,7 @@ func (s *Store) SeedBlob(d layout.Descriptor, path string) error {
 	return s.WriteBlob(d, f)
 }
 
-var _ registry.ImageStorage = (*Store)(nil)
+var (
+	_ registry.ImageStorage  = (*Store)(nil)
+	_ registry.ServedStorage = (*Store)(nil)
+)
