@@ -94,6 +94,18 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			} else if dstLoc, err = parseTarget(dstArg); err != nil {
 				return err
 			}
+			var inputs []input
+			for _, a := range srcArgs {
+				if p := localPath(a); p != "" {
+					inputs = append(inputs, input{"SRC", p})
+				}
+			}
+			for _, l := range cx.StringSlice("images") {
+				inputs = append(inputs, input{"--images", l})
+			}
+			if err := checkArchiveOutputs([]string{dstArg}, inputs); err != nil {
+				return err
+			}
 			platform, err := platformFlag(cx)
 			if err != nil {
 				return err

@@ -62,6 +62,9 @@ func TestOutputNeverReplacesInput(t *testing.T) {
 		{"-o the image list", []string{"pack", "--images", in("images.list"), "-o", in("images.list"), "registry:" + sampleRegistry}, []string{"--images", "images.list"}},
 		{"unpack --to oci-archive: the bundle", []string{"unpack", "--to", "oci-archive:" + base, base}, []string{"BUNDLE", base}},
 		{"unpack --to docker-archive: a link to the bundle", []string{"unpack", "--to", "docker-archive:" + in("link.tar.zst"), base}, []string{base, "link.tar.zst"}},
+		{"copy to the source archive", []string{"copy", "oci-archive:" + in("images.tar"), "docker-archive:" + in("alias/images.tar")}, []string{"SRC", "images.tar"}},
+		{"copy a bundle onto itself", []string{"copy", base, "oci-archive:" + in("hard.tar.zst")}, []string{base, "hard.tar.zst"}},
+		{"copy onto the image list", []string{"copy", "--images", in("images.list"), "registry:" + sampleRegistry, "oci-archive:" + in("images.list")}, []string{"--images", "images.list"}},
 		{"unpack --to two names of one file", []string{"unpack", "--to", "oci-archive:" + in("x.tar"), "--to", "docker-archive:" + in("alias/x.tar"), base}, []string{"x.tar", "alias/x.tar"}},
 	}
 	t.Chdir(work)
