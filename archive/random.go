@@ -122,7 +122,9 @@ func (b *Bundle) Close() error {
 	if b.dec != nil {
 		b.dec.Close()
 	}
-	b.close()
+	if b.close != nil {
+		b.close()
+	}
 	return nil
 }
 
