@@ -1,10 +1,13 @@
 package archive
 
-// SetFrameBudget gives the process a frame cache of budget bytes, for a test; the function
-// it returns puts the default back. No reader may be open across either.
-func SetFrameBudget(budget int64) (restore func()) {
+import "time"
+
+// SetFrameBudget gives the process a frame cache of budget bytes whose held frames go stale
+// after stale, for a test; the function it returns puts the default back. No reader may be
+// open across either.
+func SetFrameBudget(budget int64, stale time.Duration) (restore func()) {
 	old := frames
-	frames = newFrameCache(budget, decodeSlots)
+	frames = newFrameCache(budget, stale, decodeSlots)
 	return func() { frames = old }
 }
 
@@ -14,3 +17,6 @@ func FrameStats() (budget, peak int64, waiting, decodes int) {
 	s := frames.stats()
 	return s.budget, s.peak, s.waiting, s.decodes
 }
+
+// FramesTaken is the number of frames readers that found no room took from idle holders.
+func FramesTaken() int { return frames.stats().taken }

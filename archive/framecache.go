@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -14,15 +15,20 @@ import (
 // at a time, from when it first reads from it until it has read past it (or seeks, or closes);
 // readers of the same frame share it; a frame no reader holds is kept, least recently used
 // first out, while there is room; a reader that needs a frame when there is none waits until a
-// reader lets one go. At most decodeSlots frames decode at once, with one zstd decoder and
-// recycled buffers, so that serving many clients costs no more memory than serving a few.
-const frameBudget = 32 << 20
+// reader lets one go, or takes the frame of a reader that has not read for staleAfter (a client
+// that stopped reading), which decodes it again when it reads on. At most decodeSlots frames
+// decode at once, with one zstd decoder and recycled buffers, so that serving many clients
+// costs no more memory than serving a few.
+const (
+	frameBudget = 32 << 20
+	staleAfter  = time.Second
+)
 
 // decodeSlots bounds the frames decoded at once (and so their compressed input buffers).
 var decodeSlots = min(runtime.GOMAXPROCS(0), 8)
 
 // frames is the process's cache of decoded frames.
-var frames = newFrameCache(frameBudget, decodeSlots)
+var frames = newFrameCache(frameBudget, staleAfter, decodeSlots)
 
 // frameKey names frame i of bundle b.
 type frameKey struct {
@@ -30,15 +36,18 @@ type frameKey struct {
 	i int
 }
 
-// cachedFrame is a decoded frame: data is valid once ready is closed and err is nil, until
-// the last reader holding it releases it.
+// cachedFrame is a decoded frame: data is valid once ready is closed and err is nil, while a
+// reader holds it and it is not taken (a holder checks with use before each read from it).
 type cachedFrame struct {
-	key   frameKey
-	data  []byte
-	err   error
-	ready chan struct{}
-	refs  int           // readers holding it
-	idle  *list.Element // in frameCache.idle while no reader holds it
+	key     frameKey
+	data    []byte
+	err     error
+	ready   chan struct{}
+	holders int           // readers holding it
+	busy    int           // readers reading from it (or waiting for its decoding) right now
+	lastUse time.Time     // when a reader last finished reading from it
+	taken   bool          // its buffer went to another frame while its holders were idle
+	idle    *list.Element // in frameCache.idle while no reader holds it
 }
 
 // frameCache holds decoded frames within a byte budget (see frameBudget).
@@ -46,29 +55,32 @@ type frameCache struct {
 	mu      sync.Mutex
 	room    *sync.Cond // signalled when a frame or buffer is let go
 	budget  int64
-	used    int64 // capacity of the frame buffers allocated and not dropped
-	peak    int64 // the most used has been
+	stale   time.Duration // see staleAfter
+	used    int64         // capacity of the frame buffers allocated and not dropped
+	peak    int64         // the most used has been
 	frames  map[frameKey]*cachedFrame
 	idle    list.List // frames no reader holds, least recently used first
 	free    [][]byte  // frame buffers to reuse, counted in used
 	waiting int       // readers waiting for room
 	decodes int       // frames decoded, for tests
+	taken   int       // frames taken from idle holders, for tests
 
 	slots  chan struct{} // one per frame being decoded
 	inputs chan []byte   // compressed-input buffers to reuse
 	dec    func() (*zstd.Decoder, error)
 }
 
-func newFrameCache(budget int64, slots int) *frameCache {
-	c := &frameCache{budget: budget, frames: map[frameKey]*cachedFrame{},
+func newFrameCache(budget int64, stale time.Duration, slots int) *frameCache {
+	c := &frameCache{budget: budget, stale: stale, frames: map[frameKey]*cachedFrame{},
 		slots: make(chan struct{}, slots), inputs: make(chan []byte, slots),
 		dec: sync.OnceValues(frameDecoder)}
 	c.room = sync.NewCond(&c.mu)
 	return c
 }
 
-// get returns frame i of b decoded, held until release; a reader holds one frame at a time
-// (it releases the one it holds first), or two readers waiting for room could wait forever.
+// get returns frame i of b decoded, held until release and in use until done; a reader holds
+// one frame at a time (it releases the one it holds first), or two readers waiting for room
+// could wait for each other.
 func (c *frameCache) get(b *Bundle, i int) (*cachedFrame, error) {
 	k := frameKey{b, i}
 	need := int64(b.table.raw[i])
@@ -76,7 +88,8 @@ func (c *frameCache) get(b *Bundle, i int) (*cachedFrame, error) {
 	var buf []byte
 	for {
 		if f := c.frames[k]; f != nil {
-			f.refs++
+			f.holders++
+			f.busy++
 			if f.idle != nil {
 				c.idle.Remove(f.idle)
 				f.idle = nil
@@ -84,6 +97,7 @@ func (c *frameCache) get(b *Bundle, i int) (*cachedFrame, error) {
 			c.mu.Unlock()
 			<-f.ready
 			if f.err != nil {
+				c.done(f)
 				c.release(f)
 				return nil, f.err
 			}
@@ -93,11 +107,18 @@ func (c *frameCache) get(b *Bundle, i int) (*cachedFrame, error) {
 		if buf, ok = c.take(need); ok {
 			break
 		}
+		// Woken when a frame is let go, or when a holder may have gone stale.
 		c.waiting++
+		wake := time.AfterFunc(c.stale, func() {
+			c.mu.Lock()
+			c.room.Broadcast()
+			c.mu.Unlock()
+		})
 		c.room.Wait()
+		wake.Stop()
 		c.waiting--
 	}
-	f := &cachedFrame{key: k, refs: 1, ready: make(chan struct{})}
+	f := &cachedFrame{key: k, holders: 1, busy: 1, ready: make(chan struct{})}
 	c.frames[k] = f
 	c.decodes++
 	c.mu.Unlock()
@@ -115,6 +136,7 @@ func (c *frameCache) get(b *Bundle, i int) (*cachedFrame, error) {
 	c.mu.Unlock()
 	close(f.ready)
 	if err != nil {
+		c.done(f)
 		c.release(f)
 		return nil, err
 	}
@@ -149,18 +171,64 @@ func (c *frameCache) take(need int64) ([]byte, bool) {
 			c.free = append(c.free, f.data[:0])
 			f.data = nil
 		default:
-			return nil, false
+			f := c.stalest()
+			if f == nil {
+				return nil, false
+			}
+			f.taken = true
+			c.taken++
+			delete(c.frames, f.key)
+			c.free = append(c.free, f.data[:0])
+			f.data = nil
 		}
 	}
+}
+
+// stalest is the held frame no reader has read from for the longest, if that is at least
+// c.stale; nil if there is none. c.mu is held.
+func (c *frameCache) stalest() *cachedFrame {
+	var out *cachedFrame
+	for _, f := range c.frames {
+		if f.holders > 0 && f.busy == 0 && f.data != nil && time.Since(f.lastUse) >= c.stale &&
+			(out == nil || f.lastUse.Before(out.lastUse)) {
+			out = f
+		}
+	}
+	return out
+}
+
+// use marks frame f, held, as read from; false when it was taken while its holder was idle
+// (then the holder releases it and gets the frame again).
+func (c *frameCache) use(f *cachedFrame) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.taken {
+		return false
+	}
+	f.busy++
+	return true
+}
+
+// done ends a read from frame f (get, or use).
+func (c *frameCache) done(f *cachedFrame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f.busy--
+	f.lastUse = time.Now()
 }
 
 // release lets frame f go; with no reader left it is kept, idle, while there is room.
 func (c *frameCache) release(f *cachedFrame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f.refs--
-	if f.refs == 0 && f.err == nil && c.frames[f.key] == f {
+	f.holders--
+	switch {
+	case f.holders > 0 || f.err != nil || f.data == nil: // held, failed, or taken
+	case c.frames[f.key] == f:
 		f.idle = c.idle.PushBack(f)
+	default: // its bundle closed
+		c.free = append(c.free, f.data[:0])
+		f.data = nil
 	}
 	if c.waiting > 0 {
 		c.room.Broadcast()
@@ -225,14 +293,14 @@ func (c *frameCache) decode(b *Bundle, i int, buf []byte) ([]byte, error) {
 }
 
 // frameStats is what tests check of a frameCache: the budget, the most bytes held, the
-// readers waiting and the frames decoded.
+// readers waiting, the frames decoded and those taken from idle holders.
 type frameStats struct {
-	budget, peak     int64
-	waiting, decodes int
+	budget, peak            int64
+	waiting, decodes, taken int
 }
 
 func (c *frameCache) stats() frameStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return frameStats{c.budget, c.peak, c.waiting, c.decodes}
+	return frameStats{c.budget, c.peak, c.waiting, c.decodes, c.taken}
 }

@@ -1,6 +1,7 @@
 package archive_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -18,6 +19,12 @@ import (
 // bigBundle writes a bundle whose one big layer spans about size bytes of frames, and returns
 // its path and the layer's digest and size.
 func bigBundle(t *testing.T, size int) (string, digest.Digest, int64) {
+	path, big := bigBundleBytes(t, size)
+	return path, digest.FromBytes(big), int64(len(big))
+}
+
+// bigBundleBytes is bigBundle, returning the layer's bytes.
+func bigBundleBytes(t *testing.T, size int) (string, []byte) {
 	t.Helper()
 	fx := bigFixture(t, size)
 	path := filepath.Join(t.TempDir(), "big.tar.zst")
@@ -30,7 +37,7 @@ func bigBundle(t *testing.T, size int) (string, digest.Digest, int64) {
 			big = b
 		}
 	}
-	return path, digest.FromBytes(big), int64(len(big))
+	return path, big
 }
 
 // TestRangeReadsAllocate: 64 concurrent 1 MiB range reads spread over a 16 MiB layer, as bale
@@ -87,7 +94,7 @@ func TestRangeReadsAllocate(t *testing.T) {
 // the same frame share one decode.
 func TestFrameBudget(t *testing.T) {
 	path, d, size := bigBundle(t, 12<<20)
-	restore := archive.SetFrameBudget(4 * archive.FrameSize)
+	restore := archive.SetFrameBudget(4*archive.FrameSize, time.Hour)
 	defer restore()
 	b, err := archive.OpenRandom(context.Background(), path)
 	if err != nil {
@@ -95,21 +102,21 @@ func TestFrameBudget(t *testing.T) {
 	}
 	defer b.Close()
 
-	// Eight readers one frame apart, each reading one byte and so holding one frame (the first
-	// the frame OpenBlob decoded to check the layer's tar header).
+	// Eight readers one frame apart, each reading one byte and so holding one frame (not the
+	// layer's first, which OpenBlob decoded to check its tar header).
 	const n = 8
-	_, _, _, decodes0 := archive.FrameStats()
 	var rss []io.ReadSeekCloser
 	for k := range n {
 		rs, _, err := b.OpenBlob(d)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := rs.Seek(int64(k)*archive.FrameSize+archive.FrameSize/2, io.SeekStart); err != nil {
+		if _, err := rs.Seek(int64(k+1)*archive.FrameSize+archive.FrameSize/2, io.SeekStart); err != nil {
 			t.Fatal(err)
 		}
 		rss = append(rss, rs)
 	}
+	_, _, _, decodes0 := archive.FrameStats()
 	read := make(chan int, n)
 	for k, rs := range rss {
 		go func() {
@@ -170,5 +177,65 @@ func TestFrameBudget(t *testing.T) {
 	}
 	if _, _, _, decodes := archive.FrameStats(); decodes-decodes0 != 1 {
 		t.Errorf("two readers of one frame: %d decodes, want 1", decodes-decodes0)
+	}
+}
+
+// TestFrameStalled: a reader that holds a frame and stops reading (a client that stalls) does
+// not keep the others waiting: once it has been idle long enough, a reader that finds no room
+// takes its frame; it reads on afterwards, decoding the frame again, and gets the right bytes,
+// the whole blob still checked against its digest.
+func TestFrameStalled(t *testing.T) {
+	path, big := bigBundleBytes(t, 6<<20)
+	d := digest.FromBytes(big)
+	restore := archive.SetFrameBudget(2*archive.FrameSize, time.Millisecond)
+	defer restore()
+	b, err := archive.OpenRandom(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	open := func(off int64) io.ReadSeekCloser {
+		rs, _, err := b.OpenBlob(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rs.Seek(off, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	// Two stalled readers fill the budget: the whole blob from its start, and one from its
+	// third frame on.
+	whole, third := open(0), open(2*archive.FrameSize+7)
+	defer whole.Close()
+	defer third.Close()
+	first := make([]byte, 100)
+	if _, err := io.ReadFull(whole, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(third, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// A third reader goes on, taking a stalled one's frame.
+	late := open(4 * archive.FrameSize)
+	defer late.Close()
+	got, err := io.ReadAll(io.LimitReader(late, archive.FrameSize))
+	if err != nil || !bytes.Equal(got, big[4*archive.FrameSize:5*archive.FrameSize]) {
+		t.Fatalf("the third reader: %d bytes, %v", len(got), err)
+	}
+	// The stalled readers read on: the right bytes, and the whole blob hashes to its digest.
+	rest, err := io.ReadAll(whole)
+	if err != nil {
+		t.Fatalf("the whole blob after the stall: %v", err)
+	}
+	if !bytes.Equal(append(first, rest...), big) {
+		t.Error("the whole blob after the stall: wrong bytes")
+	}
+	got, err = io.ReadAll(io.LimitReader(third, 3*archive.FrameSize))
+	if want := big[2*archive.FrameSize+8 : 5*archive.FrameSize+8]; err != nil || !bytes.Equal(got, want) {
+		t.Errorf("the third-frame reader after the stall: %d bytes, %v", len(got), err)
+	}
+	if budget, peak, waiting, _ := archive.FrameStats(); peak > budget || waiting != 0 || archive.FramesTaken() == 0 {
+		t.Errorf("peak %d (budget %d), %d waiting, %d frames taken from stalled readers", peak, budget, waiting, archive.FramesTaken())
 	}
 }

@@ -186,6 +186,7 @@ func (b *Bundle) readRaw(p []byte, off int64) (int, error) {
 			return total, err
 		}
 		n := copy(p, rest)
+		frames.done(f)
 		frames.release(f)
 		total += n
 		p, off = p[n:], off+int64(n)
@@ -194,7 +195,7 @@ func (b *Bundle) readRaw(p []byte, off int64) (int, error) {
 }
 
 // frameFrom returns the frame holding offset off of the decompressed stream (there is a seek
-// table), decoded and held (release it), and its bytes from off on.
+// table), decoded, held and in use (done, then release it), and its bytes from off on.
 func (b *Bundle) frameFrom(off int64) (*cachedFrame, []byte, error) {
 	i := sort.Search(len(b.rawOff)-1, func(i int) bool { return b.rawOff[i+1] > off })
 	if i >= len(b.table.raw) {
@@ -264,6 +265,11 @@ func (r *blobReader) Read(p []byte) (int, error) {
 	if r.pos >= r.size {
 		return 0, io.EOF
 	}
+	if r.frame != nil && !frames.use(r.frame) {
+		// Taken while this reader was idle (its client stopped reading): decoded again
+		// below, and not hashed again (it has been).
+		r.releaseFrame()
+	}
 	if len(r.buf) == 0 {
 		// With a seek table, the rest of the frame holding pos, held until read; without,
 		// 1 MiB of the stream.
@@ -286,6 +292,7 @@ func (r *blobReader) Read(p []byte) (int, error) {
 			r.h.Write(buf)
 			r.hashed += want
 			if r.hashed == r.size && digest.NewDigest(digest.SHA256, r.h) != r.d {
+				r.doneFrame()
 				r.releaseFrame()
 				return 0, fmt.Errorf("blob %s: the bundle's bytes hash to %s: %w", r.d, digest.NewDigest(digest.SHA256, r.h), layout.ErrDigestMismatch)
 			}
@@ -295,10 +302,18 @@ func (r *blobReader) Read(p []byte) (int, error) {
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
 	r.pos += int64(n)
+	r.doneFrame()
 	if len(r.buf) == 0 {
 		r.releaseFrame() // read through: another reader may have its room
 	}
 	return n, nil
+}
+
+// doneFrame ends a read from the frame the reader holds.
+func (r *blobReader) doneFrame() {
+	if r.frame != nil {
+		frames.done(r.frame)
+	}
 }
 
 // releaseFrame lets the frame the reader holds go.
