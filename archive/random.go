@@ -32,8 +32,7 @@ type Bundle struct {
 	size    int64
 	close   func()
 	table   *seekTable
-	rawOff  []int64 // decompressed offset of each frame; rawOff[n] is the stream's length
-	dec     *zstd.Decoder
+	rawOff  []int64                 // decompressed offset of each frame; rawOff[n] is the stream's length
 	blobs   map[digest.Digest]int64 // data offset of each carried blob in the tar stream
 	checked sync.Map                // digest -> error: the blob's tar header, once checked
 }
@@ -51,10 +50,6 @@ func OpenRandom(ctx context.Context, path string) (*Bundle, error) {
 		return nil, err
 	}
 	b := &Bundle{Path: path, Catalog: c, ra: ra, size: size, close: release, blobs: map[digest.Digest]int64{}}
-	if b.dec, err = frameDecoder(); err != nil {
-		release()
-		return nil, err
-	}
 	end, err := b.layout(catSize)
 	if err == nil {
 		b.table, err = readSeekTable(ra, size)
@@ -117,12 +112,14 @@ func (b *Bundle) layout(dbSize int64) (int64, error) {
 	return off + 2*tarBlock, nil
 }
 
-// Close releases the files.
+// Close releases the files, and the bundle's decoded frames.
 func (b *Bundle) Close() error {
-	if b.dec != nil {
-		b.dec.Close()
+	if b.table != nil {
+		frames.forget(b)
 	}
-	b.close()
+	if b.close != nil {
+		b.close()
+	}
 	return nil
 }
 
@@ -172,56 +169,84 @@ func (b *Bundle) checkHeader(d digest.Digest, start, size int64) error {
 // readRaw reads len(p) bytes of the decompressed stream at off.
 func (b *Bundle) readRaw(p []byte, off int64) (int, error) {
 	if b.table == nil {
-		zr, err := zstd.NewReader(io.NewSectionReader(b.ra, 0, b.size), decoderOptions(zstd.WithDecoderConcurrency(1))...)
+		st, err := openStream(io.NewSectionReader(b.ra, 0, b.size))
 		if err != nil {
 			return 0, err
 		}
-		defer zr.Close()
-		if _, err := io.CopyN(io.Discard, zr, off); err != nil {
+		defer st.release()
+		if _, err := io.CopyN(io.Discard, st.dec, off); err != nil {
 			return 0, err
 		}
-		return io.ReadFull(zr, p)
+		return io.ReadFull(st.dec, p)
 	}
 	total := 0
 	for len(p) > 0 {
-		rest, err := b.frameFrom(off)
+		f, rest, err := b.frameFrom(off)
 		if err != nil {
 			return total, err
 		}
 		n := copy(p, rest)
+		frames.done(f)
+		frames.release(f)
 		total += n
 		p, off = p[n:], off+int64(n)
 	}
 	return total, nil
 }
 
-// frameFrom decodes the frame holding offset off of the decompressed stream (there is a seek
-// table) and returns its bytes from off on.
-func (b *Bundle) frameFrom(off int64) ([]byte, error) {
+// frameFrom returns the frame holding offset off of the decompressed stream (there is a seek
+// table), decoded, held and in use (done, then release it), and its bytes from off on.
+func (b *Bundle) frameFrom(off int64) (*cachedFrame, []byte, error) {
 	i := sort.Search(len(b.rawOff)-1, func(i int) bool { return b.rawOff[i+1] > off })
 	if i >= len(b.table.raw) {
-		return nil, io.ErrUnexpectedEOF
+		return nil, nil, io.ErrUnexpectedEOF
 	}
-	frame, err := b.frame(i)
+	f, err := frames.get(b, i)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return frame[off-b.rawOff[i]:], nil
+	return f, f.data[off-b.rawOff[i]:], nil
 }
 
-// frame decodes frame i.
-func (b *Bundle) frame(i int) ([]byte, error) {
-	t := b.table
-	in := make([]byte, t.off[i+1]-t.off[i])
-	if _, err := b.ra.ReadAt(in, t.off[i]); err != nil {
-		return nil, fmt.Errorf("reading frame %d: %w", i, err)
+// streams are the one-stream decoders, each with a buffer, for bundles without a seek table
+// (bale 0.1): reading a blob decodes the stream from its start, with a window of up to
+// maxWindow, so few run at once, each reused. A reader holds one from its first read until
+// it closes or seeks.
+var streams = func() chan *stream {
+	c := make(chan *stream, 2)
+	for range cap(c) {
+		c <- &stream{}
 	}
-	out, err := t.decode(i, b.dec, in, make([]byte, 0, t.raw[i]))
-	if err != nil {
-		return nil, fmt.Errorf("%v (damaged): %w", err, ErrBundle)
-	}
-	return out, nil
+	return c
+}()
+
+// stream is a one-stream decoder and the buffer its reader fills.
+type stream struct {
+	dec *zstd.Decoder
+	buf []byte
 }
+
+// openStream waits for a free stream and sets it to decode r from its start.
+func openStream(r io.Reader) (*stream, error) {
+	st := <-streams
+	var err error
+	if st.dec == nil {
+		st.dec, err = zstd.NewReader(r, decoderOptions(zstd.WithDecoderConcurrency(1))...)
+	} else {
+		err = st.dec.Reset(r)
+	}
+	if err != nil {
+		if st.dec != nil {
+			st.dec.Close()
+		}
+		streams <- &stream{}
+		return nil, err
+	}
+	return st, nil
+}
+
+// release gives the stream back.
+func (st *stream) release() { streams <- st }
 
 // blobReader reads one blob of a Bundle.
 type blobReader struct {
@@ -229,32 +254,37 @@ type blobReader struct {
 	d           digest.Digest
 	start, size int64
 	pos         int64
-	buf         []byte // decoded bytes from pos on
+	buf         []byte       // decoded bytes from pos on
+	frame       *cachedFrame // with a seek table: the frame buf is in, held
 	h           hash.Hash
-	hashed      int64     // bytes hashed from the start (pos plus what buf holds); -1 after a seek elsewhere
-	stream      io.Reader // without a seek table: the stream, at start+pos
-	closeStream func()
+	hashed      int64   // bytes hashed from the start (pos plus what buf holds); -1 after a seek elsewhere
+	stream      *stream // without a seek table: the stream, at start+pos
 }
 
 func (r *blobReader) Read(p []byte) (int, error) {
 	if r.pos >= r.size {
 		return 0, io.EOF
 	}
+	if r.frame != nil && !frames.use(r.frame) {
+		// Taken while this reader was idle (its client stopped reading): decoded again
+		// below, and not hashed again (it has been).
+		r.releaseFrame()
+	}
 	if len(r.buf) == 0 {
-		// With a seek table, the rest of the frame holding pos, each frame decoded once;
-		// without, 1 MiB of the stream.
+		// With a seek table, the rest of the frame holding pos, held until read; without,
+		// 1 MiB of the stream.
+		r.releaseFrame()
 		var buf []byte
 		var err error
 		if r.b.table != nil {
-			buf, err = r.b.frameFrom(r.start + r.pos)
-			buf = buf[:min(int64(len(buf)), r.size-r.pos)]
+			r.frame, buf, err = r.b.frameFrom(r.start + r.pos)
 		} else {
-			buf = make([]byte, min(int64(1<<20), r.size-r.pos))
-			err = r.readStream(buf)
+			buf, err = r.readStream(min(int64(1<<20), r.size-r.pos))
 		}
 		if err != nil {
 			return 0, fmt.Errorf("blob %s: %w", r.d, err)
 		}
+		buf = buf[:min(int64(len(buf)), r.size-r.pos)]
 		want := int64(len(buf))
 		// Hashed as it is decoded, so that the last window is withheld when the whole blob
 		// does not hash to d: a client sees the response cut short, not wrong bytes.
@@ -262,6 +292,8 @@ func (r *blobReader) Read(p []byte) (int, error) {
 			r.h.Write(buf)
 			r.hashed += want
 			if r.hashed == r.size && digest.NewDigest(digest.SHA256, r.h) != r.d {
+				r.doneFrame()
+				r.releaseFrame()
 				return 0, fmt.Errorf("blob %s: the bundle's bytes hash to %s: %w", r.d, digest.NewDigest(digest.SHA256, r.h), layout.ErrDigestMismatch)
 			}
 		}
@@ -270,31 +302,55 @@ func (r *blobReader) Read(p []byte) (int, error) {
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
 	r.pos += int64(n)
+	r.doneFrame()
+	if len(r.buf) == 0 {
+		r.releaseFrame() // read through: another reader may have its room
+	}
 	return n, nil
 }
 
-// readStream fills p from the one-stream decoder, opened at start+pos when needed.
-func (r *blobReader) readStream(p []byte) error {
-	if r.stream == nil {
-		zr, err := zstd.NewReader(io.NewSectionReader(r.b.ra, 0, r.b.size), decoderOptions(zstd.WithDecoderConcurrency(1))...)
-		if err != nil {
-			return err
-		}
-		if _, err := io.CopyN(io.Discard, zr, r.start+r.pos); err != nil {
-			zr.Close()
-			return err
-		}
-		r.stream, r.closeStream = zr, zr.Close
+// doneFrame ends a read from the frame the reader holds.
+func (r *blobReader) doneFrame() {
+	if r.frame != nil {
+		frames.done(r.frame)
 	}
-	_, err := io.ReadFull(r.stream, p)
-	return err
 }
 
-// Close releases the stream decoder, if any.
+// releaseFrame lets the frame the reader holds go.
+func (r *blobReader) releaseFrame() {
+	if r.frame != nil {
+		frames.release(r.frame)
+		r.frame, r.buf = nil, nil
+	}
+}
+
+// readStream reads the next n bytes (at most 1 MiB) from the one-stream decoder, opened at
+// start+pos when needed, into the stream's buffer.
+func (r *blobReader) readStream(n int64) ([]byte, error) {
+	if r.stream == nil {
+		st, err := openStream(io.NewSectionReader(r.b.ra, 0, r.b.size))
+		if err != nil {
+			return nil, err
+		}
+		r.stream = st
+		if _, err := io.CopyN(io.Discard, st.dec, r.start+r.pos); err != nil {
+			return nil, err
+		}
+	}
+	if int64(cap(r.stream.buf)) < n {
+		r.stream.buf = make([]byte, 1<<20)
+	}
+	buf := r.stream.buf[:n]
+	_, err := io.ReadFull(r.stream.dec, buf)
+	return buf, err
+}
+
+// Close lets go of the frame or the stream decoder the reader holds.
 func (r *blobReader) Close() error {
-	if r.closeStream != nil {
-		r.closeStream()
-		r.stream, r.closeStream = nil, nil
+	r.releaseFrame()
+	if r.stream != nil {
+		r.stream.release()
+		r.stream, r.buf = nil, nil
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -19,11 +20,15 @@ import (
 // bundles win for tags, a patch's tag removals apply, and a blob is read from the bundle that
 // carries it, verified by its digest as it is read. It lists the images, pinned digests and
 // referrers the catalogs record, and answers referrers (layout.ReferrerLister) from them.
+// bale serve serves one (archive/serve), copy and unpack read one.
 type Source struct {
 	bundles   []*Bundle
-	refs      map[layout.Ref]digest.Digest // every tag, pinned digest and referrer
-	owner     map[digest.Digest]*Bundle    // blob -> the bundle that carries it
-	referrers map[layout.Ref][]layout.Descriptor
+	refs      map[layout.Ref]digest.Digest                       // every tag, pinned digest and referrer
+	owner     map[digest.Digest]*Bundle                          // blob -> the bundle that carries it
+	repos     map[string]map[digest.Digest]bool                  // repo -> the manifests and blobs recorded under it
+	media     map[digest.Digest]string                           // manifest -> media type
+	referrers map[layout.Ref]map[digest.Digest]layout.Descriptor // subject -> its referrers
+	created   time.Time                                          // of the newest bundle
 }
 
 var (
@@ -34,21 +39,41 @@ var (
 
 // OpenSource opens the bundles at paths (each a file or the first volume of a split bundle)
 // as one Source. Every blob a patch expects must be carried by an earlier bundle of the list,
-// or it fails naming them. Close it.
+// or it fails naming them (layout.ErrNotFound). Close it.
 func OpenSource(ctx context.Context, paths []string) (*Source, error) {
-	s := &Source{refs: map[layout.Ref]digest.Digest{}, owner: map[digest.Digest]*Bundle{},
-		referrers: map[layout.Ref][]layout.Descriptor{}}
+	var bundles []*Bundle
 	for _, p := range paths {
 		b, err := OpenRandom(ctx, p)
 		if err != nil {
-			s.Close()
+			for _, b := range bundles {
+				b.Close()
+			}
+			return nil, err
+		}
+		bundles = append(bundles, b)
+	}
+	s, err := NewSource(bundles...)
+	if err != nil {
+		for _, b := range bundles {
+			b.Close()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewSource lays bundles (a base, then its patches in order) over each other as one Source;
+// the Source's Close closes them. Only their catalogs are read here. It fails (layout.ErrNotFound)
+// when a patch expects a blob no bundle before it carries.
+func NewSource(bundles ...*Bundle) (*Source, error) {
+	s := &Source{refs: map[layout.Ref]digest.Digest{}, owner: map[digest.Digest]*Bundle{},
+		repos: map[string]map[digest.Digest]bool{}, media: map[digest.Digest]string{},
+		referrers: map[layout.Ref]map[digest.Digest]layout.Descriptor{}}
+	for _, b := range bundles {
+		if err := s.add(b); err != nil {
 			return nil, err
 		}
 		s.bundles = append(s.bundles, b)
-		if err := s.add(b); err != nil {
-			s.Close()
-			return nil, err
-		}
 	}
 	return s, nil
 }
@@ -71,26 +96,54 @@ func (s *Source) add(b *Bundle) error {
 			s.owner[d] = b
 		}
 	}
+	for d, m := range c.Manifests {
+		s.media[d] = m.MediaType
+	}
+	for _, name := range c.RepoNames() {
+		held := s.repos[name]
+		if held == nil {
+			held = map[digest.Digest]bool{}
+			s.repos[name] = held
+		}
+		for _, d := range c.Repos[name].Manifests {
+			held[d] = true
+		}
+		for _, d := range c.RepoLayers(name) {
+			held[d] = true
+		}
+		s.addReferrers(c, name)
+	}
 	for _, e := range c.Entries() {
 		s.refs[e.Ref()] = e.Digest
-		if e.Subject != "" {
-			s.addReferrer(c, e)
-		}
 	}
 	for _, e := range c.Removals() {
 		if r := e.Ref(); s.refs[r] == e.Digest {
 			delete(s.refs, r)
 		}
 	}
+	if c.Meta.Created.After(s.created) {
+		s.created = c.Meta.Created
+	}
 	return nil
 }
 
-// addReferrer records referrer e under its subject.
-func (s *Source) addReferrer(c *catalog.Catalog, e catalog.Entry) {
-	k := layout.Ref{Repo: e.Repo, Digest: e.Subject}
-	for _, d := range c.Referrers(e.Repo, e.Subject) {
-		if d.Digest == e.Digest && d.MediaType != "" && !slices.ContainsFunc(s.referrers[k], func(x layout.Descriptor) bool { return x.Digest == d.Digest }) {
-			s.referrers[k] = append(s.referrers[k], d)
+// addReferrers records the referrers c holds in repo (tagged or not) under their subjects;
+// a later bundle's record of one replaces an earlier one's.
+func (s *Source) addReferrers(c *catalog.Catalog, repo string) {
+	subjects := map[digest.Digest]bool{}
+	for _, rr := range c.Repos[repo].Referrers {
+		subjects[rr.Subject] = true
+	}
+	for subject := range subjects {
+		k := layout.Ref{Repo: repo, Digest: subject}
+		for _, d := range c.Referrers(repo, subject) {
+			if d.MediaType == "" {
+				continue // no manifest record: nothing to read
+			}
+			if s.referrers[k] == nil {
+				s.referrers[k] = map[digest.Digest]layout.Descriptor{}
+			}
+			s.referrers[k][d.Digest] = d
 		}
 	}
 }
@@ -202,9 +255,62 @@ func (n *namedBlob) Read(p []byte) (int, error) {
 	return k, err
 }
 
-// Referrers lists the referrers of manifest d of repo the bundles record.
+// Referrers lists the referrers of manifest d of repo the bundles record, sorted by digest.
 func (s *Source) Referrers(repo string, d digest.Digest) ([]layout.Descriptor, error) {
-	out := slices.Clone(s.referrers[layout.Ref{Repo: repo, Digest: d}])
+	m := s.referrers[layout.Ref{Repo: repo, Digest: d}]
+	out := make([]layout.Descriptor, 0, len(m))
+	for _, desc := range m {
+		out = append(out, desc)
+	}
 	slices.SortFunc(out, func(a, b layout.Descriptor) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
 	return out, nil
+}
+
+// Repositories lists the repositories that hold a tag or any content, sorted.
+func (s *Source) Repositories() []string {
+	var out []string
+	for name, held := range s.repos {
+		if len(held) > 0 || s.hasTag(name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *Source) hasTag(repo string) bool {
+	for r := range s.refs {
+		if r.Repo == repo && r.Tag != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// HasRepository says whether any of the bundles records repo.
+func (s *Source) HasRepository(repo string) bool {
+	_, ok := s.repos[repo]
+	return ok
+}
+
+// Holds says whether the bundles record manifest or blob d under repo: what a registry
+// serving them answers for /v2/REPO/manifests/D or /v2/REPO/blobs/D. A tag removed by a
+// patch does not take its manifest away.
+func (s *Source) Holds(repo string, d digest.Digest) bool {
+	return s.repos[repo][d]
+}
+
+// MediaType is the media type of manifest d, "" when d is no manifest the bundles record.
+func (s *Source) MediaType(d digest.Digest) string {
+	return s.media[d]
+}
+
+// Carrier is the bundle that carries blob (or manifest) d, nil when none does.
+func (s *Source) Carrier(d digest.Digest) *Bundle {
+	return s.owner[d]
+}
+
+// Created is the time the newest of the bundles was made.
+func (s *Source) Created() time.Time {
+	return s.created
 }

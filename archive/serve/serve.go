@@ -18,8 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,8 +28,8 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/archive"
-	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/registry"
 )
 
 // Cache-Control values. Content named by its digest never changes. What a tag names, and the
@@ -57,131 +57,45 @@ const (
 // applied (OCI distribution-spec 1.1, "Listing Referrers").
 const HeaderFiltersApplied = "OCI-Filters-Applied"
 
-// View is what the bundles serve together: later bundles win for tags, patches' removals
-// apply, a blob comes from the bundle that carries it, and the referrers of a manifest are
-// those every bundle records (a patch may add some).
+// View serves an archive.Source: the bundles as one view, later bundles winning for tags,
+// patches' removals applied, a blob read from the bundle that carries it, and the referrers of
+// a manifest those every bundle records (a patch may add some).
 type View struct {
-	bundles   []*archive.Bundle
-	tags      map[string]map[string]digest.Digest // repo -> tag -> manifest
-	repos     map[string]map[digest.Digest]bool   // repo -> manifests and blobs it may serve
-	media     map[digest.Digest]string            // manifest -> media type
-	owner     map[digest.Digest]*archive.Bundle   // blob -> the bundle that carries it
-	referrers map[subjectKey]map[digest.Digest]layout.Descriptor
-	mtime     time.Time
-}
-
-// subjectKey names a manifest of a repository whose referrers are asked for.
-type subjectKey struct {
-	repo    string
-	subject digest.Digest
+	src *archive.Source
+	// Log gets one line for each request that fails because of a bundle (damaged, or not
+	// what its catalog says): the bundle, the member, the digest and the error. Nil: the
+	// standard logger.
+	Log *log.Logger
 }
 
 // Open opens the bundles (a base, then its patches in order) as one view. Every blob a patch
-// expects must be carried by an earlier bundle of the list.
+// expects must be carried by an earlier bundle of the list (archive.OpenSource).
 func Open(ctx context.Context, paths []string) (*View, error) {
-	v := &View{tags: map[string]map[string]digest.Digest{}, repos: map[string]map[digest.Digest]bool{},
-		media: map[digest.Digest]string{}, owner: map[digest.Digest]*archive.Bundle{},
-		referrers: map[subjectKey]map[digest.Digest]layout.Descriptor{}}
-	for _, p := range paths {
-		b, err := archive.OpenRandom(ctx, p)
-		if err != nil {
-			v.Close()
-			return nil, err
-		}
-		v.bundles = append(v.bundles, b)
-		if err := v.add(b); err != nil {
-			v.Close()
-			return nil, err
-		}
-		if b.Catalog.Meta.Created.After(v.mtime) {
-			v.mtime = b.Catalog.Meta.Created
-		}
+	s, err := archive.OpenSource(ctx, paths)
+	if err != nil {
+		return nil, err
 	}
-	return v, nil
+	return New(s), nil
 }
 
-func (v *View) add(b *archive.Bundle) error {
-	c := b.Catalog
-	var missing []string
-	for _, d := range c.ExpectedBlobs() {
-		if v.owner[d] == nil {
-			missing = append(missing, d.String())
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%s is a patch: %d blob(s) it expects are in none of the bundles before it (first %s); serve it after its base: %w",
-			b.Path, len(missing), missing[0], layout.ErrNotFound)
-	}
-	for _, d := range c.CarriedBlobs() {
-		if v.owner[d] == nil {
-			v.owner[d] = b
-		}
-	}
-	for d, m := range c.Manifests {
-		v.media[d] = m.MediaType
-	}
-	for _, name := range c.RepoNames() {
-		r := c.Repos[name]
-		allowed := v.repos[name]
-		if allowed == nil {
-			allowed = map[digest.Digest]bool{}
-			v.repos[name] = allowed
-		}
-		for _, d := range r.Manifests {
-			allowed[d] = true
-		}
-		for _, d := range c.RepoLayers(name) {
-			allowed[d] = true
-		}
-		if v.tags[name] == nil {
-			v.tags[name] = map[string]digest.Digest{}
-		}
-		for t, d := range r.Tags {
-			v.tags[name][t] = d
-		}
-		v.addReferrers(c, name)
-	}
-	for _, e := range c.Removals() {
-		if v.tags[e.Repo][e.Tag] == e.Digest {
-			delete(v.tags[e.Repo], e.Tag)
-		}
-	}
-	return nil
-}
-
-// addReferrers adds the referrers that c records in repo, as c.Referrers describes them.
-func (v *View) addReferrers(c *catalog.Catalog, repo string) {
-	subjects := map[digest.Digest]bool{}
-	for _, rr := range c.Repos[repo].Referrers {
-		subjects[rr.Subject] = true
-	}
-	for s := range subjects {
-		k := subjectKey{repo, s}
-		for _, d := range c.Referrers(repo, s) {
-			if d.MediaType == "" {
-				continue // no manifest record: nothing serve could send
-			}
-			if v.referrers[k] == nil {
-				v.referrers[k] = map[digest.Digest]layout.Descriptor{}
-			}
-			v.referrers[k][d.Digest] = d
-		}
-	}
+// New serves s; the View's Close closes it.
+func New(s *archive.Source) *View {
+	return &View{src: s}
 }
 
 // Close closes the bundles.
 func (v *View) Close() error {
-	for _, b := range v.bundles {
-		b.Close()
-	}
-	return nil
+	return v.src.Close()
 }
 
 // Images counts the tags served.
 func (v *View) Images() int {
+	refs, _ := v.src.Refs()
 	n := 0
-	for _, t := range v.tags {
-		n += len(t)
+	for _, r := range refs {
+		if r.Tag != "" {
+			n++
+		}
 	}
 	return n
 }
@@ -190,13 +104,13 @@ func (v *View) Images() int {
 // only those of artifactType unless it is "": what GET /v2/<repo>/referrers/<subject>
 // lists. It is empty, not nil, when there are none.
 func (v *View) Referrers(repo string, subject digest.Digest, artifactType string) []layout.Descriptor {
+	all, _ := v.src.Referrers(repo, subject)
 	out := []layout.Descriptor{}
-	for _, d := range v.referrers[subjectKey{repo, subject}] {
+	for _, d := range all {
 		if artifactType == "" || d.ArtifactType == artifactType {
 			out = append(out, d)
 		}
 	}
-	slices.SortFunc(out, func(a, b layout.Descriptor) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
 	return out
 }
 
@@ -306,27 +220,16 @@ func page(w http.ResponseWriter, r *http.Request, all []string) []string {
 }
 
 func (v *View) catalog(w http.ResponseWriter, r *http.Request) {
-	var names []string
-	for name, t := range v.tags {
-		if len(t) > 0 || len(v.repos[name]) > 0 {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
+	names := v.src.Repositories()
 	writeJSON(w, map[string][]string{"repositories": nonNil(page(w, r, names))})
 }
 
 func (v *View) tagsList(w http.ResponseWriter, r *http.Request, name string) {
-	tags, ok := v.tags[name]
-	if !ok {
+	if !v.src.HasRepository(name) {
 		apiError(w, http.StatusNotFound, codeNameUnknown, "repository name not known to registry")
 		return
 	}
-	var list []string
-	for t := range tags {
-		list = append(list, t)
-	}
-	sort.Strings(list)
+	list, _ := v.src.Tags(name)
 	writeJSON(w, map[string]any{"name": name, "tags": nonNil(page(w, r, list))})
 }
 
@@ -347,23 +250,24 @@ func (v *View) manifest(w http.ResponseWriter, r *http.Request, name, ref string
 			return
 		}
 	}
-	if _, ok := v.repos[name]; !ok {
+	if !v.src.HasRepository(name) {
 		apiError(w, http.StatusNotFound, codeNameUnknown, "repository name not known to registry")
 		return
 	}
 	if byTag {
-		if d = v.tags[name][ref]; d == "" {
+		var err error
+		if d, err = v.src.Resolve(layout.Ref{Repo: name, Tag: ref}); err != nil {
 			apiError(w, http.StatusNotFound, codeManifestUnknown, "manifest unknown")
 			return
 		}
-		v.serveBlob(w, r, d, v.media[d], false)
+		v.serveBlob(w, r, d, v.src.MediaType(d), false)
 		return
 	}
-	if !v.repos[name][d] || v.media[d] == "" {
+	if !v.src.Holds(name, d) || v.src.MediaType(d) == "" {
 		apiError(w, http.StatusNotFound, codeManifestUnknown, "manifest unknown")
 		return
 	}
-	v.serveBlob(w, r, d, v.media[d], true)
+	v.serveBlob(w, r, d, v.src.MediaType(d), true)
 }
 
 func (v *View) blob(w http.ResponseWriter, r *http.Request, name, ref string) {
@@ -376,11 +280,11 @@ func (v *View) blob(w http.ResponseWriter, r *http.Request, name, ref string) {
 		apiError(w, http.StatusBadRequest, codeDigestInvalid, fmt.Sprintf("invalid digest %q", ref))
 		return
 	}
-	if _, ok := v.repos[name]; !ok {
+	if !v.src.HasRepository(name) {
 		apiError(w, http.StatusNotFound, codeNameUnknown, "repository name not known to registry")
 		return
 	}
-	if !v.repos[name][d] {
+	if !v.src.Holds(name, d) {
 		apiError(w, http.StatusNotFound, codeBlobUnknown, "blob unknown to registry")
 		return
 	}
@@ -425,7 +329,7 @@ func (v *View) referrersList(w http.ResponseWriter, r *http.Request, name, ref s
 // whether the request named d (content that never changes, cached for a year) or a tag (which
 // a patch may move: revalidated on every use, by ETag only).
 func (v *View) serveBlob(w http.ResponseWriter, r *http.Request, d digest.Digest, mediaType string, byDigest bool) {
-	b := v.owner[d]
+	b := v.src.Carrier(d)
 	if b == nil {
 		apiError(w, http.StatusNotFound, codeBlobUnknown, "blob unknown to registry")
 		return
@@ -435,6 +339,8 @@ func (v *View) serveBlob(w http.ResponseWriter, r *http.Request, d digest.Digest
 		status, code := http.StatusInternalServerError, codeUnknown
 		if errors.Is(err, layout.ErrNotFound) {
 			status, code = http.StatusNotFound, codeBlobUnknown
+		} else {
+			v.logFailure(r, b, d, "answered 500", err)
 		}
 		apiError(w, status, code, err.Error())
 		return
@@ -444,7 +350,7 @@ func (v *View) serveBlob(w http.ResponseWriter, r *http.Request, d digest.Digest
 	h.Set("Content-Type", mediaType)
 	h.Set("Docker-Content-Digest", d.String())
 	h.Set("Etag", `"`+d.String()+`"`)
-	modtime := v.mtime
+	modtime := v.src.Created()
 	if byDigest {
 		h.Set("Cache-Control", cacheImmutable)
 	} else {
@@ -452,7 +358,40 @@ func (v *View) serveBlob(w http.ResponseWriter, r *http.Request, d digest.Digest
 		h.Set("Cache-Control", cacheRevalidate)
 		modtime = time.Time{}
 	}
-	http.ServeContent(w, r, "", modtime, rs)
+	fr := &failedReader{ReadSeeker: rs}
+	http.ServeContent(w, r, "", modtime, fr)
+	if fr.err != nil {
+		v.logFailure(r, b, d, fmt.Sprintf("cut short after %d bytes", fr.sent), fr.err)
+	}
+}
+
+// failedReader keeps the first error reading a blob: the bundle's, as the client's own
+// failures are the response writer's.
+type failedReader struct {
+	io.ReadSeeker
+	sent int64
+	err  error
+}
+
+// Read reads the blob, keeping its first error but EOF.
+func (f *failedReader) Read(p []byte) (int, error) {
+	n, err := f.ReadSeeker.Read(p)
+	f.sent += int64(n)
+	if err != nil && err != io.EOF && f.err == nil {
+		f.err = err
+	}
+	return n, err
+}
+
+// logFailure logs, in one line, a request that failed because of bundle b: the bundle file,
+// the member of blob d and the error.
+func (v *View) logFailure(r *http.Request, b *archive.Bundle, d digest.Digest, what string, err error) {
+	member, _ := registry.PathFor(registry.BlobData{Digest: d})
+	l := v.Log
+	if l == nil {
+		l = log.Default()
+	}
+	l.Printf("%s %s %s: bundle %s, member %s, blob %s: %v", r.Method, r.URL.Path, what, b.Path, member, d, err)
 }
 
 func writeJSON(w http.ResponseWriter, x any) {

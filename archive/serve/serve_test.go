@@ -9,6 +9,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
 )
 
@@ -39,8 +41,9 @@ func TestSplitRoute(t *testing.T) {
 	}
 }
 
-// testView is a view without bundles: enough for every answer but a manifest or blob body.
-func testView() (*View, map[string]digest.Digest) {
+// testView is a view of one catalog without its bundle's bytes: enough for every answer but
+// a manifest or blob body. It returns the digests and the referrers' descriptors by name.
+func testView(t *testing.T) (*View, map[string]digest.Digest, map[digest.Digest]layout.Descriptor) {
 	d := map[string]digest.Digest{}
 	for _, n := range []string{"subject", "sbom", "sig", "other", "layer"} {
 		d[n] = digest.FromString(n) // the test's own names, not bale's output
@@ -49,15 +52,24 @@ func testView() (*View, map[string]digest.Digest) {
 		ArtifactType: "application/spdx+json", Annotations: map[string]string{"org.opencontainers.image.created": "2000-01-01T00:00:00Z"}}
 	sig := layout.Descriptor{MediaType: layout.MediaTypeOCIManifest, Digest: d["sig"], Size: 400,
 		ArtifactType: "application/vnd.dev.sigstore.bundle.v0.3+json"}
-	v := &View{
-		tags:  map[string]map[string]digest.Digest{"app": {"v1": d["subject"]}, "other": {}},
-		repos: map[string]map[digest.Digest]bool{"app": {d["subject"]: true, d["sbom"]: true, d["sig"]: true, d["layer"]: true}, "other": {}},
-		media: map[digest.Digest]string{d["subject"]: layout.MediaTypeOCIManifest, d["sbom"]: layout.MediaTypeOCIManifest, d["sig"]: layout.MediaTypeOCIManifest},
-		referrers: map[subjectKey]map[digest.Digest]layout.Descriptor{
-			{"app", d["subject"]}: {d["sig"]: sig, d["sbom"]: sbom},
+	c := catalog.New()
+	c.Repos["app"] = &catalog.Repo{
+		Tags:      map[string]digest.Digest{"v1": d["subject"]},
+		Manifests: []digest.Digest{d["subject"], d["sbom"], d["sig"]},
+		Referrers: map[digest.Digest]*catalog.ReferrerRecord{
+			d["sbom"]: {Subject: d["subject"], ArtifactType: sbom.ArtifactType, Annotations: sbom.Annotations},
+			d["sig"]:  {Subject: d["subject"], ArtifactType: sig.ArtifactType},
 		},
 	}
-	return v, d
+	c.Repos["other"] = &catalog.Repo{}
+	c.Manifests[d["subject"]] = &catalog.ManifestRecord{MediaType: layout.MediaTypeOCIManifest, Size: 300, Blobs: []digest.Digest{d["layer"]}}
+	c.Manifests[d["sbom"]] = &catalog.ManifestRecord{MediaType: sbom.MediaType, Size: sbom.Size}
+	c.Manifests[d["sig"]] = &catalog.ManifestRecord{MediaType: sig.MediaType, Size: sig.Size}
+	s, err := archive.NewSource(&archive.Bundle{Path: "test.tar.zst", Catalog: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(s), d, map[digest.Digest]layout.Descriptor{d["sbom"]: sbom, d["sig"]: sig}
 }
 
 // referrersIndex is the response of the referrers API, as a client decodes it.
@@ -70,7 +82,7 @@ type referrersIndex struct {
 // TestReferrersAPI: GET and HEAD /v2/<name>/referrers/<digest>, with and without an
 // artifactType filter; a digest or repository without referrers is an empty 200.
 func TestReferrersAPI(t *testing.T) {
-	v, d := testView()
+	v, d, descs := testView(t)
 	sortedAll := []digest.Digest{d["sbom"], d["sig"]}
 	if sortedAll[0] > sortedAll[1] {
 		sortedAll[0], sortedAll[1] = sortedAll[1], sortedAll[0]
@@ -117,7 +129,7 @@ func TestReferrersAPI(t *testing.T) {
 				t.Fatalf("index %+v, want %d manifests", idx, len(c.want))
 			}
 			for i, m := range idx.Manifests {
-				want := v.referrers[subjectKey{"app", d["subject"]}][c.want[i]]
+				want := descs[c.want[i]]
 				if m.Digest != c.want[i] || m.MediaType != want.MediaType || m.Size != want.Size || m.ArtifactType != want.ArtifactType ||
 					len(m.Annotations) != len(want.Annotations) || m.Annotations["org.opencontainers.image.created"] != want.Annotations["org.opencontainers.image.created"] {
 					t.Errorf("manifests[%d] = %+v, want %+v", i, m, want)
@@ -140,7 +152,7 @@ func TestReferrersAPI(t *testing.T) {
 // TestErrors: each malformed or unknown request gets the status and error code of the
 // distribution spec's table; a path with no route is distribution's plain 404.
 func TestErrors(t *testing.T) {
-	v, d := testView()
+	v, d, _ := testView(t)
 	sha512 := "sha512:" + strings.Repeat("ab", 64)
 	for _, c := range []struct {
 		method, path string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -68,6 +69,7 @@ Examples:
 				return err
 			}
 			defer view.Close()
+			view.Log = log.New(cx.App.ErrWriter, "", log.LstdFlags) // one line per request the bundle fails
 			ln, err := net.Listen("tcp", cx.String("addr"))
 			if err != nil {
 				return err

@@ -167,7 +167,7 @@ func TestServePatched(t *testing.T) {
 	a, pb := filepath.Join(work, "a.tar.zst"), filepath.Join(work, "patch-b.tar.zst")
 	mustBale(t, "pack", "-o", a, "registry:"+r.root[0])
 	mustBale(t, "pack", "--base", a, "-o", pb, "registry:"+r.root[1])
-	if res := bale(t, "serve", "--addr", "127.0.0.1:0", pb); res.code != 3 || !strings.Contains(res.stderr, "serve it after its base") {
+	if res := bale(t, "serve", "--addr", "127.0.0.1:0", pb); res.code != 3 || !strings.Contains(res.stderr, "give its base first") {
 		t.Errorf("serving a patch alone: exit %d\n%s", res.code, res.stderr)
 	}
 	srv := startServe(t, a, pb)

@@ -30,7 +30,7 @@ import (
 )
 
 // rowNames are the comparisons, in the order they run; -only picks among them.
-var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "referrers", "unpack", "serve", "s3", "limits"}
+var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "referrers", "unpack", "serve", "serve-load", "s3", "limits"}
 
 // Targets: ratios are bale time / reference time.
 const (
@@ -345,7 +345,7 @@ func (b *bench) runAll() error {
 		}
 	}
 	b.drop(b.tree)
-	if b.want("pack") || b.want("list") || b.want("unpack") || b.want("serve") || b.want("s3") {
+	if b.want("pack") || b.want("list") || b.want("unpack") || b.want("serve") || b.want("serve-load") || b.want("s3") {
 		if err := b.pack(); err != nil {
 			return err
 		}
@@ -362,7 +362,7 @@ func (b *bench) runAll() error {
 		}
 	}
 	b.drop(b.pool) // unpack needs only the bundles; this bounds the disk use at 3x the pool
-	if b.want("unpack") || b.want("serve") {
+	if b.want("unpack") || b.want("serve") || b.want("serve-load") {
 		if err := b.unpack(); err != nil {
 			return err
 		}
@@ -693,6 +693,9 @@ func (b *bench) unpack() error {
 		checks = append(checks, b.verify("registry:"+b.unX), b.countNote("X (bale unpack)", "registry", b.unX, true))
 		if b.want("serve") {
 			b.serve()
+		}
+		if b.want("serve-load") { // in serveload.go
+			b.serveLoad()
 		}
 	}
 	b.drop(b.unX)
