@@ -1,6 +1,7 @@
 // Package fsutil holds the few file-system moves every bale layout makes: write to a temporary
-// name in the target directory and rename, hard-link with a copy fallback, and refuse anything
-// that is not a plain file.
+// name in the target directory and rename, hard-link, remove a tree atomically, lock a target.
+// It knows nothing of images: the moves that verify content (WriteVerified, Place,
+// ReadManifest, ...) are in package layout, built on these.
 package fsutil
 
 import (
@@ -11,10 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-
-	"github.com/opencontainers/go-digest"
-
-	"github.com/bale-project/bale/layout"
 )
 
 // Modes of what bale writes: content is read-only so that an edit through a hard link cannot
@@ -36,11 +33,11 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 	})
 }
 
-// WriteVerified streams r into path through a temporary file, verifying it against d; nothing
-// appears at path unless the content matches.
-func WriteVerified(path string, d layout.Descriptor, r io.Reader, mode os.FileMode) error {
+// WriteFrom streams r into path through a temporary file and a rename, creating parents; a read
+// error leaves nothing at path.
+func WriteFrom(path string, r io.Reader, mode os.FileMode) error {
 	return writeVia(path, mode, func(f *os.File) error {
-		_, err := io.Copy(f, layout.NewVerifier(r, d))
+		_, err := io.Copy(f, r)
 		return err
 	})
 }
@@ -112,76 +109,6 @@ func IsCrossDevice(err error) bool {
 	return errors.Is(err, syscall.EXDEV)
 }
 
-// OpenRegular opens path for reading only if it is a regular file (not a symlink, device or
-// directory) and returns it with its size.
-func OpenRegular(path string) (*os.File, int64, error) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%s: not a regular file (%s): %w", path, fi.Mode().Type(), layout.ErrInvalid)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	fi2, err := f.Stat()
-	if err != nil || !os.SameFile(fi, fi2) {
-		f.Close()
-		return nil, 0, fmt.Errorf("%s: changed while opening: %w", path, layout.ErrInvalid)
-	}
-	return f, fi2.Size(), nil
-}
-
-// ReadVerified reads a whole small file and verifies it against d.
-func ReadVerified(path string, d layout.Descriptor) ([]byte, error) {
-	f, _, err := OpenRegular(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(layout.NewVerifier(f, d))
-}
-
-// VerifyFile hashes the file at path and checks it against d.
-func VerifyFile(path string, d layout.Descriptor) error {
-	f, size, err := OpenRegular(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if size != d.Size {
-		return fmt.Errorf("%s: %d bytes, expected %d for %s: %w", path, size, d.Size, d.Digest, layout.ErrDigestMismatch)
-	}
-	_, err = io.Copy(io.Discard, layout.NewVerifier(f, d))
-	return err
-}
-
-// Place puts blob d of repo from src at dst: a hard link when src is a layout.FileSource on
-// the same file system, otherwise a verified copy. It reports whether it had to copy.
-func Place(dst string, src layout.Source, repo string, d layout.Descriptor) (copied bool, err error) {
-	if fsrc, ok := src.(layout.FileSource); ok {
-		p, err := fsrc.BlobPath(repo, d)
-		if err != nil {
-			return false, err
-		}
-		err = Link(p, dst)
-		if err == nil {
-			return false, nil
-		}
-		if !IsCrossDevice(err) {
-			return false, fmt.Errorf("linking blob %s: %w", d.Digest, err)
-		}
-	}
-	rc, err := src.OpenBlob(repo, d)
-	if err != nil {
-		return true, err
-	}
-	defer rc.Close()
-	return true, WriteVerified(dst, d, rc, BlobMode)
-}
-
 // RemoveDir removes the directory dir and everything in it; it is first renamed to a
 // temporary name beside it, so that no reader sees it half removed.
 func RemoveDir(dir string) error {
@@ -197,30 +124,4 @@ func RemoveDir(dir string) error {
 		return err
 	}
 	return os.RemoveAll(tmp)
-}
-
-// ReadManifest reads the manifest file at path, which must be a regular file of at most
-// layout.MaxManifestSize bytes hashing to d, and parses it. A missing file is an
-// ErrNotFound; errors name what (e.g. "manifest sha256:… of repo").
-func ReadManifest(path string, d digest.Digest, what string) (*layout.Manifest, error) {
-	f, size, err := OpenRegular(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", what, layout.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if size > layout.MaxManifestSize {
-		return nil, fmt.Errorf("%s: %d bytes: %w", what, size, layout.ErrInvalid)
-	}
-	b, err := io.ReadAll(layout.NewVerifier(f, layout.Descriptor{Digest: d, Size: size}))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	m, err := layout.ParseManifest(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return m, nil
 }

@@ -1,9 +1,6 @@
 package fsutil
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,16 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/opencontainers/go-digest"
-
-	"github.com/bale-project/bale/layout"
 )
-
-func descOf(b []byte) layout.Descriptor {
-	h := sha256.Sum256(b)
-	return layout.Descriptor{Digest: digest.Digest("sha256:" + hex.EncodeToString(h[:])), Size: int64(len(b))}
-}
 
 // leftovers lists the entries of dir other than the names given.
 func leftovers(t *testing.T, dir string, except ...string) []string {
@@ -84,73 +72,6 @@ func currentUmask() os.FileMode {
 	return os.FileMode(m)
 }
 
-func TestWriteVerified(t *testing.T) {
-	content := []byte("verified content")
-	d := descOf(content)
-	tests := []struct {
-		name string
-		in   []byte
-		ok   bool
-	}{
-		{"good", content, true},
-		{"wrong byte", []byte("verified cOntent"), false},
-		{"short", content[:3], false},
-		{"long", append(append([]byte{}, content...), '!'), false},
-		{"empty", nil, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			p := filepath.Join(dir, "blob")
-			err := WriteVerified(p, d, bytes.NewReader(tt.in), BlobMode)
-			if tt.ok {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got, _ := os.ReadFile(p); !bytes.Equal(got, content) {
-					t.Errorf("content %q", got)
-				}
-				if l := leftovers(t, dir, "blob"); len(l) != 0 {
-					t.Errorf("left: %v", l)
-				}
-				return
-			}
-			if !errors.Is(err, layout.ErrDigestMismatch) {
-				t.Errorf("err = %v, want ErrDigestMismatch", err)
-			}
-			if l := leftovers(t, dir); len(l) != 0 {
-				t.Errorf("a failed write left %v", l)
-			}
-		})
-	}
-	t.Run("reader error", func(t *testing.T) {
-		dir := t.TempDir()
-		boom := errors.New("boom")
-		err := WriteVerified(filepath.Join(dir, "blob"), d, io.MultiReader(bytes.NewReader(content[:4]), errReader{boom}), BlobMode)
-		if !errors.Is(err, boom) {
-			t.Errorf("err = %v, want the reader's error", err)
-		}
-		if l := leftovers(t, dir); len(l) != 0 {
-			t.Errorf("a failed write left %v", l)
-		}
-	})
-	t.Run("replaces an existing file only when verified", func(t *testing.T) {
-		dir := t.TempDir()
-		p := filepath.Join(dir, "blob")
-		os.WriteFile(p, []byte("old"), 0o644)
-		if err := WriteVerified(p, d, strings.NewReader("bad"), BlobMode); err == nil {
-			t.Fatal("bad content accepted")
-		}
-		if got, _ := os.ReadFile(p); string(got) != "old" {
-			t.Errorf("a failed write changed the file to %q", got)
-		}
-	})
-}
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
 func TestLink(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
@@ -201,168 +122,30 @@ func TestIsCrossDevice(t *testing.T) {
 	}
 }
 
-func TestOpenRegular(t *testing.T) {
+// TestWriteFrom: what the reader gives lands at the path whole; a read error leaves nothing, not
+// even the temporary file, and keeps a file already there.
+func TestWriteFrom(t *testing.T) {
 	dir := t.TempDir()
-	reg := filepath.Join(dir, "reg")
-	os.WriteFile(reg, []byte("12345"), 0o444)
-	f, size, err := OpenRegular(reg)
-	if err != nil || size != 5 {
-		t.Fatalf("OpenRegular(regular) = %d, %v", size, err)
+	p := filepath.Join(dir, "sub", "f")
+	if err := WriteFrom(p, strings.NewReader("content"), FileMode); err != nil {
+		t.Fatal(err)
 	}
-	f.Close()
-
-	link := filepath.Join(dir, "link")
-	os.Symlink(reg, link)
-	sub := filepath.Join(dir, "dir")
-	os.Mkdir(sub, 0o755)
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Logf("no fifo: %v", err)
-		fifo = ""
+	if got, _ := os.ReadFile(p); string(got) != "content" {
+		t.Errorf("content %q", got)
 	}
-	for _, p := range []string{link, sub, fifo} {
-		if p == "" {
-			continue
-		}
-		f, _, err := OpenRegular(p)
-		if !errors.Is(err, layout.ErrInvalid) {
-			if f != nil {
-				f.Close()
-			}
-			t.Errorf("OpenRegular(%s) = %v, want ErrInvalid", filepath.Base(p), err)
-		}
+	boom := errors.New("boom")
+	err := WriteFrom(p, io.MultiReader(strings.NewReader("new"), failing{boom}), FileMode)
+	if !errors.Is(err, boom) {
+		t.Errorf("err = %v, want the reader's error", err)
 	}
-	if _, _, err := OpenRegular(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("OpenRegular(missing) = %v, want ErrNotExist", err)
+	if got, _ := os.ReadFile(p); string(got) != "content" {
+		t.Errorf("a failed write changed the file to %q", got)
+	}
+	if l := leftovers(t, filepath.Dir(p), "f"); len(l) != 0 {
+		t.Errorf("a failed write left %v", l)
 	}
 }
 
-func TestReadVerifiedAndVerifyFile(t *testing.T) {
-	dir := t.TempDir()
-	content := []byte("file content")
-	d := descOf(content)
-	p := filepath.Join(dir, "f")
-	os.WriteFile(p, content, 0o444)
-	if got, err := ReadVerified(p, d); err != nil || !bytes.Equal(got, content) {
-		t.Errorf("ReadVerified = %q, %v", got, err)
-	}
-	if err := VerifyFile(p, d); err != nil {
-		t.Errorf("VerifyFile: %v", err)
-	}
-	other := descOf([]byte("file c0ntent"))
-	if _, err := ReadVerified(p, other); !errors.Is(err, layout.ErrDigestMismatch) {
-		t.Errorf("ReadVerified(wrong digest) = %v", err)
-	}
-	if err := VerifyFile(p, other); !errors.Is(err, layout.ErrDigestMismatch) {
-		t.Errorf("VerifyFile(wrong digest) = %v", err)
-	}
-	if err := VerifyFile(p, layout.Descriptor{Digest: d.Digest, Size: d.Size + 1}); !errors.Is(err, layout.ErrDigestMismatch) {
-		t.Errorf("VerifyFile(wrong size) = %v", err)
-	}
-	link := filepath.Join(dir, "link")
-	os.Symlink(p, link)
-	if err := VerifyFile(link, d); !errors.Is(err, layout.ErrInvalid) {
-		t.Errorf("VerifyFile(symlink) = %v, want ErrInvalid", err)
-	}
-	if _, err := ReadVerified(link, d); !errors.Is(err, layout.ErrInvalid) {
-		t.Errorf("ReadVerified(symlink) = %v, want ErrInvalid", err)
-	}
-}
+type failing struct{ err error }
 
-// memSource serves blobs from memory; fileSource also says where they are on disk.
-type memSource struct{ blobs map[digest.Digest][]byte }
-
-func (m memSource) Refs() ([]layout.Ref, error)               { return nil, nil }
-func (m memSource) Resolve(layout.Ref) (digest.Digest, error) { return "", layout.ErrNotFound }
-func (m memSource) ReadManifest(string, digest.Digest) (*layout.Manifest, error) {
-	return nil, layout.ErrNotFound
-}
-func (m memSource) OpenBlob(_ string, d layout.Descriptor) (io.ReadCloser, error) {
-	b, ok := m.blobs[d.Digest]
-	if !ok {
-		return nil, fmt.Errorf("blob %s: %w", d.Digest, layout.ErrNotFound)
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
-}
-
-type fileSource struct {
-	memSource
-	paths map[digest.Digest]string
-}
-
-func (f fileSource) BlobPath(_ string, d layout.Descriptor) (string, error) {
-	p, ok := f.paths[d.Digest]
-	if !ok {
-		return "", fmt.Errorf("blob %s: %w", d.Digest, layout.ErrNotFound)
-	}
-	return p, nil
-}
-
-func TestPlace(t *testing.T) {
-	content := []byte("placed blob")
-	d := descOf(content)
-	srcDir := t.TempDir()
-	srcFile := filepath.Join(srcDir, "blob")
-	os.WriteFile(srcFile, content, 0o444)
-	mem := memSource{blobs: map[digest.Digest][]byte{d.Digest: content}}
-
-	t.Run("file source links", func(t *testing.T) {
-		dst := filepath.Join(t.TempDir(), "d", "data")
-		copied, err := Place(dst, fileSource{mem, map[digest.Digest]string{d.Digest: srcFile}}, "r", d)
-		if err != nil || copied {
-			t.Fatalf("Place = %v, %v; want linked", copied, err)
-		}
-		a, _ := os.Stat(srcFile)
-		if b, err := os.Stat(dst); err != nil || !os.SameFile(a, b) {
-			t.Errorf("not a hard link: %v", err)
-		}
-	})
-	t.Run("file source without the blob", func(t *testing.T) {
-		dst := filepath.Join(t.TempDir(), "data")
-		if _, err := Place(dst, fileSource{mem, nil}, "r", d); !errors.Is(err, layout.ErrNotFound) {
-			t.Errorf("Place = %v, want ErrNotFound", err)
-		}
-	})
-	t.Run("plain source copies", func(t *testing.T) {
-		dst := filepath.Join(t.TempDir(), "data")
-		copied, err := Place(dst, mem, "r", d)
-		if err != nil || !copied {
-			t.Fatalf("Place = %v, %v; want copied", copied, err)
-		}
-		if got, _ := os.ReadFile(dst); !bytes.Equal(got, content) {
-			t.Errorf("copied %q", got)
-		}
-		if fi, _ := os.Stat(dst); fi.Mode().Perm() != BlobMode {
-			t.Errorf("mode %v, want %v", fi.Mode().Perm(), BlobMode)
-		}
-	})
-	t.Run("plain source with bad content", func(t *testing.T) {
-		dir := t.TempDir()
-		bad := memSource{blobs: map[digest.Digest][]byte{d.Digest: []byte("placed blub")}}
-		if _, err := Place(filepath.Join(dir, "data"), bad, "r", d); !errors.Is(err, layout.ErrDigestMismatch) {
-			t.Errorf("Place = %v, want ErrDigestMismatch", err)
-		}
-		if l := leftovers(t, dir); len(l) != 0 {
-			t.Errorf("left: %v", l)
-		}
-	})
-	t.Run("cross-device falls back to a verified copy", func(t *testing.T) {
-		other, err := os.MkdirTemp("/dev/shm", "bale-fsutil-test-")
-		if err != nil {
-			t.Skip("no /dev/shm")
-		}
-		defer os.RemoveAll(other)
-		var a, b syscall.Stat_t
-		if syscall.Stat(other, &a) != nil || syscall.Stat(srcDir, &b) != nil || a.Dev == b.Dev {
-			t.Skip("/dev/shm is on the same file system as the temp dir")
-		}
-		dst := filepath.Join(other, "data")
-		copied, err := Place(dst, fileSource{mem, map[digest.Digest]string{d.Digest: srcFile}}, "r", d)
-		if err != nil || !copied {
-			t.Fatalf("Place = %v, %v; want copied", copied, err)
-		}
-		if got, _ := os.ReadFile(dst); !bytes.Equal(got, content) {
-			t.Errorf("copied %q", got)
-		}
-	})
-}
+func (e failing) Read([]byte) (int, error) { return 0, e.err }

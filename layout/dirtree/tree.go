@@ -225,7 +225,7 @@ func (t *Tree) ReadManifest(repo string, d digest.Digest) (*layout.Manifest, err
 	if !ok {
 		return nil, fmt.Errorf("manifest %s of %s: %w", d, repo, layout.ErrNotFound)
 	}
-	return fsutil.ReadManifest(p, d, "manifest "+p)
+	return layout.ReadManifest(p, d, "manifest "+p)
 }
 
 // BlobPath returns a file holding blob d.
@@ -243,7 +243,7 @@ func (t *Tree) OpenBlob(repo string, d layout.Descriptor) (io.ReadCloser, error)
 	if err != nil {
 		return nil, err
 	}
-	f, _, err := fsutil.OpenRegular(p)
+	f, _, err := layout.OpenRegular(p)
 	return f, err
 }
 
@@ -277,7 +277,7 @@ func (t *Tree) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) (e
 		return err
 	}
 	place := func(name string, d layout.Descriptor) error {
-		copied, err := fsutil.Place(filepath.Join(tmp, name), src, ref.Repo, d)
+		copied, err := layout.Place(filepath.Join(tmp, name), src, ref.Repo, d)
 		if copied {
 			t.mu.Lock()
 			t.Copied++

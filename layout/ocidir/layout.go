@@ -198,7 +198,7 @@ func (l *Layout) ReadManifest(repo string, d digest.Digest) (*layout.Manifest, e
 	if err != nil {
 		return nil, err
 	}
-	return fsutil.ReadManifest(p, d, fmt.Sprintf("manifest %s of %s", d, repo))
+	return layout.ReadManifest(p, d, fmt.Sprintf("manifest %s of %s", d, repo))
 }
 
 // BlobPath returns the file of blob d.
@@ -213,7 +213,7 @@ func (l *Layout) OpenBlob(repo string, d layout.Descriptor) (io.ReadCloser, erro
 	if err != nil {
 		return nil, err
 	}
-	f, _, err := fsutil.OpenRegular(p)
+	f, _, err := layout.OpenRegular(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("blob %s of %s: %w", d.Digest, repo, layout.ErrNotFound)
 	}
@@ -236,7 +236,7 @@ func (l *Layout) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) 
 		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && fi.Size() == d.Size {
 			continue
 		}
-		copied, err := fsutil.Place(p, src, ref.Repo, d)
+		copied, err := layout.Place(p, src, ref.Repo, d)
 		if copied {
 			l.Copied++
 		}

@@ -102,7 +102,7 @@ func (s *Store) ReadLink(spec PathSpec) (digest.Digest, error) {
 	if err != nil {
 		return "", err
 	}
-	f, _, err := fsutil.OpenRegular(p)
+	f, _, err := layout.OpenRegular(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("%s: %w", p, layout.ErrNotFound)
 	}
@@ -255,7 +255,7 @@ func (s *Store) ReadManifest(repo string, d digest.Digest) (*layout.Manifest, er
 	if !s.hasManifest(repo, d) {
 		return nil, fmt.Errorf("manifest %s is not linked in repository %s: %w", d, repo, layout.ErrNotFound)
 	}
-	return fsutil.ReadManifest(s.mustBlob(d), d, fmt.Sprintf("manifest %s of %s", d, repo))
+	return layout.ReadManifest(s.mustBlob(d), d, fmt.Sprintf("manifest %s of %s", d, repo))
 }
 
 func (s *Store) mustBlob(d digest.Digest) string { return s.mustPath(BlobData{Digest: d}) }
@@ -269,7 +269,7 @@ func (s *Store) ReadBlobManifest(d layout.Descriptor) (*layout.Manifest, error) 
 	if err != nil {
 		return nil, err
 	}
-	b, err := fsutil.ReadVerified(p, d)
+	b, err := layout.ReadVerified(p, d)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("manifest %s: %w", d.Digest, layout.ErrNotFound)
 	}
@@ -308,7 +308,7 @@ func (s *Store) OpenBlob(_ string, d layout.Descriptor) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, _, err := fsutil.OpenRegular(p)
+	f, _, err := layout.OpenRegular(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("blob %s: %w", d.Digest, layout.ErrNotFound)
 	}
@@ -332,7 +332,7 @@ func (s *Store) VerifyBlob(d layout.Descriptor) error {
 	if err != nil {
 		return err
 	}
-	if err := fsutil.VerifyFile(p, d); err != nil {
+	if err := layout.VerifyFile(p, d); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("blob %s: %w", d.Digest, layout.ErrNotFound)
 		}
@@ -347,7 +347,7 @@ func (s *Store) WriteBlob(d layout.Descriptor, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteVerified(p, d, r, fsutil.BlobMode)
+	return layout.WriteVerified(p, d, r, fsutil.BlobMode)
 }
 
 // LinkBlob stores blob d as a hard link to file src, which the caller has verified. The error
@@ -421,7 +421,7 @@ func (s *Store) place(d layout.Descriptor, repo string, src layout.Source) error
 	if err != nil {
 		return err
 	}
-	copied, err := fsutil.Place(p, src, repo, d)
+	copied, err := layout.Place(p, src, repo, d)
 	if copied {
 		s.mu.Lock()
 		s.Copied++
