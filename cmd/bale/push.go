@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/bale-project/bale/internal/progress"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/internal/progress"
 	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/remote"
@@ -26,7 +26,9 @@ HOST/PREFIX/kubesphere/ks-apiserver.
 Only the blobs the registry lacks are sent (it is asked first); a blob this run already
 pushed to another repository is mounted there instead; manifests go after their blobs, an
 index after its children, tags last; manifests are sent byte for byte, so every digest stays,
-and each is asked for again (HEAD) and checked before a tag names it.
+and each is asked for again (HEAD) and checked before a tag names it. A blob or manifest that
+several images share goes once per repository, and the others wait until it is complete: an
+index is put only once every manifest it names is there.
 Several images go at once, and --jobs blobs of each. Retries with backoff on 429, 5xx and
 dropped connections; a push that failed, run again, skips what is there.
 

@@ -128,10 +128,7 @@ func (r *Registry) TagReferrers(repo string, subject digest.Digest, refs []layou
 	if err := r.putManifest(nr, m); err != nil {
 		return err
 	}
-	if err := r.pusher.Put(r.ctx, tag, rawManifest{m}); err != nil {
-		return r.explain(fmt.Errorf("tagging the referrers index %s as %s: %w", m.Digest, tag, err))
-	}
-	return nil
+	return r.putTag(nr, tag.TagStr(), m)
 }
 
 // skipReferrersTag reports whether ref is a referrers tag (sha256-<hex>) that a registry with

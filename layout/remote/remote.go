@@ -68,6 +68,7 @@ type Registry struct {
 	puller *ggcr.Puller
 	pusher *ggcr.Pusher
 	pushed *blobs // what this run has pushed, for mounts and to push each blob once
+	links  *links // what this run made present in each repository, and who may write links when
 	// manifests holds the bytes ReadManifest fetched and verified, by digest, so that copying
 	// an image does not GET its manifests a second time.
 	manifests sync.Map
@@ -138,7 +139,7 @@ func Open(spec string, o Options) (*Registry, error) {
 		return nil, err
 	}
 	return &Registry{host: host, prefix: prefix, jobs: jobs, ctx: ctx, nopts: nopts, puller: puller, pusher: pusher,
-		pushed: newBlobs(), spec: Scheme + strings.TrimSuffix(rest, "/"), flag: cmp.Or(o.Flags, "src"), keys: keys, tr: tr}, nil
+		pushed: newBlobs(), links: newLinks(), spec: Scheme + strings.TrimSuffix(rest, "/"), flag: cmp.Or(o.Flags, "src"), keys: keys, tr: tr}, nil
 }
 
 // Is reports whether s is written as a live registry location.

@@ -62,10 +62,18 @@ func (r *Registry) PutImage(ref layout.Ref, img *layout.Image, src layout.Source
 	if err != nil || ref.Tag == "" {
 		return err
 	}
-	if err := r.pusher.Put(r.ctx, nr.Tag(ref.Tag), rawManifest{img.Manifest}); err != nil {
-		return r.explain(fmt.Errorf("tagging manifest %s as %s: %w", img.Manifest.Digest, nr.Tag(ref.Tag), err))
-	}
-	return nil
+	return r.putTag(nr, ref.Tag, img.Manifest)
+}
+
+// putTag PUTs m's bytes under tag in nr, alone in nr (see links): the registry writes m's
+// link again, which an index naming m, put meanwhile, would find empty.
+func (r *Registry) putTag(nr name.Repository, tag string, m *layout.Manifest) error {
+	return r.links.tagging(nr.String(), func() error {
+		if err := r.pusher.Put(r.ctx, nr.Tag(tag), rawManifest{m}); err != nil {
+			return r.explain(fmt.Errorf("tagging manifest %s as %s: %w", m.Digest, nr.Tag(tag), err))
+		}
+		return nil
+	})
 }
 
 // childrenFirst orders the manifests below img so that each comes after every manifest it
@@ -105,12 +113,21 @@ func childrenFirst(img *layout.Image) []*layout.Manifest {
 // for it, the registry fails (5xx) or answers another length or digest.
 var ErrDamaged = errors.New("the registry holds a damaged copy")
 
-// putManifest PUTs m's bytes unchanged, with its own media type, by digest into nr, then asks
+// putManifest makes m present in nr once per run (see links): the first image that needs it
+// puts it, and every other waits until that is complete, so that no index is put while a
+// manifest it names is being written.
+func (r *Registry) putManifest(nr name.Repository, m *layout.Manifest) error {
+	return r.links.once(nr.String(), m.Digest, func() error {
+		return r.links.putting(nr.String(), func() error { return r.sendManifest(nr, m) })
+	})
+}
+
+// sendManifest PUTs m's bytes unchanged, with its own media type, by digest into nr, then asks
 // for them back (HEAD: no body comes back, and Distribution reads and parses the stored copy
 // to answer it): Distribution keeps a blob it already has without reading it, and its
 // filesystem driver writes a manifest in place, so a registry killed mid-write keeps a cut
 // copy that every later push leaves as it is and every pull of it fails on.
-func (r *Registry) putManifest(nr name.Repository, m *layout.Manifest) error {
+func (r *Registry) sendManifest(nr name.Repository, m *layout.Manifest) error {
 	ref := nr.Digest(m.Digest.String())
 	if err := r.pusher.Put(r.ctx, ref, rawManifest{m}); err != nil {
 		return r.explain(fmt.Errorf("pushing manifest %s to %s: %w", m.Digest, ref, err))
@@ -140,8 +157,16 @@ func (r *Registry) putManifest(nr name.Repository, m *layout.Manifest) error {
 }
 
 // pushBlob pushes blob d into nr once per run: the first image that needs it uploads it
-// (unless the registry has it), the others wait for that and then mount it from there.
+// (unless the registry has it), the others wait for that and then mount it from there, once
+// per repository (see links: a second mount would write the link again while the first
+// image's manifest PUT reads it).
 func (r *Registry) pushBlob(nr name.Repository, repo string, d layout.Descriptor, src layout.Source) error {
+	return r.links.once(nr.String(), d.Digest, func() error { return r.placeBlob(nr, repo, d, src) })
+}
+
+// placeBlob makes d present in nr: uploaded by the first push of d in this run, else mounted
+// from the repository that one went to once it is complete.
+func (r *Registry) placeBlob(nr name.Repository, repo string, d layout.Descriptor, src layout.Source) error {
 	first, from := r.pushed.claim(d, nr)
 	if !first {
 		if err := from.wait(); err != nil {
