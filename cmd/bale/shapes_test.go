@@ -300,3 +300,58 @@ func TestShapesPlatformsKeepAttestations(t *testing.T) {
 		}
 	}
 }
+
+// TestShapesEveryLayout takes the shapes through the layouts the main path does not: unpack to
+// an OCI layout and to registry storage in a bucket (versitygw), and push into a live
+// docker-registry. Each is verified by bale, lists every tag at its digest, and packs back
+// into a bundle with the original's catalog id (which binds every tag, manifest and blob).
+func TestShapesEveryLayout(t *testing.T) {
+	s := getShapes(t)
+	testenv.NeedTool(t, "versitygw")
+	dir := t.TempDir()
+	bundle := shapesBundle(t, s, dir)
+	want := catalogID(t, bundle)
+
+	oci := "oci:" + filepath.Join(dir, "oci")
+	mustBale(t, "unpack", "-q", "--to", oci, bundle)
+
+	srv := testenv.StartS3(t)
+	srv.SetEnv(t)
+	srv.MakeBucket(t, "shapes")
+	bucket := "s3://shapes/site"
+	mustBale(t, "unpack", "-q", "--to", bucket, bundle)
+
+	reg := testenv.StartRegistry(t, filepath.Join(dir, "pushed"))
+	mustBale(t, "push", "-q", "--dest-tls-verify=false", bundle, "docker://"+reg.Addr)
+	live := "docker://" + reg.Addr
+
+	for _, loc := range []string{oci, bucket, live} {
+		t.Run(strings.SplitN(loc, ":", 2)[0], func(t *testing.T) {
+			if loc != live {
+				mustBale(t, "verify", loc)
+			}
+			checkList(t, loc, s.corpus.Images)
+			back := filepath.Join(t.TempDir(), "back.tar.zst")
+			args := []string{"pack", "-q", "-o", back, loc}
+			if loc == live {
+				args = []string{"pack", "-q", "--src-tls-verify=false", "-o", back, loc}
+			}
+			mustBale(t, args...)
+			if got := catalogID(t, back); got != want {
+				t.Errorf("packed back from %s: catalog id %s, want the original's %s", loc, got, want)
+			}
+		})
+	}
+}
+
+// catalogID is the catalog id bale catalog reports for a bundle.
+func catalogID(t *testing.T, bundle string) string {
+	t.Helper()
+	res := mustBale(t, "catalog", "-o", filepath.Join(t.TempDir(), "catalog.db"), bundle)
+	_, after, ok := strings.Cut(res.stderr, ", id ")
+	if !ok {
+		t.Fatalf("bale catalog says no id:\n%s", res.stderr)
+	}
+	id, _, _ := strings.Cut(after, ")")
+	return id
+}
