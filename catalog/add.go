@@ -14,9 +14,9 @@ import (
 
 // Add records img in repo under tag, or as pinned by digest when tag is "". platforms gives
 // the os/architecture of image manifests that are not children of an index (from their
-// configs); it may be nil.
+// configs); it may be nil. It leaves the format and sparse indexes to Settle.
 func (c *Catalog) Add(repo, tag string, img *layout.Image, platforms map[digest.Digest]layout.Platform) {
-	defer c.settleFormat()
+	c.unsettled = true
 	r := c.repo(repo)
 	if tag != "" {
 		r.Tags[tag] = img.Digest()
@@ -31,9 +31,9 @@ func (c *Catalog) Add(repo, tag string, img *layout.Image, platforms map[digest.
 }
 
 // AddReferrer records img, a manifest that names its subject, as a referrer in repo (carried
-// by digest, listed by Referrers).
+// by digest, listed by Referrers). It leaves the format to Settle.
 func (c *Catalog) AddReferrer(repo string, img *layout.Image, platforms map[digest.Digest]layout.Platform) {
-	defer c.settleFormat()
+	c.unsettled = true
 	r := c.repo(repo)
 	if img.Manifest.Subject == nil {
 		r.Pinned = addSorted(r.Pinned, img.Digest())
@@ -118,11 +118,11 @@ func addSorted(s []digest.Digest, d digest.Digest) []digest.Digest {
 }
 
 // MarkNotCarried records that no bundle carries blob d: a non-distributable layer the
-// source does not hold (layout.SkipAbsent).
+// source does not hold (layout.SkipAbsent). It leaves the format to Settle.
 func (c *Catalog) MarkNotCarried(d digest.Digest) {
 	if b := c.Blobs[d]; b != nil {
 		b.NotCarried, b.Base = true, ""
-		c.settleFormat()
+		c.unsettled = true
 	}
 }
 

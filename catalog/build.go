@@ -156,6 +156,7 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 			}
 		}
 	}
+	c.Settle()
 	if newest.IsZero() {
 		newest = time.Unix(0, 0)
 	}
@@ -168,6 +169,7 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 
 // Finish sets the bundle id from the content and validates the catalog.
 func (c *Catalog) Finish() error {
+	c.settle()
 	c.Meta.ID = c.ComputeID()
 	return c.Validate()
 }

@@ -114,6 +114,8 @@ type Catalog struct {
 	Blobs     map[digest.Digest]*BlobRecord
 	// Bases of a patch, in --base order; nil for a full bundle.
 	Bases []Base
+
+	unsettled bool // images were added since the format and sparse indexes were settled
 }
 
 // New returns an empty catalog of the current format.
@@ -143,6 +145,7 @@ func (c *Catalog) IsPatch() bool { return len(c.Bases) > 0 }
 func (c *Catalog) Clone() *Catalog {
 	out := New()
 	out.Meta = c.Meta
+	out.unsettled = c.unsettled
 	out.Bases = append([]Base(nil), c.Bases...)
 	for name, r := range c.Repos {
 		nr := &Repo{Tags: maps.Clone(r.Tags), Pinned: slices.Clone(r.Pinned), Manifests: slices.Clone(r.Manifests), Removed: maps.Clone(r.Removed)}

@@ -9,6 +9,24 @@ import (
 	"github.com/bale-project/bale/layout"
 )
 
+// Settle sets what depends on the whole catalog from its content: every index record's Absent
+// (settleAbsent) and Meta.Format. Add, AddReferrer and MarkNotCarried leave both unsettled, as
+// settling walks the whole catalog and doing it after every image made building a catalog
+// quadratic in its size: a builder calls Settle once after the last of them (FromSource does).
+// Finish, Validate, Write and SparseIndexes settle a catalog left unsettled first (a Clone of
+// it stays unsettled).
+func (c *Catalog) Settle() {
+	c.settleFormat()
+	c.unsettled = false
+}
+
+// settle settles c if images were added since it was last settled.
+func (c *Catalog) settle() {
+	if c.unsettled {
+		c.Settle()
+	}
+}
+
 // settleFormat settles sparse indexes (settleAbsent) and sets the format to the oldest that
 // holds the catalog: 3 with referrers or nested indexes, 2 with sparse indexes, else 1.
 func (c *Catalog) settleFormat() {
@@ -81,6 +99,7 @@ func (c *Catalog) settleAbsent() bool {
 
 // SparseIndexes counts the index records with absent children.
 func (c *Catalog) SparseIndexes() int {
+	c.settle()
 	n := 0
 	for _, m := range c.Manifests {
 		if len(m.Absent) > 0 {

@@ -54,8 +54,10 @@ func (v Volume) Validate() error {
 
 // Validate checks that the catalog is self-consistent: every digest valid, every tag and pin
 // names a manifest of its repo, every manifest's children and blobs are known, the children of
-// an index are in the same repo, and every blob is used.
+// an index are in the same repo, and every blob is used. It settles (Settle) a catalog images
+// were added to since it was last settled.
 func (c *Catalog) Validate() error {
+	c.settle()
 	var errs []error
 	bad := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf(format+": %w", append(a, ErrInconsistent)...))
