@@ -151,6 +151,22 @@ func (c *Catalog) UsedBy(d digest.Digest) []Entry {
 	return out
 }
 
+// Platforms returns the platforms of manifest m, sorted: an image manifest's own, or those of
+// the children of an index that the catalog holds (the present ones of a sparse index).
+func (c *Catalog) Platforms(m *ManifestRecord) []string {
+	var ps []string
+	if m.Platform != nil && len(m.Children) == 0 {
+		ps = append(ps, m.Platform.String())
+	}
+	for _, ch := range m.Children {
+		if cm := c.Manifests[ch]; cm != nil && cm.Platform != nil {
+			ps = append(ps, cm.Platform.String())
+		}
+	}
+	sort.Strings(ps)
+	return ps
+}
+
 // BlobRepos maps each blob (manifests included) to the first repository, in name order, that
 // holds it: where to open it in sources that care about the repository.
 func (c *Catalog) BlobRepos() map[digest.Digest]string {

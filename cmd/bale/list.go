@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -219,7 +218,7 @@ func listOf(loc location, c *catalog.Catalog) listOutput {
 		im := listImage{Repo: e.Repo, Tag: e.Tag, Digest: string(e.Digest), Size: c.ImageSize(e.Digest)}
 		if m != nil {
 			im.MediaType = m.MediaType
-			im.Platforms = platformsOf(c, m)
+			im.Platforms = c.Platforms(m)
 			im.Absent = len(m.Absent)
 		}
 		for _, a := range attached[i] {
@@ -265,20 +264,6 @@ func referrersCell(kinds []catalog.KindCount) string {
 		parts = append(parts, fmt.Sprintf("%d %s", k.Count, name))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func platformsOf(c *catalog.Catalog, m *catalog.ManifestRecord) []string {
-	var ps []string
-	if m.Platform != nil && len(m.Children) == 0 {
-		ps = append(ps, m.Platform.String())
-	}
-	for _, ch := range m.Children {
-		if cm := c.Manifests[ch]; cm != nil && cm.Platform != nil {
-			ps = append(ps, cm.Platform.String())
-		}
-	}
-	sort.Strings(ps)
-	return ps
 }
 
 func shortType(mt string) string {

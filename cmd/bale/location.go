@@ -180,12 +180,7 @@ func loadCatalog(loc location) (*catalog.Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := catalog.FromSource(src, nil, catalog.BuildOptions{})
-	if err != nil {
-		return nil, err
-	}
-	c.Meta.ID = c.ComputeID()
-	return c, nil
+	return catalog.OfSource(src)
 }
 
 // loadCatalogArg parses a BUNDLE|CATALOG|LOCATION argument and loads its catalog.
