@@ -42,11 +42,11 @@ uncompressed layers make the real patch smaller than predicted.
 			if err := checkArgs(cx, 2, "OLD NEW"); err != nil {
 				return err
 			}
-			oldLoc, oldC, err := loadCatalogArg(cx.Args().Get(0))
+			oldLoc, oldC, err := loadCatalogArg(cx, cx.Args().Get(0))
 			if err != nil {
 				return err
 			}
-			newLoc, newC, err := loadCatalogArg(cx.Args().Get(1))
+			newLoc, newC, err := loadCatalogArg(cx, cx.Args().Get(1))
 			if err != nil {
 				return err
 			}

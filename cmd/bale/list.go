@@ -88,7 +88,7 @@ cut there, as with kubectl). --json is always whole.
 			if err := checkArgs(cx, 1, "BUNDLE|LOCATION"); err != nil {
 				return err
 			}
-			loc, c, err := loadCatalogArg(cx.Args().First())
+			loc, c, err := loadCatalogArg(cx, cx.Args().First())
 			if err != nil {
 				return err
 			}
