@@ -11,7 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// DiffTag is one tag in `bale diff` output.
+// DiffTag is one tag in a Diff: added (New set), removed (Old set) or changed (both).
 type DiffTag struct {
 	Repo string `json:"repo"`
 	Tag  string `json:"tag"`
@@ -19,7 +19,7 @@ type DiffTag struct {
 	New  string `json:"new,omitempty"`
 }
 
-// DiffReferrer is one referrer, cosign tag or referrers tag in `bale diff` output.
+// DiffReferrer is one referrer, cosign tag or referrers tag in a Diff.
 type DiffReferrer struct {
 	Repo    string `json:"repo"`
 	Tag     string `json:"tag,omitempty"`
