@@ -156,6 +156,7 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 			}
 		}
 	}
+	c.Settle()
 	if newest.IsZero() {
 		newest = time.Unix(0, 0)
 	}
@@ -166,8 +167,20 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 	return c, nil
 }
 
+// OfSource returns the catalog of every tagged image of src (and their referrers), with its
+// bundle id set: what a location holds, to list, compare or make a patch against.
+func OfSource(src layout.Source) (*Catalog, error) {
+	c, err := FromSource(src, nil, BuildOptions{})
+	if err != nil {
+		return nil, err
+	}
+	c.Meta.ID = c.ComputeID()
+	return c, nil
+}
+
 // Finish sets the bundle id from the content and validates the catalog.
 func (c *Catalog) Finish() error {
+	c.settle()
 	c.Meta.ID = c.ComputeID()
 	return c.Validate()
 }

@@ -27,6 +27,7 @@ var ErrFormat = errors.New("not a bale catalog of a known format")
 // byte-identical files: bbolt allocates pages while it walks a Go map of the buckets changed in
 // a transaction, so each Update changes one bucket path only, and keys go in sorted order.
 func Write(path string, c *Catalog) error {
+	c.settle()
 	// A fixed page size, so the file does not depend on the writer's OS page size.
 	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second, NoGrowSync: true, PageSize: PageSize})
 	if err != nil {

@@ -117,3 +117,42 @@ type KindCount struct {
 	Kind  string `json:"kind"`
 	Count int    `json:"count"`
 }
+
+// Referrers returns the descriptors of the referrers repo holds for subject, sorted by
+// digest: what the referrers API answers (media type, digest, size, artifact type,
+// annotations). It is empty, not nil, for a subject without referrers.
+func (c *Catalog) Referrers(repo string, subject digest.Digest) []layout.Descriptor {
+	out := []layout.Descriptor{}
+	r := c.Repos[repo]
+	if r == nil {
+		return out
+	}
+	for _, d := range slices.Sorted(maps.Keys(r.Referrers)) {
+		rr := r.Referrers[d]
+		if rr.Subject != subject {
+			continue
+		}
+		desc := layout.Descriptor{Digest: d, ArtifactType: rr.ArtifactType, Annotations: maps.Clone(rr.Annotations)}
+		if m := c.Manifests[d]; m != nil {
+			desc.MediaType, desc.Size = m.MediaType, m.Size
+		}
+		out = append(out, desc)
+	}
+	return out
+}
+
+// ReferrerGroups lists, per repository and subject, the referrers the catalog holds, for a
+// layout.ReferrerTagger.
+func (c *Catalog) ReferrerGroups() []layout.ReferrerGroup {
+	var out []layout.ReferrerGroup
+	for _, name := range c.RepoNames() {
+		subjects := map[digest.Digest]bool{}
+		for _, rr := range c.Repos[name].Referrers {
+			subjects[rr.Subject] = true
+		}
+		for _, s := range slices.Sorted(maps.Keys(subjects)) {
+			out = append(out, layout.ReferrerGroup{Repo: name, Subject: s, Referrers: c.Referrers(name, s)})
+		}
+	}
+	return out
+}

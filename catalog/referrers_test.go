@@ -36,6 +36,7 @@ func referrersCatalog(t *testing.T) (*catalog.Catalog, blob, blob) {
 	c.AddReferrer("app", &layout.Image{Manifest: parse(t, sig)}, nil)
 	cosign := manifestJSON(layout.MediaTypeOCIManifest, f.cfgOCI, blob{ociLayer, []byte("cosign payload")})
 	c.Add("app", layout.ReferrersTag(sha(f.single.data))+".sig", &layout.Image{Manifest: parse(t, cosign)}, nil)
+	c.Settle()
 	if c.Meta.Format != 3 {
 		t.Fatalf("a catalog with referrers is format %d, want 3", c.Meta.Format)
 	}

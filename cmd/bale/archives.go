@@ -88,7 +88,7 @@ func openDestinationFlags(cx *cli.Context, l location, platforms []layout.Platfo
 	if prefix != "" {
 		return nil, usagef("--name-prefix names the images of an oci-archive: or docker-archive: destination, not of %s", l)
 	}
-	return openDestination(l)
+	return openDestination(cx, l)
 }
 
 // finishArchives commits every archive among sinks when err is nil and aborts them

@@ -35,7 +35,7 @@ makes a patch that carries exactly what the site lacks:
 			if out == "" {
 				return usagef("catalog needs -o FILE (see bale catalog --help)")
 			}
-			loc, c, err := loadCatalogArg(cx.Args().First())
+			loc, c, err := loadCatalogArg(cx, cx.Args().First())
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -90,7 +89,7 @@ cut there, as with kubectl). --json is always whole.
 			if err := checkArgs(cx, 1, "BUNDLE|LOCATION"); err != nil {
 				return err
 			}
-			loc, c, err := loadCatalogArg(cx.Args().First())
+			loc, c, err := loadCatalogArg(cx, cx.Args().First())
 			if err != nil {
 				return err
 			}
@@ -226,7 +225,7 @@ func listOf(loc location, c *catalog.Catalog) listOutput {
 		im := listImage{Repo: e.Repo, Tag: e.Tag, Digest: string(e.Digest), Size: c.ImageSize(e.Digest)}
 		if m != nil {
 			im.MediaType = m.MediaType
-			im.Platforms = platformsOf(c, m)
+			im.Platforms = c.Platforms(m)
 			im.Absent = len(m.Absent)
 		}
 		for _, a := range attached[i] {
@@ -272,20 +271,6 @@ func referrersCell(kinds []catalog.KindCount) string {
 		parts = append(parts, fmt.Sprintf("%d %s", k.Count, name))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func platformsOf(c *catalog.Catalog, m *catalog.ManifestRecord) []string {
-	var ps []string
-	if !layout.IsUnknownPlatform(m.Platform) && len(m.Children) == 0 {
-		ps = append(ps, m.Platform.String())
-	}
-	for _, ch := range m.Children {
-		if cm := c.Manifests[ch]; cm != nil && !layout.IsUnknownPlatform(cm.Platform) { // an attestation is no platform
-			ps = append(ps, cm.Platform.String())
-		}
-	}
-	sort.Strings(ps)
-	return ps
 }
 
 func shortType(mt string) string {

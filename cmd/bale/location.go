@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
@@ -80,7 +82,7 @@ func parseLocation(s string, allowBundle bool) (location, error) {
 }
 
 // openSource opens a registry or dir location for reading.
-func openSource(l location) (layout.Source, error) {
+func openSource(cx *cli.Context, l location) (layout.Source, error) {
 	switch l.Kind {
 	case kindRegistry:
 		return registry.Open(l.Path)
@@ -91,7 +93,7 @@ func openSource(l location) (layout.Source, error) {
 	case kindOCIArchive, kindDockerArchive, kindBundle:
 		return openArchiveSource(l)
 	case kindS3:
-		return openS3(l)
+		return openS3(cx, l)
 	case kindDocker:
 		r, err := remote.Open(l.Path, remote.Options{})
 		if err != nil {
@@ -111,7 +113,7 @@ type destination interface {
 }
 
 // openDestination names a registry:, dir: or oci: location to write, creating nothing yet.
-func openDestination(l location) (destination, error) {
+func openDestination(cx *cli.Context, l location) (destination, error) {
 	switch l.Kind {
 	case kindRegistry:
 		return registry.New(l.Path), nil
@@ -120,7 +122,7 @@ func openDestination(l location) (destination, error) {
 	case kindOCI:
 		return ocidir.New(l.Path)
 	case kindS3:
-		st, err := openS3(l)
+		st, err := openS3(cx, l)
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +164,7 @@ func fileKind(p string) string {
 
 // loadCatalog reads a bundle's catalog (its head only), a catalog file, or builds the
 // catalog of a registry or dir location.
-func loadCatalog(loc location) (*catalog.Catalog, error) {
+func loadCatalog(cx *cli.Context, loc location) (*catalog.Catalog, error) {
 	switch loc.Kind {
 	case kindBundle:
 		return archive.ReadCatalog(loc.Path)
@@ -176,24 +178,19 @@ func loadCatalog(loc location) (*catalog.Catalog, error) {
 		}
 		return c, nil
 	}
-	src, err := openSource(loc)
+	src, err := openSource(cx, loc)
 	if err != nil {
 		return nil, err
 	}
-	c, err := catalog.FromSource(src, nil, catalog.BuildOptions{})
-	if err != nil {
-		return nil, err
-	}
-	c.Meta.ID = c.ComputeID()
-	return c, nil
+	return catalog.OfSource(src)
 }
 
 // loadCatalogArg parses a BUNDLE|CATALOG|LOCATION argument and loads its catalog.
-func loadCatalogArg(arg string) (location, *catalog.Catalog, error) {
+func loadCatalogArg(cx *cli.Context, arg string) (location, *catalog.Catalog, error) {
 	loc, err := parseLocation(arg, true)
 	if err != nil {
 		return loc, nil, err
 	}
-	c, err := loadCatalog(loc)
+	c, err := loadCatalog(cx, loc)
 	return loc, c, err
 }

@@ -121,7 +121,7 @@ Examples:
 				return err
 			}
 			for _, b := range cx.StringSlice("base") {
-				_, c, err := loadCatalogArg(b)
+				_, c, err := loadCatalogArg(cx, b)
 				if err != nil {
 					return fmt.Errorf("--base %s: %w", b, err)
 				}

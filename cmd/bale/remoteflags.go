@@ -61,5 +61,5 @@ func openSourceFlags(cx *cli.Context, l location) (layout.Source, error) {
 	if l.Kind == kindDocker {
 		return openRemote(cx, l, "src")
 	}
-	return openSource(l)
+	return openSource(cx, l)
 }

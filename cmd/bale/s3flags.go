@@ -30,15 +30,16 @@ func s3Flags() []cli.Flag {
 	}
 }
 
-// s3Settings are the --s3-* flags of the running command, read by its Before hook.
-var s3Settings struct {
+// s3Settings are the --s3-* flags of a command and the storage section of its
+// --registry-config file: how it opens s3:// locations, read from its flags (s3SettingsOf)
+// where it opens one.
+type s3Settings struct {
 	cfg     s3store.Config // Bucket and Root unset
 	fromReg *s3store.RegistryStorage
-	ctx     context.Context
 }
 
 // withS3Flags adds the --s3-* flags to the commands that take locations, and a Before hook
-// that reads them.
+// that checks them before any work.
 func withS3Flags(cmds []*cli.Command) []*cli.Command {
 	for _, c := range cmds {
 		if !slices.Contains(s3Commands, c.Name) {
@@ -47,7 +48,7 @@ func withS3Flags(cmds []*cli.Command) []*cli.Command {
 		c.Flags = append(c.Flags, s3Flags()...)
 		before := c.Before
 		c.Before = func(cx *cli.Context) error {
-			if err := readS3Flags(cx); err != nil {
+			if _, err := s3SettingsOf(cx); err != nil {
 				return err
 			}
 			if before != nil {
@@ -59,9 +60,10 @@ func withS3Flags(cmds []*cli.Command) []*cli.Command {
 	return cmds
 }
 
-// readS3Flags fills s3Settings from the command's flags.
-func readS3Flags(cx *cli.Context) error {
-	c := s3store.Config{Endpoint: cx.String("s3-endpoint"), Region: cx.String("s3-region"), NoTLSVerify: !cx.Bool("s3-tls-verify"), CACert: cx.String("s3-ca-cert")}
+// s3SettingsOf reads the s3 settings from the command's flags.
+func s3SettingsOf(cx *cli.Context) (s3Settings, error) {
+	var s s3Settings
+	c := s3store.Config{Endpoint: cx.String("s3-endpoint"), Region: cx.String("s3-region"), NoTLSVerify: cx.IsSet("s3-tls-verify") && !cx.Bool("s3-tls-verify"), CACert: cx.String("s3-ca-cert")}
 	if cx.IsSet("s3-path-style") {
 		ps := cx.Bool("s3-path-style")
 		c.PathStyle = &ps
@@ -69,24 +71,26 @@ func readS3Flags(cx *cli.Context) error {
 	if cx.IsSet("jobs") {
 		c.Jobs = cx.Int("jobs")
 	}
-	s3Settings.cfg, s3Settings.fromReg, s3Settings.ctx = c, nil, cx.Context
+	s.cfg = c
 	if f := cx.String("registry-config"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return usagef("--registry-config: %v", err)
+			return s, usagef("--registry-config: %v", err)
 		}
 		rs, err := s3store.ParseRegistryConfig(f, b)
 		if err != nil {
-			return usageError{err}
+			return s, usageError{err}
 		}
-		s3Settings.fromReg = &rs
+		s.fromReg = &rs
 	}
-	return nil
+	return s, nil
 }
 
-// registryConfigLocation is the location the --registry-config file's storage section names.
-func registryConfigLocation() (location, bool) {
-	rs := s3Settings.fromReg
+// registryConfigLocation is the location the --registry-config file's storage section names
+// (none for a file the command's Before hook refused).
+func registryConfigLocation(cx *cli.Context) (location, bool) {
+	s, _ := s3SettingsOf(cx)
+	rs := s.fromReg
 	switch {
 	case rs == nil:
 		return location{}, false
@@ -98,13 +102,17 @@ func registryConfigLocation() (location, bool) {
 
 // openS3 connects to the bucket of an s3:// location with the command's settings: those of
 // --registry-config when it names that bucket, then the --s3-* flags on top.
-func openS3(l location) (*s3store.Store, error) {
+func openS3(cx *cli.Context, l location) (*s3store.Store, error) {
 	cfg, err := s3store.ParseURL(l.Path)
 	if err != nil {
 		return nil, usageError{err}
 	}
-	flags := s3Settings.cfg
-	if rs := s3Settings.fromReg; rs != nil && rs.S3 != nil && rs.S3.Bucket == cfg.Bucket {
+	s, err := s3SettingsOf(cx)
+	if err != nil {
+		return nil, err
+	}
+	flags := s.cfg
+	if rs := s.fromReg; rs != nil && rs.S3 != nil && rs.S3.Bucket == cfg.Bucket {
 		root := cfg.Root
 		cfg = *rs.S3
 		cfg.Root = root
@@ -125,7 +133,7 @@ func openS3(l location) (*s3store.Store, error) {
 	if flags.Jobs > 0 {
 		cfg.Jobs = flags.Jobs
 	}
-	ctx := s3Settings.ctx
+	ctx := cx.Context
 	if ctx == nil {
 		ctx = context.Background()
 	}

@@ -87,7 +87,7 @@ manifest.
 				return err
 			}
 			tos := cx.StringSlice("to")
-			if loc, ok := registryConfigLocation(); ok && len(tos) == 0 {
+			if loc, ok := registryConfigLocation(cx); ok && len(tos) == 0 {
 				tos = []string{loc.String()} // where the registry's config.yml keeps its storage
 			}
 			if len(tos) == 0 {
@@ -121,7 +121,7 @@ manifest.
 						return usagef("one registry: or s3:// target at most (got %s and %s)", regLoc, loc)
 					}
 					if loc.Kind == kindS3 {
-						st, err := openS3(loc)
+						st, err := openS3(cx, loc)
 						if err != nil {
 							return err
 						}

@@ -49,7 +49,7 @@ Prints every problem found and exits non-zero if there is any.
 			case kindBundle:
 				c, problems = archive.VerifyFile(cx.Context, loc.Path)
 			default:
-				c, problems = verifyLocation(loc)
+				c, problems = verifyLocation(cx, loc)
 			}
 			if cx.Bool("json") {
 				if err := printVerifyJSON(cx, loc, c, problems); err != nil {
@@ -79,8 +79,8 @@ Prints every problem found and exits non-zero if there is any.
 	}
 }
 
-func verifyLocation(loc location) (*catalog.Catalog, []error) {
-	src, err := openSource(loc)
+func verifyLocation(cx *cli.Context, loc location) (*catalog.Catalog, []error) {
+	src, err := openSource(cx, loc)
 	if err != nil {
 		return nil, []error{err}
 	}
