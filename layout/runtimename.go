@@ -2,6 +2,7 @@ package layout
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -93,4 +94,27 @@ func IsRunnable(img *Image) bool {
 // (non-distributable and foreign ones included).
 func IsLayerType(mt string) bool {
 	return strings.HasPrefix(mt, "application/vnd.docker.image.rootfs.") || strings.HasPrefix(mt, "application/vnd.oci.image.layer.")
+}
+
+// NameRefs records, for each runtime name an archive writer gives images, the refs it was given
+// for, in the order they came: more than one ref for a name means that several refs merged
+// into it (alpine:3.14 and library/alpine:3.14 are both docker.io/library/alpine:3.14).
+type NameRefs map[string][]Ref
+
+// Add records that name was given for ref.
+func (n NameRefs) Add(name string, ref Ref) {
+	if !slices.Contains(n[name], ref) {
+		n[name] = append(n[name], ref)
+	}
+}
+
+// Merged returns each name given for more than one ref, with those refs sorted.
+func (n NameRefs) Merged() map[string][]Ref {
+	out := map[string][]Ref{}
+	for name, refs := range n {
+		if len(refs) > 1 {
+			out[name] = slices.SortedFunc(slices.Values(refs), func(a, b Ref) int { return strings.Compare(a.String(), b.String()) })
+		}
+	}
+	return out
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -49,7 +48,7 @@ type Writer struct {
 	names    map[string]named // RepoTag -> the image it names
 	// refs are the refs each RepoTag was given for, in the order they came: more than one
 	// when names merge (busybox and library/busybox are both docker.io/library/busybox).
-	refs    map[string][]layout.Ref
+	refs    layout.NameRefs
 	skipped []Skipped
 }
 
@@ -73,7 +72,7 @@ func Create(path string, opt Options) (*Writer, error) {
 		return nil, fmt.Errorf("docker-archive %s: %w", path, err)
 	}
 	w := &Writer{tw: tw, opt: opt, byConfig: map[digest.Digest]*tarball.Descriptor{}, names: map[string]named{},
-		refs: map[string][]layout.Ref{}}
+		refs: layout.NameRefs{}}
 	w.platform = layout.Platform{OS: "linux", Architecture: runtime.GOARCH}
 	if opt.Platform != nil {
 		w.platform = *opt.Platform
@@ -133,9 +132,7 @@ func (w *Writer) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) 
 		e.RepoTags = append(e.RepoTags, name)
 	}
 	w.names[name] = named{m.Config.Digest, top}
-	if !slices.Contains(w.refs[name], ref) {
-		w.refs[name] = append(w.refs[name], ref)
-	}
+	w.refs.Add(name, ref)
 	return nil
 }
 
@@ -143,13 +140,7 @@ func (w *Writer) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) 
 // library/alpine:3.14 are both docker.io/library/alpine:3.14), with those refs sorted: one
 // name in manifest.json for all of them.
 func (w *Writer) Merged() map[string][]layout.Ref {
-	out := map[string][]layout.Ref{}
-	for name, refs := range w.refs {
-		if len(refs) > 1 {
-			out[name] = slices.SortedFunc(slices.Values(refs), func(a, b layout.Ref) int { return strings.Compare(a.String(), b.String()) })
-		}
-	}
-	return out
+	return w.refs.Merged()
 }
 
 // Names counts the names (RepoTags) manifest.json gives images.

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -32,7 +30,7 @@ type Writer struct {
 	names map[string]taken // runtime name -> the image that has it
 	// refs are the refs each image name was given for, in the order they came: more than one
 	// when names merge (busybox and library/busybox are both docker.io/library/busybox).
-	refs map[string][]layout.Ref
+	refs layout.NameRefs
 }
 
 // taken is the image a name was given to.
@@ -57,7 +55,7 @@ func Create(path string, opt Options) (*Writer, error) {
 		return nil, fmt.Errorf("oci-archive %s: %w", path, err)
 	}
 	w := &Writer{tw: tw, opt: opt, index: ocidir.Index{SchemaVersion: 2, Manifests: []layout.Descriptor{}},
-		names: map[string]taken{}, refs: map[string][]layout.Ref{}}
+		names: map[string]taken{}, refs: layout.NameRefs{}}
 	if err := tw.AddBytes(ocidir.LayoutFile, []byte(ocidir.LayoutHeader)); err != nil {
 		tw.Abort()
 		return nil, err
@@ -109,8 +107,8 @@ func (w *Writer) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) 
 	w.drop(name)
 	w.index.Manifests = append(w.index.Manifests, desc)
 	w.names[name] = taken{ref, img.Digest(), referrer}
-	if !referrer && !slices.Contains(w.refs[name], ref) {
-		w.refs[name] = append(w.refs[name], ref)
+	if !referrer {
+		w.refs.Add(name, ref)
 	}
 	return nil
 }
@@ -119,13 +117,7 @@ func (w *Writer) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) 
 // library/alpine:3.14 are both docker.io/library/alpine:3.14), with those refs sorted: one
 // image in index.json for all of them.
 func (w *Writer) Merged() map[string][]layout.Ref {
-	out := map[string][]layout.Ref{}
-	for name, refs := range w.refs {
-		if len(refs) > 1 {
-			out[name] = slices.SortedFunc(slices.Values(refs), func(a, b layout.Ref) int { return strings.Compare(a.String(), b.String()) })
-		}
-	}
-	return out
+	return w.refs.Merged()
 }
 
 // Names counts the names index.json gives images, referrers not counted.
