@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -74,10 +75,16 @@ type Config struct {
 
 // rootRegexp is a rootdirectory bale accepts: path components as the storage driver allows
 // them (storagedriver.PathRegexp), none of them "." or "..".
-var rootRegexp = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`)
+// Compiled on first use, not at package init: every bale command links this package, few
+// open an s3:// location.
+var rootRegexp = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`)
+})
 
 // bucketRegexp is an S3 bucket name (the general-purpose rules, dots allowed).
-var bucketRegexp = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+var bucketRegexp = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+})
 
 // ParseURL parses s3://BUCKET[/ROOTDIRECTORY] into a Config with Bucket and Root set.
 func ParseURL(s string) (Config, error) {
@@ -96,7 +103,7 @@ func ParseURL(s string) (Config, error) {
 // setRoot sets Root from a rootdirectory ("/a/b", "a/b/", "" ...).
 func (c *Config) setRoot(root string) error {
 	root = strings.Trim(root, "/")
-	if root != "" && !rootRegexp.MatchString(root) {
+	if root != "" && !rootRegexp().MatchString(root) {
 		return fmt.Errorf("root directory %q: want path components of A-Z a-z 0-9 . _ -: %w", root, layout.ErrInvalid)
 	}
 	for _, p := range strings.Split(root, "/") {
@@ -109,7 +116,7 @@ func (c *Config) setRoot(root string) error {
 }
 
 func (c Config) validate() error {
-	if !bucketRegexp.MatchString(c.Bucket) || strings.Contains(c.Bucket, "..") {
+	if !bucketRegexp().MatchString(c.Bucket) || strings.Contains(c.Bucket, "..") {
 		return fmt.Errorf("bucket name %q: want 3-63 characters of a-z 0-9 . -: %w", c.Bucket, layout.ErrInvalid)
 	}
 	if c.Endpoint != "" {
