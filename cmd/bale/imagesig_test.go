@@ -75,6 +75,7 @@ func imageList(t *testing.T, imgs ...imagetest.Image) string {
 // wantRefused checks that res exited 6 naming exactly the images bad among all.
 func wantRefused(t *testing.T, what string, res runResult, all, bad []imagetest.Image) {
 	t.Helper()
+	t.Logf("%s:\n%s", what, res.stderr)
 	if res.code != exitUnsigned {
 		t.Fatalf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", what, res.code, exitUnsigned, res.stdout, res.stderr)
 	}
@@ -122,7 +123,10 @@ func TestImageSignatures(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "out")
 		wantRefused(t, "copy", bale(t, "copy", "--image-key", s.key.PublicKey, bundle, "oci:"+out), all, []imagetest.Image{s.unsigned, s.otherKey})
 		wantRefused(t, "serve", bale(t, "serve", "--addr", "127.0.0.1:0", "--image-key", s.key.PublicKey, bundle), all, []imagetest.Image{s.unsigned, s.otherKey})
-		for _, p := range []string{site, site + "-dir", out} {
+		pushed := filepath.Join(t.TempDir(), "pushed")
+		dst := testenv.StartRegistry(t, pushed)
+		wantRefused(t, "push", bale(t, "push", "--image-key", s.key.PublicKey, "--dest-tls-verify=false", bundle, "docker://"+dst.Addr), all, []imagetest.Image{s.unsigned, s.otherKey})
+		for _, p := range []string{site, site + "-dir", out, filepath.Join(pushed, "docker/registry/v2/repositories")} {
 			if _, err := os.Stat(p); !os.IsNotExist(err) {
 				t.Errorf("%s exists after a refused run (%v)", p, err)
 			}
