@@ -77,6 +77,7 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			&cli.BoolFlag{Name: "verify", Usage: "hash every blob of registry:, dir: and oci: sources before linking or copying it; a mismatch refuses the copy (exit 4) before anything is written"},
 			jobsFlag,
 			quietFlag,
+			imageKeyFlag,
 		}, append(referrerFlags(), append(remoteFlags("src"), remoteFlags("dest")...)...)...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, max(cx.NArg(), 2), "SRC [PATCH...] DST"); err != nil {
@@ -129,6 +130,9 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			}
 			refs, err := expandImages(sel, src)
 			if err != nil {
+				return err
+			}
+			if err := checkImageSignatures(cx, src, refs); err != nil {
 				return err
 			}
 			var dst layout.Sink

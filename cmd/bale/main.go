@@ -19,6 +19,7 @@ import (
 	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/imagesig"
 )
 
 // version and commit are set at build time with -ldflags "-X main.version=... -X main.commit=...";
@@ -62,6 +63,8 @@ const (
 	exitInvalid  = 4
 	// exitPartial: pack --keep-going wrote the bundle without some images, which it named.
 	exitPartial = 5
+	// exitUnsigned: --image-key found images without a valid signature, which it named.
+	exitUnsigned = 6
 	// exitInterrupted is the shell's code for SIGINT.
 	exitInterrupted = 130
 )
@@ -73,6 +76,7 @@ const exitCodesHelp = `EXIT CODES:
    3  images, manifests or blobs not found
    4  content failed verification, or a malformed bundle
    5  pack --keep-going: the bundle was written without the images it names
+   6  --image-key: images without a valid signature by the keys given, named; nothing written
    130  interrupted (Ctrl-C, SIGTERM): stopped between blobs, temporary files removed`
 
 func newApp() *cli.App {
@@ -163,6 +167,8 @@ func exitCode(err error) int {
 		return exitInvalid
 	case errors.Is(err, layout.ErrNotFound):
 		return exitNotFound
+	case errors.Is(err, imagesig.ErrUnsigned):
+		return exitUnsigned
 	}
 	return exitError
 }

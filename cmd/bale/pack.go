@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"github.com/bale-project/bale/internal/progress"
 	"github.com/opencontainers/go-digest"
@@ -88,6 +89,7 @@ Examples:
 			&cli.StringFlag{Name: "volume-size", Usage: "split the bundle into volumes of at most `SIZE` (e.g. 4G, 700M): OUT.001, OUT.002, ...; cat OUT.* | tar --zstd -x still reads it"},
 			jobsFlag,
 			quietFlag,
+			imageKeyFlag,
 		}, append(referrerFlags(), remoteFlags("src")...)...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "SOURCE"); err != nil {
@@ -139,6 +141,10 @@ Examples:
 			if err != nil {
 				return err
 			}
+			refs, unsigned, err := packSigned(cx, src, refs) // --image-key
+			if err != nil {
+				return err
+			}
 			opt.Stage = cx.String("stage")
 			if v := cx.String("volume-size"); v != "" {
 				if opt.Write.VolumeSize, err = units.ParseBytes(v); err != nil {
@@ -173,7 +179,7 @@ Examples:
 			if c == nil {
 				return err
 			}
-			skipped := err // --keep-going: the images left out
+			skipped := errors.Join(unsigned, err) // --keep-going: the images left out
 			size, files, err := bundleSize(out, c)
 			if err != nil {
 				return err

@@ -49,6 +49,7 @@ Example (the site side of an installer):
 			&cli.StringFlag{Name: "stage", Usage: "unpack bundles into `DIR` first (default: under the temporary directory)"},
 			jobsFlag,
 			quietFlag,
+			imageKeyFlag,
 		}, append(referrerFlags(), remoteFlags("dest")...)...), remoteFlags("src")...),
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() < 2 {
@@ -96,11 +97,19 @@ Example (the site side of an installer):
 					}
 				}
 			}
+			if src == nil {
+				if err := checkBundleSignatures(cx, bundles); err != nil {
+					return err
+				}
+			}
 			start := time.Now()
 			var n int
 			if src != nil {
 				var refs []layout.Ref
 				if refs, err = expandImages(sel, src); err != nil {
+					return err
+				}
+				if err := checkImageSignatures(cx, src, refs); err != nil {
 					return err
 				}
 				t := tracker(cx, "push")

@@ -43,6 +43,7 @@ Examples:
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:5000", Usage: "listen on `HOST:PORT` (port 0: any free port, printed)"},
 			&cli.StringFlag{Name: "tls-cert", Usage: "serve https with the certificate in `FILE` (PEM; with --tls-key)"},
 			&cli.StringFlag{Name: "tls-key", Usage: "the private key of --tls-cert, in `FILE` (PEM)"},
+			imageKeyFlag,
 		},
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() == 0 {
@@ -63,6 +64,9 @@ Examples:
 				if loc.Kind != kindBundle {
 					return usagef("%s is not a bundle: bale serve serves bundle files (serve a registry storage dir with docker-registry)", a)
 				}
+			}
+			if err := checkBundleSignatures(cx, cx.Args().Slice()); err != nil {
+				return err // --image-key: an image without a valid signature is not served
 			}
 			view, err := serve.Open(cx.Context, cx.Args().Slice())
 			if err != nil {

@@ -76,6 +76,7 @@ manifest.
 			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH, dir:PATH, oci:PATH, oci-archive:FILE or docker-archive:FILE; repeatable)"},
 			namePrefixFlag,
 			quietFlag,
+			imageKeyFlag,
 			&cli.BoolFlag{Name: "no-sync", Usage: "do not flush to disk (syncfs) before writing links and at the end: faster, but a power loss may leave tags whose data is not on disk"},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: s3store.DefaultJobs, Usage: "upload `N` blobs (and parts of blobs) at once into an s3:// target (at least 1)", Action: atLeastOne},
 		},
@@ -99,6 +100,9 @@ manifest.
 				inputs = append(inputs, input{"BUNDLE", b})
 			}
 			if err := checkArchiveOutputs(tos, inputs); err != nil {
+				return err
+			}
+			if err := checkBundleSignatures(cx, bundles); err != nil {
 				return err
 			}
 			var (

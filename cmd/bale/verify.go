@@ -27,10 +27,12 @@ registry storage (registry:PATH, s3://BUCKET) every tag the registry lists is ch
 Distribution serves it: the tag's current link and index link, a revision link for every
 manifest (index children included), a _layers link for every config and layer, each holding
 the digest it must; a tag directory without a current link (listed, but 404) is a problem.
+With --image-key, every image must also carry a valid cosign signature by one of the keys
+(exit 6 names those that do not).
 Prints every problem found and exits non-zero if there is any.
 
 ` + exitCodesHelp,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document (problems included) on standard output"}},
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document (problems included) on standard output"}, imageKeyFlag},
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "BUNDLE|LOCATION"); err != nil {
 				return err
@@ -50,6 +52,9 @@ Prints every problem found and exits non-zero if there is any.
 				c, problems = archive.VerifyFile(cx.Context, loc.Path)
 			default:
 				c, problems = verifyLocation(cx, loc)
+			}
+			if len(problems) == 0 { // --image-key: each image without a valid signature (exit 6)
+				problems = verifySignatures(cx, loc)
 			}
 			if cx.Bool("json") {
 				if err := printVerifyJSON(cx, loc, c, problems); err != nil {

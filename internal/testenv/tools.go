@@ -262,6 +262,31 @@ func (k *CosignKey) Sign(t testing.TB, ref string) {
 	mustRunTool(t, toolHome(t), "", cosignEnv, "cosign", append(args, toolRef(ref))...)
 }
 
+// SignNewBundle signs ref like Sign, in the sigstore bundle format (cosign sign
+// --new-bundle-format): an OCI 1.1 referrer of artifact type
+// application/vnd.dev.sigstore.bundle.v0.3+json, listed in the referrers tag sha256-<hex> on a
+// registry without the referrers API.
+func (k *CosignKey) SignNewBundle(t testing.TB, ref string) {
+	t.Helper()
+	args := append([]string{"sign", "--new-bundle-format", "--key", k.PrivateKey, "--tlog-upload=false", "-y"}, cosignRegistryFlags...)
+	mustRunTool(t, toolHome(t), "", cosignEnv, "cosign", append(args, toolRef(ref))...)
+}
+
+// VerifyNewBundle runs cosign verify --new-bundle-format of ref against k's public key: cosign
+// 2.6.1 does so with a key only given a trusted root, here one with no authorities, and
+// --insecure-ignore-tlog. It returns cosign's error with its output.
+func (k *CosignKey) VerifyNewBundle(t testing.TB, ref string) error {
+	t.Helper()
+	home := toolHome(t)
+	root := filepath.Join(home, "trusted_root.json")
+	if err := os.WriteFile(root, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"verify", "--new-bundle-format", "--key", k.PublicKey, "--trusted-root", root, "--insecure-ignore-tlog"}, cosignRegistryFlags...)
+	_, err := runTool(t, home, "", cosignEnv, "cosign", append(args, toolRef(ref))...)
+	return err
+}
+
 // Attest attaches an in-toto attestation of predicateFile, of predicate type typ
 // (slsaprovenance, spdxjson, cyclonedx, custom or a URI, as cosign attest --type takes),
 // to ref, signed with k and without the transparency log (tag sha256-<hex>.att).

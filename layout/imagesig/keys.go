@@ -1,0 +1,100 @@
+// Package imagesig checks, offline, that images carry a valid cosign signature among the
+// referrers their layout (a bundle, registry storage, a live registry) holds, made by one of
+// the public keys a site trusts. Two forms are accepted, as cosign v2 writes them:
+//
+//   - the tag scheme <repo>:sha256-<hex>.sig: a manifest whose layers are simple-signing
+//     payloads (application/vnd.dev.cosign.simplesigning.v1+json), each with its signature
+//     in the annotation dev.cosignproject.cosign/signature; the payload's
+//     critical.image.docker-manifest-digest must be the image's digest;
+//   - a sigstore bundle (cosign sign --new-bundle-format): an OCI 1.1 referrer of artifact
+//     type application/vnd.dev.sigstore.bundle.v0.3+json whose DSSE envelope holds an in-toto
+//     statement of predicate type https://sigstore.dev/cosign/sign/v1 naming the image's
+//     digest as its subject.
+//
+// The digest checked is the image's top-level one, the manifest a tag points at: for a
+// multi-arch image the index, which is what cosign signs for IMAGE:TAG by default. The
+// cryptography and the bundle format are sigstore's (github.com/sigstore/sigstore and
+// github.com/sigstore/sigstore-go); nothing is fetched, no transparency log is asked.
+package imagesig
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+)
+
+// ErrKey marks a key file that cannot be used: unreadable, or no PEM public key.
+var ErrKey = errors.New("image signature key")
+
+// Keys are the public keys any one of which may have signed an image.
+type Keys struct {
+	keys []key
+}
+
+// key is one trusted public key, as a verifier of simple-signing signatures and of sigstore
+// bundles.
+type key struct {
+	name    string // the file it came from
+	sig     signature.Verifier
+	bundles *verify.Verifier
+}
+
+// LoadKeys reads PEM public keys (cosign.pub as cosign generate-key-pair writes it, or any PEM
+// PKIX ECDSA, Ed25519 or RSA public key) from the files at paths.
+func LoadKeys(paths ...string) (*Keys, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no key files: %w", ErrKey)
+	}
+	k := &Keys{}
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrKey, err)
+		}
+		kk, err := parseKey(p, raw)
+		if err != nil {
+			return nil, err
+		}
+		k.keys = append(k.keys, kk)
+	}
+	return k, nil
+}
+
+// parseKey makes the verifiers of the PEM public key raw, read from name. The hash is SHA-256,
+// as cosign's default for keys (ECDSA and RSA PKCS#1 v1.5; Ed25519 signs the message itself).
+func parseKey(name string, raw []byte) (key, error) {
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(raw)
+	if err != nil {
+		return key{}, fmt.Errorf("%w: %s: %w", ErrKey, name, err)
+	}
+	v, err := signature.LoadVerifier(pub, crypto.SHA256)
+	if err != nil {
+		return key{}, fmt.Errorf("%w: %s: %w", ErrKey, name, err)
+	}
+	// A bundle names its key by a hint only: every hint maps to this key, which either verifies
+	// the signature or not. No validity period, no timestamps: a key has neither offline.
+	tm := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
+		return root.NewExpiringKey(v, time.Time{}, time.Time{}), nil
+	})
+	bv, err := verify.NewVerifier(tm, verify.WithNoObserverTimestamps())
+	if err != nil {
+		return key{}, fmt.Errorf("%w: %s: %w", ErrKey, name, err)
+	}
+	return key{name: name, sig: v, bundles: bv}, nil
+}
+
+// Names are the files the keys came from, in the order given.
+func (k *Keys) Names() []string {
+	out := make([]string, len(k.keys))
+	for i, kk := range k.keys {
+		out[i] = kk.name
+	}
+	return out
+}
