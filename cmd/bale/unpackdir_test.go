@@ -1,0 +1,147 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/bale-project/bale/internal/testenv"
+	"github.com/bale-project/bale/layout/dirtree"
+)
+
+// checkNoRegistryStage fails if registry storage (docker/registry/v2, or the .bale-staging
+// directory older bales kept it in) appears anywhere inside the dir tree at root.
+func checkNoRegistryStage(t *testing.T, root string) {
+	t.Helper()
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if d.Name() == ".bale-staging" || strings.HasSuffix(p, filepath.Join("docker", "registry", "v2")) {
+			t.Errorf("registry storage staged inside the dir tree: %s", p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+}
+
+// checkOnlyImages fails if root holds anything but image directories (and the folders of
+// nested repository names): no content store, lock file or temporary file is left.
+func checkOnlyImages(t *testing.T, root string) {
+	t.Helper()
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), ".bale") {
+			t.Errorf("left in the dir tree: %s", p)
+		}
+		return nil
+	})
+}
+
+// TestUnpackDirAloneCopiesWithSkopeo: unpack --to dir: alone writes the tree straight from
+// the bundle (no registry storage staged in it, nothing but images left), each blob once on
+// disk, and the real skopeo copies every image of it (dir:PATH/<repo>:<tag>, --all
+// --preserve-digests) into docker-registry, which serves it at the same digests.
+func TestUnpackDirAloneCopiesWithSkopeo(t *testing.T) {
+	f := getFixture(t)
+	work := t.TempDir()
+	bundle := filepath.Join(work, "b.tar.zst")
+	mustBale(t, "pack", "-o", bundle, f.registry)
+	y := filepath.Join(work, "y")
+	mustBale(t, "unpack", "--to", "dir:"+y, bundle)
+	checkNoRegistryStage(t, y)
+	checkOnlyImages(t, y)
+	mustBale(t, "verify", "dir:"+y)
+	checkList(t, "dir:"+y, f.corpus.Images)
+
+	inodes := map[digest.Digest]uint64{}
+	for _, img := range f.corpus.Images {
+		blobs, err := f.corpus.BlobDigests(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range blobs {
+			ino := inode(t, filepath.Join(y, img.Repo+":"+img.Tag, d.Encoded()))
+			if old, ok := inodes[d]; ok && old != ino {
+				t.Errorf("blob %s stored twice (inodes %d and %d)", d, old, ino)
+			}
+			inodes[d] = ino
+		}
+	}
+
+	reg := testenv.StartRegistry(t, filepath.Join(t.TempDir(), "copied"))
+	for _, img := range f.corpus.Images {
+		src := "dir:" + filepath.Join(y, img.Repo+":"+img.Tag)
+		testenv.Skopeo(t, append(append([]string{"copy", "--all", "--preserve-digests"}, reg.SkopeoFlags("dest-")...),
+			src, reg.Ref("copied/"+img.Repo, img.Tag))...)
+		reg.CheckPull(t, "copied/"+img.Repo, img.Tag, img.Digest, img.Children)
+	}
+}
+
+// TestUnpackDirAloneKilled kills bale unpack --to dir: alone with SIGKILL at points spread
+// over its run: after every kill no registry storage is staged in the tree and every image
+// directory there is complete (bale verify), and a final re-run completes everything, verified,
+// with nothing but images left and each blob once on disk.
+func TestUnpackDirAloneKilled(t *testing.T) {
+	work := t.TempDir()
+	bundle := filepath.Join(work, "big.tar.zst")
+	mustBale(t, "pack", "-o", bundle, bigStore(t, 8, 12<<20))
+	y := filepath.Join(work, "y")
+	args := []string{"unpack", "--to", "dir:" + y, bundle}
+
+	start := time.Now()
+	mustBale(t, "unpack", "--to", "dir:"+filepath.Join(work, "scratch"), bundle)
+	full := time.Since(start)
+	os.RemoveAll(filepath.Join(work, "scratch"))
+
+	const points = 8
+	killed := 0
+	for i := 1; i <= points; i++ {
+		cmd := exec.Command(baleBin, args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(full * time.Duration(i) / (points + 1))
+		if cmd.Process.Signal(syscall.SIGKILL) == nil {
+			killed++
+		}
+		cmd.Wait()
+		checkNoRegistryStage(t, y)
+		if dirtree.Is(y) { // every image directory there is whole
+			mustBale(t, "verify", "dir:"+y)
+		}
+		if i%4 == 0 { // sometimes from scratch; the last run after a kill never is
+			os.RemoveAll(y)
+		}
+	}
+	t.Logf("a whole unpack takes %v; killed %d runs", full, killed)
+	mustBale(t, args...)
+	mustBale(t, "verify", "dir:"+y)
+	checkOnlyImages(t, y)
+	shared := map[uint64]bool{}
+	for i := range 8 {
+		ents, err := os.ReadDir(filepath.Join(y, "big", fmt.Sprintf("app-%d:v1", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			// The base layer: a tar of 4 MiB (the others are 12 MiB, or configs).
+			if fi, err := e.Info(); err == nil && fi.Size() > 4<<20 && fi.Size() < 4<<20+4096 {
+				shared[fi.Sys().(*syscall.Stat_t).Ino] = true
+			}
+		}
+	}
+	if len(shared) != 1 {
+		t.Errorf("the base layer shared by the 8 images is %d files on disk, want 1", len(shared))
+	}
+}
