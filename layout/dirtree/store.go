@@ -64,7 +64,27 @@ func (s *Store) WriteBlob(d layout.Descriptor, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return layout.WriteVerified(p, d, r, fsutil.BlobMode)
+	f, err := os.CreateTemp(s.dir, ".bale-tmp-*")
+	if errors.Is(err, fs.ErrNotExist) { // the first blob: make the store
+		if err = os.MkdirAll(s.dir, fsutil.DirMode); err == nil {
+			f, err = os.CreateTemp(s.dir, ".bale-tmp-*")
+		}
+	}
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, layout.NewVerifier(r, d))
+	if err == nil {
+		err = f.Chmod(fsutil.BlobMode)
+	}
+	if err = errors.Join(err, f.Close()); err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("writing blob %s into %s: %w", d.Digest, s.dir, err)
+	}
+	return nil
 }
 
 // SeedBlob stores blob d as a hard link to the file path of an existing image of the tree, or
