@@ -145,3 +145,39 @@ func TestUnpackDirAloneKilled(t *testing.T) {
 		t.Errorf("the base layer shared by the 8 images is %d files on disk, want 1", len(shared))
 	}
 }
+
+// TestUnpackDirAloneChain: a base and two patches (the first removing a tag) into dir: alone,
+// in one command and one at a time onto the tree, end with the last release's images, the
+// removal reported both ways, nothing but images left.
+func TestUnpackDirAloneChain(t *testing.T) {
+	r := getReleases(t)
+	work := t.TempDir()
+	full := filepath.Join(work, "a.tar.zst")
+	mustBale(t, "pack", "-o", full, r.root[0])
+	ab := filepath.Join(work, "a-b.tar.zst")
+	mustBale(t, "pack", "--base", full, "--remove-absent-tags", "-o", ab, r.root[1])
+	bc := filepath.Join(work, "b-c.tar.zst")
+	mustBale(t, "pack", "--base", full, "--base", ab, "-o", bc, r.root[2])
+
+	y := filepath.Join(work, "y")
+	res := mustBale(t, "unpack", "--to", "dir:"+y, full, ab, bc)
+	if !strings.Contains(res.stderr, "removed tag rel/old:v1") {
+		t.Errorf("unpack of the chain did not report the removal:\n%s", res.stderr)
+	}
+	checkList(t, "dir:"+y, r.corpus[2].Images)
+	mustBale(t, "verify", "dir:"+y)
+	checkOnlyImages(t, y)
+
+	y2 := filepath.Join(work, "y2")
+	mustBale(t, "unpack", "--to", "dir:"+y2, full)
+	res = mustBale(t, "unpack", "--to", "dir:"+y2, ab)
+	if !strings.Contains(res.stderr, "removed tag rel/old:v1") {
+		t.Errorf("unpack of the patch onto the tree did not report the removal:\n%s", res.stderr)
+	}
+	checkList(t, "dir:"+y2, r.corpus[1].Images)
+	mustBale(t, "unpack", "--to", "dir:"+y2, bc)
+	checkList(t, "dir:"+y2, r.corpus[2].Images)
+	mustBale(t, "verify", "dir:"+y2)
+	checkNoRegistryStage(t, y2)
+	checkOnlyImages(t, y2)
+}
