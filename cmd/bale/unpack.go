@@ -20,8 +20,9 @@ import (
 	"github.com/bale-project/bale/layout/s3store"
 )
 
-// stagingDir is the registry store unpack uses inside the first dir: target when no registry:
-// target is given; it is removed after a successful unpack and reused by a re-run after a
+// stagingDir is the registry store unpack uses inside the first target when no registry:
+// target is given and the targets are not a dir: tree alone (which archive.UnpackTree writes
+// with no stage); it is removed after a successful unpack and reused by a re-run after a
 // failed one.
 const stagingDir = ".bale-staging"
 
