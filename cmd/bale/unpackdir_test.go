@@ -181,3 +181,50 @@ func TestUnpackDirAloneChain(t *testing.T) {
 	checkNoRegistryStage(t, y2)
 	checkOnlyImages(t, y2)
 }
+
+// TestUnpackDirAloneReferrers: signatures, attestations, SBOMs, the referrers tag and an
+// untagged referrer (cosign and oras made them) land in a dir: tree written alone exactly as
+// in one hard-linked from registry storage: the same image directories, the same files, the
+// same bytes.
+func TestUnpackDirAloneReferrers(t *testing.T) {
+	s := newSignedSource(t)
+	work := t.TempDir()
+	bundle := filepath.Join(work, "release.tar.zst")
+	mustBale(t, "pack", "--images", s.list, "-o", bundle, "registry:"+s.root)
+	y, z := filepath.Join(work, "y"), filepath.Join(work, "z")
+	mustBale(t, "unpack", "--to", "registry:"+filepath.Join(work, "x"), "--to", "dir:"+y, bundle)
+	mustBale(t, "unpack", "--to", "dir:"+z, bundle)
+	mustBale(t, "verify", "dir:"+z)
+	checkOnlyImages(t, z)
+	files := func(root string) map[string]digest.Digest {
+		out := map[string]digest.Digest{}
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".bale") {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			out[rel] = digest.FromBytes(b)
+			return nil
+		})
+		return out
+	}
+	want, got := files(y), files(z)
+	for p, d := range want {
+		if got[p] != d {
+			t.Errorf("%s: %q in the tree written alone, %q in the one linked from registry storage", p, got[p], d)
+		}
+	}
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s: only in the tree written alone", p)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("the tree linked from registry storage is empty")
+	}
+	t.Logf("%d files compared", len(want))
+}
