@@ -59,6 +59,16 @@ type Jobber interface {
 
 var _ Target = (*registry.Store)(nil)
 
+// blobTarget is the part of a Target that stores and checks blobs: registry storage, or the
+// content store of a dir tree (UnpackTree).
+type blobTarget interface {
+	StatBlob(d layout.Descriptor) bool
+	HasBlob(d layout.Descriptor) bool
+	WriteBlob(d layout.Descriptor, r io.Reader) error
+	ReadBlobManifest(d layout.Descriptor) (*layout.Manifest, error)
+	SeedBlob(d layout.Descriptor, path string) error
+}
+
 // memberError wraps the error of storing a blob member. A full file system is explained
 // once the pipeline has stopped, by spaceHint.
 func memberError(name string, err error) error {

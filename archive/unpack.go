@@ -152,22 +152,10 @@ func readCatalogs(paths []string) ([]*catalog.Catalog, error) {
 
 // unpackCatalogs is UnpackFiles of bundles whose catalogs cats were read already.
 func unpackCatalogs(ctx context.Context, paths []string, cats []*catalog.Catalog, dst Target, opt UnpackOptions) (*UnpackResult, error) {
-	// Every bundle is opened, a split bundle's volumes checked (sha256), before anything is
-	// written.
-	files := make([]bundleFile, len(paths))
-	defer func() {
-		for _, f := range files {
-			if f.release != nil {
-				f.release()
-			}
-		}
-	}()
-	for i, p := range paths {
-		ra, size, release, err := openRandomAccess(ctx, p, cats[i])
-		if err != nil {
-			return nil, err
-		}
-		files[i] = bundleFile{ra, size, release}
+	files, release, err := openBundles(ctx, paths, cats)
+	defer release()
+	if err != nil {
+		return nil, err
 	}
 	res := &UnpackResult{}
 	unlock, err := prepare(cats, paths, dst, opt)
@@ -184,6 +172,27 @@ func unpackCatalogs(ctx context.Context, paths []string, cats []*catalog.Catalog
 		}
 	}
 	return res, spaceHint(finishSinks(ctx, cats, dst, opt, res), cats, dst, opt)
+}
+
+// openBundles opens every bundle, a split bundle's volumes checked (sha256), before anything
+// is written; release closes what was opened, also after an error.
+func openBundles(ctx context.Context, paths []string, cats []*catalog.Catalog) ([]bundleFile, func(), error) {
+	files := make([]bundleFile, len(paths))
+	release := func() {
+		for _, f := range files {
+			if f.release != nil {
+				f.release()
+			}
+		}
+	}
+	for i, p := range paths {
+		ra, size, rel, err := openRandomAccess(ctx, p, cats[i])
+		if err != nil {
+			return nil, release, err
+		}
+		files[i] = bundleFile{ra, size, rel}
+	}
+	return files, release, nil
 }
 
 // bundleFile is an opened bundle (a file or a volume set) as openRandomAccess returns it.
@@ -237,7 +246,7 @@ func applyFile(ctx context.Context, path string, want *catalog.Catalog, f bundle
 // precheck checks, without writing anything, that every blob each patch expects is in dst,
 // in one of from, or carried by an earlier bundle; with seed, it then hard-links into dst
 // what only from holds.
-func precheck(cats []*catalog.Catalog, names []string, dst Target, from []layout.FileSource, seed bool) error {
+func precheck(cats []*catalog.Catalog, names []string, dst blobTarget, from []layout.FileSource, seed bool) error {
 	carried := map[digest.Digest]bool{}
 	seeds := map[digest.Digest]seedFile{}
 	for i, c := range cats {
@@ -364,7 +373,7 @@ func priorReferrers(dst Target, groups []layout.ReferrerGroup) [][]layout.Descri
 
 // storeBlobs reads every member of br and writes its blobs into dst on the blob pipeline,
 // each verified while it streams; it returns once every blob is stored or one has failed.
-func storeBlobs(ctx context.Context, br *Reader, dst Target, opt UnpackOptions, res *UnpackResult) error {
+func storeBlobs(ctx context.Context, br *Reader, dst blobTarget, opt UnpackOptions, res *UnpackResult) error {
 	p := newBlobPipeline(blobSlots(dst))
 	var mu sync.Mutex // guards res and serializes opt.Progress
 	store := func(d layout.Descriptor, name string, v *layout.Verifier) error {
@@ -400,7 +409,7 @@ func storeBlobs(ctx context.Context, br *Reader, dst Target, opt UnpackOptions, 
 
 // blobSlots is how many blobs the pipeline stores at once into dst: the CPUs, or more for a
 // target whose writes wait on the network.
-func blobSlots(dst Target) int {
+func blobSlots(dst blobTarget) int {
 	n := runtime.GOMAXPROCS(0)
 	if j, ok := dst.(Jobber); ok {
 		n = max(n, j.Jobs())
@@ -450,7 +459,7 @@ func writeLinks(ctx context.Context, c *catalog.Catalog, dst Target) error {
 
 // checkExpected checks the blobs a patch expects in dst: each present with its size, and each
 // manifest verified, parsed and compared with the catalog.
-func checkExpected(c *catalog.Catalog, dst Target) error {
+func checkExpected(c *catalog.Catalog, dst blobTarget) error {
 	var errs []error
 	for _, d := range c.ExpectedBlobs() {
 		desc, _ := c.Descriptor(d)
@@ -472,6 +481,31 @@ func checkExpected(c *catalog.Catalog, dst Target) error {
 // finishSinks writes the images of every bundle (the last word on each tag wins) into the
 // extra sinks and removes there what patches removed.
 func finishSinks(ctx context.Context, cats []*catalog.Catalog, dst Target, opt UnpackOptions, res *UnpackResult) error {
+	refs, removed := finalRefs(cats)
+	res.Images = len(refs)
+	for _, sink := range opt.Also {
+		if err := layout.CopyImages(ctx, dst, sink, refs); err != nil {
+			return err
+		}
+		if rm, ok := sink.(layout.Remover); ok {
+			for _, e := range removed {
+				if _, err := rm.RemoveImage(e.Ref(), e.Digest); err != nil {
+					return err
+				}
+			}
+		}
+		if r, ok := sink.(interface{ Root() string }); ok && !opt.NoSync {
+			if err := fsutil.SyncFS(r.Root()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// finalRefs is every image of the bundles cats applied in order (the last word on each tag
+// wins), sorted, and the images patches removed, by name.
+func finalRefs(cats []*catalog.Catalog) ([]layout.Ref, map[string]catalog.Entry) {
 	final := map[string]layout.Ref{}
 	removed := map[string]catalog.Entry{}
 	for _, c := range cats {
@@ -494,23 +528,5 @@ func finishSinks(ctx context.Context, cats []*catalog.Catalog, dst Target, opt U
 	for i, k := range keys {
 		refs[i] = final[k]
 	}
-	res.Images = len(refs)
-	for _, sink := range opt.Also {
-		if err := layout.CopyImages(ctx, dst, sink, refs); err != nil {
-			return err
-		}
-		if rm, ok := sink.(layout.Remover); ok {
-			for _, e := range removed {
-				if _, err := rm.RemoveImage(e.Ref(), e.Digest); err != nil {
-					return err
-				}
-			}
-		}
-		if r, ok := sink.(interface{ Root() string }); ok && !opt.NoSync {
-			if err := fsutil.SyncFS(r.Root()); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return refs, removed
 }

@@ -20,8 +20,9 @@ import (
 	"github.com/bale-project/bale/layout/s3store"
 )
 
-// stagingDir is the registry store unpack uses inside the first dir: target when no registry:
-// target is given; it is removed after a successful unpack and reused by a re-run after a
+// stagingDir is the registry store unpack uses inside the first target when no registry:
+// target is given and the targets are not a dir: tree alone (which archive.UnpackTree writes
+// with no stage); it is removed after a successful unpack and reused by a re-run after a
 // failed one.
 const stagingDir = ".bale-staging"
 
@@ -145,7 +146,17 @@ manifest.
 			}
 			opt := archive.UnpackOptions{Also: sinks, NoSync: cx.Bool("no-sync")}
 			staging := ""
-			if store == nil {
+			// dir: alone is written straight from the bundles (archive.UnpackTree), with no
+			// registry storage staged in it.
+			var direct *dirtree.Tree
+			if store == nil && len(others) == 1 {
+				direct, _ = others[0].(*dirtree.Tree)
+			}
+			if direct != nil {
+				if src := existingSource(direct); src != nil {
+					opt.From = append(opt.From, src)
+				}
+			} else if store == nil {
 				staging = filepath.Join(others[0].Root(), stagingDir)
 				store = registry.New(staging)
 				// A patch's blobs from its base are taken from the images already there.
@@ -157,10 +168,21 @@ manifest.
 			t := tracker(cx, "unpack")
 			begin, step := blobProgress(t)
 			opt.Begin, opt.Progress = begin, func(d layout.Descriptor, _ bool) { step(d.Digest, d.Size) }
-			res, err := archive.UnpackFiles(cx.Context, bundles, store, opt)
+			var (
+				res *archive.UnpackResult
+				err error
+			)
+			if direct != nil {
+				res, err = archive.UnpackTree(cx.Context, bundles, direct, opt)
+			} else {
+				res, err = archive.UnpackFiles(cx.Context, bundles, store, opt)
+			}
 			t.Finish(err == nil)
 			err = finishArchives(cx, sinks, err)
 			if err != nil {
+				if direct != nil && keptStore(direct) != "" {
+					return fmt.Errorf("%w\n(verified blobs are kept in %s; re-run to resume, or delete it)", err, keptStore(direct))
+				}
 				if staging != "" && stagedBeside(others[0]) {
 					// The stage is beside an archive file, not in a target: nothing to resume into.
 					return errors.Join(err, os.RemoveAll(staging))
@@ -240,4 +262,14 @@ func existingSource(d destination) layout.FileSource {
 func stagedBeside(d destination) bool {
 	_, ok := d.(archiveDestination)
 	return ok
+}
+
+// keptStore is the content store a failed unpack left in tree (a re-run resumes from it), or
+// "" if there is none.
+func keptStore(tree *dirtree.Tree) string {
+	dir := dirtree.NewStore(tree.Root()).Dir()
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return ""
+	}
+	return dir
 }

@@ -276,8 +276,16 @@ func (t *Tree) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) (e
 	if err := os.Chmod(tmp, fsutil.DirMode); err != nil {
 		return err
 	}
+	fsrc, _ := src.(layout.FileSource)
 	place := func(name string, d layout.Descriptor) error {
-		copied, err := layout.Place(filepath.Join(tmp, name), src, ref.Repo, d)
+		p := filepath.Join(tmp, name)
+		if fsrc != nil {
+			// The common case: one link(2) into the fresh directory, which is ours alone.
+			if sp, err := fsrc.BlobPath(ref.Repo, d); err == nil && os.Link(sp, p) == nil {
+				return nil
+			}
+		}
+		copied, err := layout.Place(p, src, ref.Repo, d)
 		if copied {
 			t.mu.Lock()
 			t.Copied++
@@ -298,13 +306,27 @@ func (t *Tree) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) (e
 			return fmt.Errorf("image %s: %w", ref, err)
 		}
 	}
-	if err := fsutil.WriteFile(filepath.Join(tmp, VersionFile), []byte(VersionContent), fsutil.FileMode); err != nil {
+	if err := writeNew(filepath.Join(tmp, VersionFile), []byte(VersionContent)); err != nil {
 		return err
 	}
 	if err := place(ManifestFile, img.Manifest.Descriptor()); err != nil {
 		return fmt.Errorf("image %s: %w", ref, err)
 	}
 	return swapDir(tmp, dst)
+}
+
+// writeNew writes data to the new file path in a directory being built under a temporary name
+// (which is what makes it appear whole): no temporary name of its own is needed.
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fsutil.FileMode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(fsutil.FileMode)
+	}
+	return errors.Join(err, f.Close())
 }
 
 // Sweep removes the temporary files and directories an interrupted bale left in the tree.
