@@ -70,6 +70,7 @@ type scaleSet struct {
 	dir, pool, bundle, base, baseList string
 	regAddr                           string // the docker-registry push writes to, while push runs
 	results                           map[string]*run
+	loads                             map[string]string // 1-minute load average when each command started
 }
 
 // at names a path under the set's directory.
@@ -150,7 +151,7 @@ func joinInts(v []int) string {
 
 // scaleSet generates the pool of n tags and runs the commands on it.
 func (b *bench) scaleSet(n int, only map[string]bool) (*scaleSet, error) {
-	s := &scaleSet{n: n, dir: filepath.Join(b.work, fmt.Sprintf("scale-%d", n)), results: map[string]*run{}}
+	s := &scaleSet{n: n, dir: filepath.Join(b.work, fmt.Sprintf("scale-%d", n)), results: map[string]*run{}, loads: map[string]string{}}
 	s.pool, s.bundle, s.base, s.baseList = s.at("POOL"), s.at("B.tar.zst"), s.at("BASE.tar.zst"), s.at("base.list")
 	images := poolNames(n)
 	b.logf("generating a scale pool of %d tags in %s", n, s.pool)
@@ -214,6 +215,7 @@ func (b *bench) scaleRun(c scaleCmd, s *scaleSet) (*run, error) {
 		defer undo()
 	}
 	load := loadAvg()
+	s.loads[c.name] = load
 	r, err := b.timed(nil, outs, "", append([]string{b.bale}, c.argv(s)...)...)
 	if err != nil {
 		return nil, err
@@ -248,6 +250,7 @@ func (b *bench) serveStart(s *scaleSet) *run {
 		r.err = err
 		return r
 	}
+	s.loads["serve-start"] = loadAvg()
 	start := time.Now()
 	d, err := b.startServe(s.bundle)
 	if err != nil {
@@ -327,7 +330,7 @@ func (b *bench) scaleRow(c scaleCmd, small, big *scaleSet) {
 		if r.err != nil {
 			return fmt.Sprintf("%d tags: FAILED (%v)", s.n, r.err)
 		}
-		return fmt.Sprintf("%d tags: CPU %.2f s, wall %.2f s, max RSS %.0f MiB", s.n, r.cpu, r.secs, float64(r.rssKB)/1024)
+		return fmt.Sprintf("%d tags: CPU %.2f s, wall %.2f s, max RSS %.0f MiB (load %s)", s.n, r.cpu, r.secs, float64(r.rssKB)/1024, s.loads[c.name])
 	}
 	target := fmt.Sprintf("CPU ≤ %.1fx; RSS < %d MiB", scaleGrowthTarget, scaleRSSTargetKB>>10)
 	if c.perTag {
