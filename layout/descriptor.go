@@ -64,6 +64,9 @@ func (p Platform) Matches(c *Platform) bool {
 // ValidateDigest checks that d is a well-formed sha256 digest, the only algorithm bale stores.
 // It must be called before a digest becomes part of a path.
 func ValidateDigest(d digest.Digest) error {
+	if isSHA256Hex(d) { // every valid digest bale meets; go-digest's check is a regexp (#19)
+		return nil
+	}
 	if err := d.Validate(); err != nil {
 		return fmt.Errorf("digest %q: %v: %w", string(d), err, ErrInvalid)
 	}
@@ -71,6 +74,22 @@ func ValidateDigest(d digest.Digest) error {
 		return fmt.Errorf("digest %q: only sha256 is supported: %w", string(d), ErrUnsupported)
 	}
 	return nil
+}
+
+// isSHA256Hex reports whether d is "sha256:" and 64 lowercase hex digits, what go-digest's
+// Validate accepts for sha256, without its regular expression: pack of 20,000 tags validated
+// digests for 4% of its CPU.
+func isSHA256Hex(d digest.Digest) bool {
+	hex, ok := strings.CutPrefix(string(d), "sha256:")
+	if !ok || len(hex) != 64 {
+		return false
+	}
+	for i := 0; i < len(hex); i++ {
+		if c := hex[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Media types of layers registries need not hold (the image spec's non-distributable layers,

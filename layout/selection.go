@@ -24,6 +24,17 @@ type Selection struct {
 	Refs     []Ref
 	AllTags  []string     // repositories whose every tag is selected
 	Patterns []TagPattern // tags selected by a regular expression
+
+	seen *selectionSeen // what add has indexed of Refs and AllTags
+}
+
+// selectionSeen indexes the refs and repositories of a Selection, so that add merges in time
+// proportional to what it adds (a sync YAML file of 20,000 tags is 20,000 adds). refs and repos
+// count the entries of Refs and AllTags indexed so far.
+type selectionSeen struct {
+	ref         map[string]bool
+	repo        map[string]bool
+	refs, repos int
 }
 
 // TagPattern selects the tags of Repo that Regexp matches (unanchored, as skopeo sync does).
@@ -117,19 +128,28 @@ func (s *Selection) Expand(src Source) ([]Ref, error) {
 
 // add merges o into s.
 func (s *Selection) add(o *Selection) {
-	seen := map[string]bool{}
-	for _, r := range s.Refs {
-		seen[r.String()] = true
+	if s.seen == nil {
+		s.seen = &selectionSeen{ref: map[string]bool{}, repo: map[string]bool{}}
+	}
+	x := s.seen
+	for ; x.refs < len(s.Refs); x.refs++ {
+		x.ref[s.Refs[x.refs].String()] = true
+	}
+	for ; x.repos < len(s.AllTags); x.repos++ {
+		x.repo[s.AllTags[x.repos]] = true
 	}
 	for _, r := range o.Refs {
-		if !seen[r.String()] {
-			seen[r.String()] = true
+		if k := r.String(); !x.ref[k] {
+			x.ref[k] = true
 			s.Refs = append(s.Refs, r)
+			x.refs++
 		}
 	}
 	for _, repo := range o.AllTags {
-		if !slices.Contains(s.AllTags, repo) {
+		if !x.repo[repo] {
+			x.repo[repo] = true
 			s.AllTags = append(s.AllTags, repo)
+			x.repos++
 		}
 	}
 	s.Patterns = append(s.Patterns, o.Patterns...)

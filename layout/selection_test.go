@@ -2,6 +2,7 @@ package layout_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -266,6 +267,61 @@ func TestSelectPlatformsAttestations(t *testing.T) {
 		s, ok := layout.AttestationSubject(d)
 		if want := d.Digest == amdAtt || d.Digest == armAtt; layout.IsAttestation(d) != want || ok != want || (ok && s != amd && s != arm) {
 			t.Errorf("child %s: IsAttestation %v, AttestationSubject %s, %v", d.Digest, layout.IsAttestation(d), s, ok)
+		}
+	}
+}
+
+// bigSyncYAML is a skopeo sync YAML file of repos repositories of tags tags each, every tag
+// listed twice, and every repository also once with an empty list (every tag) under a second
+// registry.
+func bigSyncYAML(repos, tags int) []byte {
+	var b strings.Builder
+	b.WriteString("a.example:\n  images:\n")
+	for r := range repos {
+		fmt.Fprintf(&b, "    ns/repo-%d:\n", r)
+		for range 2 {
+			for t := range tags {
+				fmt.Fprintf(&b, "      - v%d\n", t)
+			}
+		}
+	}
+	b.WriteString("b.example:\n  images:\n")
+	for r := range repos {
+		fmt.Fprintf(&b, "    ns/repo-%d: []\n", r)
+	}
+	return []byte(b.String())
+}
+
+// TestParseSyncYAMLLarge: a file of 20,000 tags (each named twice) and 2,000 every-tag
+// repositories (issue #19: add merged in time proportional to the selection so far) keeps
+// each ref and repository once, in file order.
+func TestParseSyncYAMLLarge(t *testing.T) {
+	s, err := layout.ParseSyncYAML(bigSyncYAML(2000, 10), "big.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Refs) != 20000 || len(s.AllTags) != 2000 {
+		t.Fatalf("%d refs, %d every-tag repositories; want 20000 and 2000", len(s.Refs), len(s.AllTags))
+	}
+	seen := map[string]bool{}
+	for _, r := range s.Refs {
+		if seen[r.String()] {
+			t.Fatalf("%s twice", r)
+		}
+		seen[r.String()] = true
+	}
+	// Repositories are sorted by name, tags kept in file order.
+	if first, last := s.Refs[0].String(), s.Refs[len(s.Refs)-1].String(); first != "ns/repo-0:v0" || last != "ns/repo-999:v9" {
+		t.Errorf("refs from %s to %s; want ns/repo-0:v0 to ns/repo-999:v9", first, last)
+	}
+}
+
+// BenchmarkParseSyncYAML: 20,000 tags in 2,000 repositories.
+func BenchmarkParseSyncYAML(b *testing.B) {
+	raw := bigSyncYAML(2000, 10)
+	for b.Loop() {
+		if _, err := layout.ParseSyncYAML(raw, "big.yaml"); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -30,7 +30,7 @@ import (
 )
 
 // rowNames are the comparisons, in the order they run; -only picks among them.
-var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "referrers", "unpack", "serve", "serve-load", "s3", "limits"}
+var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "referrers", "unpack", "serve", "serve-load", "s3", "limits", "scale"}
 
 // Targets: ratios are bale time / reference time.
 const (
@@ -55,6 +55,7 @@ func realMain() int {
 	only := flag.String("only", "", "comma-separated subset of "+strings.Join(rowNames, ","))
 	refDir := flag.String("ref", "/work/shared/reference", "directory of the reference scripts")
 	serveEvery := flag.Int("serve-every", 10, "the serve row pulls every N-th image (1: every tag)")
+	scaleFlags := scaleFlagSet() // in scale.go; the scale row runs only when -only names it
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
@@ -79,6 +80,11 @@ func realMain() int {
 			return 2
 		}
 		b.only[name] = true
+	}
+
+	if err := scaleFlags.parse(b); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		return 2
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -128,6 +134,8 @@ type bench struct {
 	failed              bool     // a bale command or a check failed
 	peak                int64    // peak disk use of the work directory
 	limits              []limit  // the machine's speeds, when measured
+
+	scale scaleConfig // the scale rows' settings (scale.go)
 }
 
 // row is one line of the result table.
@@ -298,6 +306,11 @@ func pipeline(format string, paths ...any) []string {
 
 // runAll generates the data and runs the selected comparisons.
 func (b *bench) runAll() error {
+	if b.only["scale"] { // its own pools, in scale.go
+		if err := b.runScale(); err != nil || len(b.only) == 1 {
+			return err
+		}
+	}
 	b.images = poolNames(b.n)
 	b.logf("generating a %s pool of %d tags in %s", b.size, b.n, b.pool)
 	start := time.Now()

@@ -102,7 +102,7 @@ func (s *Store) ReadLink(spec PathSpec) (digest.Digest, error) {
 	if err != nil {
 		return "", err
 	}
-	f, _, err := layout.OpenRegular(p)
+	f, size, err := layout.OpenRegular(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("%s: %w", p, layout.ErrNotFound)
 	}
@@ -110,9 +110,11 @@ func (s *Store) ReadLink(spec PathSpec) (digest.Digest, error) {
 		return "", err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 256))
-	if err != nil {
-		return "", err
+	// One read of the size fstat gave (links are replaced by rename, never rewritten), not
+	// ReadAll's read and read-to-EOF: links are most of the files a command reads (#19).
+	b := make([]byte, min(size, 256))
+	if _, err := io.ReadFull(f, b); err != nil {
+		return "", fmt.Errorf("link %s: %w", p, err)
 	}
 	d := digest.Digest(b)
 	if err := layout.ValidateDigest(d); err != nil {

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Targets of the scale rows (issue #19).
+const (
+	scaleGrowthTarget = 4.5 // CPU at the big size / CPU at the small size, for 4x the tags
+	scaleTagMsTarget  = 1.0 // ms of CPU a tag at the big size, for pack and diff
+	scaleRSSTargetKB  = 256 << 10
+	scaleNewEvery     = 20 // every scaleNewEvery-th tag is new in the patch (5%)
+)
+
+// scaleConfig is what the scale flags asked for.
+type scaleConfig struct {
+	sizes []int           // tags of each pool, smallest first
+	only  map[string]bool // commands to run; empty: all
+}
+
+// scaleFlags holds the scale flags until they are parsed.
+type scaleFlags struct{ sizes, only *string }
+
+// scaleFlagSet defines the scale flags on the default flag set.
+func scaleFlagSet() scaleFlags {
+	return scaleFlags{
+		sizes: flag.String("scale", "5000,20000", "scale row: the tags of the small and the big pool (a quick check: 500,2000)"),
+		only:  flag.String("scale-only", "", "scale row: comma-separated subset of "+strings.Join(scaleNames(), ",")),
+	}
+}
+
+// parse checks the scale flags and stores them in b.scale.
+func (f scaleFlags) parse(b *bench) error {
+	b.scale.only = map[string]bool{}
+	for _, v := range strings.Split(*f.sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 20 {
+			return fmt.Errorf("-scale %q: want tag counts of at least 20, comma-separated", *f.sizes)
+		}
+		b.scale.sizes = append(b.scale.sizes, n)
+	}
+	if len(b.scale.sizes) != 2 || b.scale.sizes[0] >= b.scale.sizes[1] {
+		return fmt.Errorf("-scale %q: want two sizes, the smaller first", *f.sizes)
+	}
+	for _, name := range strings.Split(*f.only, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if !contains(scaleNames(), name) {
+			return fmt.Errorf("-scale-only %q: want some of %s", name, strings.Join(scaleNames(), ","))
+		}
+		b.scale.only[name] = true
+	}
+	return nil
+}
+
+// scaleSet is one pool of the scale rows and the paths its commands use, all under dir.
+type scaleSet struct {
+	n                                 int
+	dir, pool, bundle, base, baseList string
+	regAddr                           string // the docker-registry push writes to, while push runs
+	results                           map[string]*run
+	loads                             map[string]string // 1-minute load average when each command started
+}
+
+// at names a path under the set's directory.
+func (s *scaleSet) at(name string) string { return filepath.Join(s.dir, name) }
+
+// scaleCmd is one command of the scale rows. argv gives its arguments after the bale binary;
+// outputs (under the set's directory) are removed before and after it; setup, when set, runs
+// before it (untimed) and returns what undoes it. serve is timed by serveStart instead.
+type scaleCmd struct {
+	name    string
+	outputs []string
+	argv    func(s *scaleSet) []string
+	setup   func(b *bench, s *scaleSet) (func(), error)
+	perTag  bool // the per-tag target (pack, diff) applies
+}
+
+// scaleCmds are the commands of the scale rows, in the order they run; adding a command is one
+// line (unpack --to dir: and s3:// are still to come).
+var scaleCmds = []scaleCmd{
+	{name: "pack", perTag: true, outputs: []string{"B.tar.zst"}, argv: func(s *scaleSet) []string { return []string{"pack", "-o", s.bundle, "registry:" + s.pool} }},
+	{name: "list", argv: func(s *scaleSet) []string { return []string{"list", s.bundle} }},
+	{name: "verify", argv: func(s *scaleSet) []string { return []string{"verify", s.bundle} }},
+	{name: "verify-registry", argv: func(s *scaleSet) []string { return []string{"verify", "registry:" + s.pool} }},
+	{name: "diff", perTag: true, argv: func(s *scaleSet) []string { return []string{"diff", s.base, s.bundle} }},
+	{name: "catalog", outputs: []string{"C.db"}, argv: func(s *scaleSet) []string { return []string{"catalog", "-o", s.at("C.db"), "registry:" + s.pool} }},
+	{name: "pack-base", outputs: []string{"P.tar.zst"}, argv: func(s *scaleSet) []string {
+		return []string{"pack", "--base", s.base, "-o", s.at("P.tar.zst"), "registry:" + s.pool}
+	}},
+	{name: "unpack-registry", outputs: []string{"X"}, argv: func(s *scaleSet) []string { return []string{"unpack", "--to", "registry:" + s.at("X"), s.bundle} }},
+	{name: "copy", outputs: []string{"Y"}, argv: func(s *scaleSet) []string { return []string{"copy", "registry:" + s.pool, "registry:" + s.at("Y")} }},
+	{name: "push", outputs: []string{"PUSHED"}, setup: (*bench).scalePushTarget, argv: func(s *scaleSet) []string { return []string{"push", s.bundle, "docker://" + s.regAddr} }},
+	{name: "serve-start"},
+}
+
+// scaleNames are the names of scaleCmds, for -scale-only.
+func scaleNames() []string {
+	var out []string
+	for _, c := range scaleCmds {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// runScale runs the scale rows: for each size of -scale, a generated pool and every command of
+// scaleCmds on it; then one row a command comparing the sizes.
+func (b *bench) runScale() error {
+	sizes, only := b.scale.sizes, b.scale.only
+	var sets []*scaleSet
+	for _, n := range sizes {
+		s, err := b.scaleSet(n, only)
+		if err != nil {
+			return err
+		}
+		sets = append(sets, s)
+	}
+	b.header = append(b.header, fmt.Sprintf("Scale pools (-scale %s): registry storage of N tags, three a repository, "+
+		"each tag about 5 blobs (config, manifest, 1-2 of N/%d shared layers and 1-2 own layers of %d-%d payload bytes), "+
+		"every %dth tag a two-platform manifest list or index; the base of diff and pack --base is the pool without every %dth tag (5%%). "+
+		"CPU is user+sys of the command; ms/tag is that CPU over the big size's tags.",
+		joinInts(sizes), scaleSharedPer, scalePayloadMin, scalePayloadMax, scaleIndexEvery, scaleNewEvery))
+	small, big := sets[0], sets[len(sets)-1]
+	for _, c := range scaleCmds {
+		if len(only) > 0 && !only[c.name] {
+			continue
+		}
+		b.scaleRow(c, small, big)
+	}
+	return nil
+}
+
+func joinInts(v []int) string {
+	var s []string
+	for _, n := range v {
+		s = append(s, strconv.Itoa(n))
+	}
+	return strings.Join(s, ",")
+}
+
+// scaleSet generates the pool of n tags and runs the commands on it.
+func (b *bench) scaleSet(n int, only map[string]bool) (*scaleSet, error) {
+	s := &scaleSet{n: n, dir: filepath.Join(b.work, fmt.Sprintf("scale-%d", n)), results: map[string]*run{}, loads: map[string]string{}}
+	s.pool, s.bundle, s.base, s.baseList = s.at("POOL"), s.at("B.tar.zst"), s.at("BASE.tar.zst"), s.at("base.list")
+	images := poolNames(n)
+	b.logf("generating a scale pool of %d tags in %s", n, s.pool)
+	start := time.Now()
+	if err := generateScalePool(b.ctx, s.pool, images); err != nil {
+		return nil, fmt.Errorf("generating the scale pool of %d tags: %w", n, err)
+	}
+	var list strings.Builder
+	for i, im := range images {
+		if i%scaleNewEvery != scaleNewEvery/2 {
+			list.WriteString(im.String() + "\n")
+		}
+	}
+	if err := os.WriteFile(s.baseList, []byte(list.String()), 0o644); err != nil {
+		return nil, err
+	}
+	u := diskUsage(s.pool)
+	b.note("scale %d: POOL holds %d files, %s, generated in %.1f s", n, u.files, mib(u.bytes), time.Since(start).Seconds())
+	if err := warm(s.pool); err != nil {
+		return nil, err
+	}
+	if r := execute(b.ctx, "", b.bale, "pack", "--images", s.baseList, "-o", s.base, "registry:"+s.pool); !r.ok() {
+		return nil, fmt.Errorf("untimed pack of the base of %d tags: %v: %s", n, r.err, r.tail())
+	}
+	for _, c := range scaleCmds {
+		if len(only) > 0 && !only[c.name] {
+			continue
+		}
+		if err := b.ctx.Err(); err != nil {
+			return nil, err
+		}
+		if c.name == "serve-start" {
+			s.results[c.name] = b.serveStart(s)
+			continue
+		}
+		r, err := b.scaleRun(c, s)
+		if err != nil {
+			return nil, err
+		}
+		s.results[c.name] = r
+		if c.name == "pack" && r.ok() {
+			if sum, err := fileSHA256(s.bundle); err == nil {
+				b.note("scale %d: B.tar.zst sha256 %s", n, sum)
+			}
+		}
+	}
+	return s, nil
+}
+
+// scaleRun runs one command on set s.
+func (b *bench) scaleRun(c scaleCmd, s *scaleSet) (*run, error) {
+	var outs []string
+	for _, o := range c.outputs {
+		outs = append(outs, s.at(o))
+	}
+	if c.setup != nil {
+		undo, err := c.setup(b, s)
+		if err != nil {
+			return &run{argv: []string{c.name}, err: err}, nil
+		}
+		defer undo()
+	}
+	load := loadAvg()
+	s.loads[c.name] = load
+	r, err := b.timed(nil, outs, "", append([]string{b.bale}, c.argv(s)...)...)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("scale %d %s: cpu %.2f s, wall %.2f s, rss %d MiB (load %s)", s.n, c.name, r.cpu, r.secs, r.rssKB>>10, load)
+	if c.name != "pack" { // the bundle is an input of the others
+		b.drop(outs...)
+	}
+	return r, nil
+}
+
+// scalePushTarget starts docker-registry on an empty storage for push.
+func (b *bench) scalePushTarget(s *scaleSet) (func(), error) {
+	root := s.at("PUSHED")
+	os.RemoveAll(root)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, err
+	}
+	d, err := b.startRegistry(root)
+	if err != nil {
+		return nil, err
+	}
+	s.regAddr = d.addr
+	return d.stop, nil
+}
+
+// serveStart times bale serve of the bundle until it answers /v2/; CPU and peak RSS are read
+// from /proc at that moment.
+func (b *bench) serveStart(s *scaleSet) *run {
+	r := &run{argv: []string{b.bale, "serve", s.bundle}}
+	if err := warm(s.bundle); err != nil {
+		r.err = err
+		return r
+	}
+	s.loads["serve-start"] = loadAvg()
+	start := time.Now()
+	d, err := b.startServe(s.bundle)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer d.stop()
+	for time.Since(start) < 10*time.Minute {
+		resp, err := http.Get("http://" + d.addr + "/v2/")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.secs = time.Since(start).Seconds()
+	r.rssKB = d.peakRSS()
+	r.cpu = procCPU(d.cmd.Process.Pid)
+	b.logf("scale %d serve-start: cpu %.2f s, wall %.2f s, rss %d MiB", s.n, r.cpu, r.secs, r.rssKB>>10)
+	return r
+}
+
+// procCPU is the user+system seconds of process pid, from /proc/PID/stat.
+func procCPU(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start after the last ')'.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	tck := 100.0 // USER_HZ on Linux
+	if out, err := exec.Command("getconf", "CLK_TCK").Output(); err == nil {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil {
+			tck = v
+		}
+	}
+	return (ut + st) / tck
+}
+
+// loadAvg is the 1-minute load average.
+func loadAvg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(raw))[0]
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%x", h.Sum(nil)), nil
+}
+
+// scaleRow adds the row of command c comparing the small and the big set.
+func (b *bench) scaleRow(c scaleCmd, small, big *scaleSet) {
+	cell := func(s *scaleSet) string {
+		r := s.results[c.name]
+		if r == nil {
+			return "n/a"
+		}
+		if r.err != nil {
+			return fmt.Sprintf("%d tags: FAILED (%v)", s.n, r.err)
+		}
+		return fmt.Sprintf("%d tags: CPU %.2f s, wall %.2f s, max RSS %.0f MiB (load %s)", s.n, r.cpu, r.secs, float64(r.rssKB)/1024, s.loads[c.name])
+	}
+	target := fmt.Sprintf("CPU ≤ %.1fx; RSS < %d MiB", scaleGrowthTarget, scaleRSSTargetKB>>10)
+	if c.perTag {
+		target += fmt.Sprintf("; < %.0f ms/tag", scaleTagMsTarget)
+	}
+	r := row{name: "scale-" + c.name, bale: cell(small), ref: cell(big), ratio: "–", target: target, result: "n/a"}
+	sr, br := small.results[c.name], big.results[c.name]
+	if !sr.ok() || !br.ok() {
+		r.result, b.failed = "FAIL", true
+		b.rows = append(b.rows, r)
+		return
+	}
+	growth := br.cpu / max(sr.cpu, 0.001)
+	perTag := br.cpu * 1000 / float64(big.n)
+	r.ratio = fmt.Sprintf("%.2fx CPU for %.1fx the tags; %.3f ms/tag", growth, float64(big.n)/float64(small.n), perTag)
+	ok := growth <= scaleGrowthTarget && br.rssKB < scaleRSSTargetKB && (!c.perTag || perTag < scaleTagMsTarget)
+	r.result = okMiss(ok)
+	b.rows = append(b.rows, r)
+}
