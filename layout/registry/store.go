@@ -29,6 +29,8 @@ type Store struct {
 	// subjects caches, per repository, the referrers its revisions hold (see Referrers);
 	// LinkImage drops a repository's entry.
 	subjects SubjectCache
+	// snap, in a Store made by Snapshot, keeps the links and manifests read.
+	snap *snapshot
 }
 
 var (
@@ -98,6 +100,9 @@ func (s *Store) mustPath(spec PathSpec) string {
 
 // ReadLink reads a link file and returns the digest it holds; ErrNotFound if it is absent.
 func (s *Store) ReadLink(spec PathSpec) (digest.Digest, error) {
+	if d, ok := s.snap.link(spec); ok {
+		return d, nil
+	}
 	p, err := s.Path(spec)
 	if err != nil {
 		return "", err
@@ -123,6 +128,7 @@ func (s *Store) ReadLink(spec PathSpec) (digest.Digest, error) {
 	if want := LinkDigest(spec); want != "" && want != d {
 		return "", fmt.Errorf("link %s holds %s: %w", p, d, layout.ErrInvalid)
 	}
+	s.snap.keepLink(spec, d)
 	return d, nil
 }
 
@@ -167,6 +173,9 @@ func (s *Store) Repos() ([]string, error) {
 
 // Tags lists the tags of repo that have a current link, sorted.
 func (s *Store) Tags(repo string) ([]string, error) {
+	if tags, ok := s.snap.repoTags(repo); ok {
+		return tags, nil
+	}
 	cur, err := s.Path(TagCurrent{Repo: repo, Tag: "x"})
 	if err != nil {
 		return nil, err
@@ -186,6 +195,7 @@ func (s *Store) Tags(repo string) ([]string, error) {
 		}
 	}
 	sort.Strings(tags)
+	s.snap.keepTags(repo, tags)
 	return tags, nil
 }
 
@@ -257,7 +267,11 @@ func (s *Store) ReadManifest(repo string, d digest.Digest) (*layout.Manifest, er
 	if !s.hasManifest(repo, d) {
 		return nil, fmt.Errorf("manifest %s is not linked in repository %s: %w", d, repo, layout.ErrNotFound)
 	}
-	return layout.ReadManifest(s.mustBlob(d), d, fmt.Sprintf("manifest %s of %s", d, repo))
+	m, err := layout.ReadManifest(s.mustBlob(d), d, fmt.Sprintf("manifest %s of %s", d, repo))
+	if err == nil {
+		s.snap.keepManifest(m)
+	}
+	return m, err
 }
 
 func (s *Store) mustBlob(d digest.Digest) string { return s.mustPath(BlobData{Digest: d}) }
@@ -285,6 +299,7 @@ func (s *Store) ReadBlobManifest(d layout.Descriptor) (*layout.Manifest, error) 
 // whether it did. Manifests and blobs stay (the registry's garbage collector removes what no
 // tag needs).
 func (s *Store) Untag(repo, tag string, d digest.Digest) (bool, error) {
+	defer s.snap.forget()
 	cur, err := s.ReadLink(TagCurrent{Repo: repo, Tag: tag})
 	if errors.Is(err, layout.ErrNotFound) || (err == nil && cur != d) {
 		return false, nil
@@ -374,6 +389,7 @@ func (s *Store) WriteLink(spec PathSpec, d digest.Digest) error {
 	if err != nil {
 		return err
 	}
+	defer s.snap.forget()
 	return fsutil.WriteFile(p, []byte(d), fsutil.FileMode)
 }
 
