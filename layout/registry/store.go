@@ -107,18 +107,16 @@ func (s *Store) ReadLink(spec PathSpec) (digest.Digest, error) {
 	if err != nil {
 		return "", err
 	}
-	f, size, err := layout.OpenRegular(p)
+	// One read of the size fstat gave (links are replaced by rename, never rewritten), not
+	// ReadAll's read and read-to-EOF: links are most of the files a command reads (#19).
+	b, err := readLinkFile(p, 256)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("%s: %w", p, layout.ErrNotFound)
 	}
-	if err != nil {
+	if errors.Is(err, layout.ErrInvalid) {
 		return "", err
 	}
-	defer f.Close()
-	// One read of the size fstat gave (links are replaced by rename, never rewritten), not
-	// ReadAll's read and read-to-EOF: links are most of the files a command reads (#19).
-	b := make([]byte, min(size, 256))
-	if _, err := io.ReadFull(f, b); err != nil {
+	if err != nil {
 		return "", fmt.Errorf("link %s: %w", p, err)
 	}
 	d := digest.Digest(b)
