@@ -42,6 +42,9 @@ type ImagesError = layout.ImagesError
 // Finish. Every image that is missing or unreadable is reported in one *ImagesError; with
 // opt.KeepGoing the catalog of the others comes with it (nil only if no image is left).
 func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalog, error) {
+	if sn, ok := src.(snapshotter); ok {
+		src = sn.Snapshot() // each link and manifest read once (#19)
+	}
 	all := len(refs) == 0 || opt.AllTags
 	if len(refs) == 0 {
 		var err error
@@ -165,6 +168,12 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 		return c, &ImagesError{Images: problems}
 	}
 	return c, nil
+}
+
+// snapshotter is a source that offers a read view reading each link and manifest once
+// (registry.Store.Snapshot): FromSource reads the whole source and writes none of it.
+type snapshotter interface {
+	Snapshot() layout.Source
 }
 
 // OfSource returns the catalog of every tagged image of src (and their referrers), with its

@@ -90,6 +90,9 @@ func (s *Store) Referrers(repo string, d digest.Digest) ([]layout.Descriptor, er
 		if err != nil {
 			return nil, err
 		}
+		if s.snap != nil {
+			return s.indexSubjects(repo, revs), nil
+		}
 		return IndexSubjects(revs, func(d digest.Digest) (*layout.Manifest, error) { return s.ReadManifest(repo, d) }), nil
 	})
 }

@@ -29,6 +29,8 @@ type Store struct {
 	// subjects caches, per repository, the referrers its revisions hold (see Referrers);
 	// LinkImage drops a repository's entry.
 	subjects SubjectCache
+	// snap, in a Store made by Snapshot, keeps the links and manifests read.
+	snap *snapshot
 }
 
 var (
@@ -98,22 +100,23 @@ func (s *Store) mustPath(spec PathSpec) string {
 
 // ReadLink reads a link file and returns the digest it holds; ErrNotFound if it is absent.
 func (s *Store) ReadLink(spec PathSpec) (digest.Digest, error) {
+	if d, ok := s.snap.link(spec); ok {
+		return d, nil
+	}
 	p, err := s.Path(spec)
 	if err != nil {
 		return "", err
 	}
-	f, size, err := layout.OpenRegular(p)
+	// One read of the size fstat gave (links are replaced by rename, never rewritten), not
+	// ReadAll's read and read-to-EOF: links are most of the files a command reads (#19).
+	b, err := readLinkFile(p, 256)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("%s: %w", p, layout.ErrNotFound)
 	}
-	if err != nil {
+	if errors.Is(err, layout.ErrInvalid) {
 		return "", err
 	}
-	defer f.Close()
-	// One read of the size fstat gave (links are replaced by rename, never rewritten), not
-	// ReadAll's read and read-to-EOF: links are most of the files a command reads (#19).
-	b := make([]byte, min(size, 256))
-	if _, err := io.ReadFull(f, b); err != nil {
+	if err != nil {
 		return "", fmt.Errorf("link %s: %w", p, err)
 	}
 	d := digest.Digest(b)
@@ -123,6 +126,7 @@ func (s *Store) ReadLink(spec PathSpec) (digest.Digest, error) {
 	if want := LinkDigest(spec); want != "" && want != d {
 		return "", fmt.Errorf("link %s holds %s: %w", p, d, layout.ErrInvalid)
 	}
+	s.snap.keepLink(spec, d)
 	return d, nil
 }
 
@@ -167,6 +171,9 @@ func (s *Store) Repos() ([]string, error) {
 
 // Tags lists the tags of repo that have a current link, sorted.
 func (s *Store) Tags(repo string) ([]string, error) {
+	if tags, ok := s.snap.repoTags(repo); ok {
+		return tags, nil
+	}
 	cur, err := s.Path(TagCurrent{Repo: repo, Tag: "x"})
 	if err != nil {
 		return nil, err
@@ -186,6 +193,7 @@ func (s *Store) Tags(repo string) ([]string, error) {
 		}
 	}
 	sort.Strings(tags)
+	s.snap.keepTags(repo, tags)
 	return tags, nil
 }
 
@@ -257,7 +265,11 @@ func (s *Store) ReadManifest(repo string, d digest.Digest) (*layout.Manifest, er
 	if !s.hasManifest(repo, d) {
 		return nil, fmt.Errorf("manifest %s is not linked in repository %s: %w", d, repo, layout.ErrNotFound)
 	}
-	return layout.ReadManifest(s.mustBlob(d), d, fmt.Sprintf("manifest %s of %s", d, repo))
+	m, err := layout.ReadManifest(s.mustBlob(d), d, fmt.Sprintf("manifest %s of %s", d, repo))
+	if err == nil {
+		s.snap.keepManifest(m)
+	}
+	return m, err
 }
 
 func (s *Store) mustBlob(d digest.Digest) string { return s.mustPath(BlobData{Digest: d}) }
@@ -285,6 +297,7 @@ func (s *Store) ReadBlobManifest(d layout.Descriptor) (*layout.Manifest, error) 
 // whether it did. Manifests and blobs stay (the registry's garbage collector removes what no
 // tag needs).
 func (s *Store) Untag(repo, tag string, d digest.Digest) (bool, error) {
+	defer s.snap.forget()
 	cur, err := s.ReadLink(TagCurrent{Repo: repo, Tag: tag})
 	if errors.Is(err, layout.ErrNotFound) || (err == nil && cur != d) {
 		return false, nil
@@ -374,6 +387,7 @@ func (s *Store) WriteLink(spec PathSpec, d digest.Digest) error {
 	if err != nil {
 		return err
 	}
+	defer s.snap.forget()
 	return fsutil.WriteFile(p, []byte(d), fsutil.FileMode)
 }
 
