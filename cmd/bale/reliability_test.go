@@ -138,18 +138,7 @@ func TestUnpackKilled(t *testing.T) {
 	os.RemoveAll(filepath.Join(work, "scratch"))
 	os.RemoveAll(filepath.Join(work, "scratch-dir"))
 
-	const points = 25
-	killed := 0
-	for i := 1; i <= points; i++ {
-		cmd := exec.Command(baleBin, args...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(full * time.Duration(i) / (points + 1))
-		if cmd.Process.Signal(syscall.SIGKILL) == nil {
-			killed++
-		}
-		cmd.Wait()
+	killed := killRuns(t, args, full, 25, func(i int) {
 		checkNoBrokenTag(t, x)
 		// Start the next run from scratch a third of the time, so early kill points recur;
 		// the last run after a kill is never from scratch.
@@ -157,13 +146,34 @@ func TestUnpackKilled(t *testing.T) {
 			os.RemoveAll(x)
 			os.RemoveAll(y)
 		}
-	}
+	})
 	t.Logf("a whole unpack takes %v; killed %d runs", full, killed)
 	mustBale(t, args...)
 	mustBale(t, "verify", "registry:"+x)
 	mustBale(t, "verify", "dir:"+y)
 	checkNoTemp(t, x)
 	checkNoTemp(t, y)
+}
+
+// killRuns runs bale with args points times, killing run i (SIGKILL) at i/(points+1) of full,
+// the time a whole run takes, and calls after(i) once it has ended. It returns how many runs
+// were still going when their kill came.
+func killRuns(t *testing.T, args []string, full time.Duration, points int, after func(i int)) int {
+	t.Helper()
+	killed := 0
+	for i := 1; i <= points; i++ {
+		cmd := exec.Command(baleBin, args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(full * time.Duration(i) / time.Duration(points+1))
+		if cmd.Process.Signal(syscall.SIGKILL) == nil {
+			killed++
+		}
+		cmd.Wait()
+		after(i)
+	}
+	return killed
 }
 
 // TestUnpackLocked: while another bale holds the target, unpack fails at once and says why;

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -104,18 +103,7 @@ func TestUnpackDirAloneKilled(t *testing.T) {
 	full := time.Since(start)
 	os.RemoveAll(filepath.Join(work, "scratch"))
 
-	const points = 8
-	killed := 0
-	for i := 1; i <= points; i++ {
-		cmd := exec.Command(baleBin, args...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(full * time.Duration(i) / (points + 1))
-		if cmd.Process.Signal(syscall.SIGKILL) == nil {
-			killed++
-		}
-		cmd.Wait()
+	killed := killRuns(t, args, full, 8, func(i int) {
 		checkNoRegistryStage(t, y)
 		if dirtree.Is(y) { // every image directory there is whole
 			mustBale(t, "verify", "dir:"+y)
@@ -123,7 +111,7 @@ func TestUnpackDirAloneKilled(t *testing.T) {
 		if i%4 == 0 { // sometimes from scratch; the last run after a kill never is
 			os.RemoveAll(y)
 		}
-	}
+	})
 	t.Logf("a whole unpack takes %v; killed %d runs", full, killed)
 	mustBale(t, args...)
 	mustBale(t, "verify", "dir:"+y)
