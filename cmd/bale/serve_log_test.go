@@ -2,17 +2,13 @@ package main
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,39 +45,8 @@ func TestServeLogsDamage(t *testing.T) {
 	}
 	damageHeaderFrame(t, bundle, member)
 
-	var mu sync.Mutex
-	var lines []string
-	cmd := exec.Command(baleBin, "serve", "--addr", "127.0.0.1:0", bundle)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := regexp.MustCompile(`on http://(127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-				continue
-			}
-			mu.Lock()
-			lines = append(lines, sc.Text())
-			mu.Unlock()
-		}
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case <-time.After(30 * time.Second):
-		t.Fatal("bale serve did not start")
-	}
-
-	url := base + "/v2/" + repo + "/blobs/" + d.String()
+	srv, logged := startServeLogged(t, "http", "serve", "--addr", "127.0.0.1:0", bundle)
+	url := "http://" + srv.Addr + "/v2/" + repo + "/blobs/" + d.String()
 	for _, rng := range []string{"", "bytes=0-99"} {
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
 		if rng != "" {
@@ -99,18 +64,14 @@ func TestServeLogsDamage(t *testing.T) {
 	}
 	// Each failure is logged before its response is written; the lines reach this process
 	// through a pipe.
+	var lines []string
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		mu.Lock()
-		k := len(lines)
-		mu.Unlock()
-		if k >= 2 {
+		if lines = logged(); len(lines) >= 2 {
 			break
 		}
 	}
 	time.Sleep(100 * time.Millisecond) // a third line, if any, shows
-	mu.Lock()
-	defer mu.Unlock()
-	if len(lines) != 2 {
+	if lines = logged(); len(lines) != 2 {
 		t.Fatalf("the log has %d lines after two failed requests, want 2:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 	for _, l := range lines {

@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +30,14 @@ func startServe(t *testing.T, bundles ...string) *testenv.Registry {
 
 func startServeArgs(t *testing.T, scheme string, args ...string) *testenv.Registry {
 	t.Helper()
+	reg, _ := startServeLogged(t, scheme, args...)
+	return reg
+}
+
+// startServeLogged starts bale serve with args, waits for the line that says where it listens,
+// and returns the server and a function that gives the lines it has written to stderr since.
+func startServeLogged(t *testing.T, scheme string, args ...string) (*testenv.Registry, func() []string) {
+	t.Helper()
 	cmd := exec.Command(baleBin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -37,27 +47,37 @@ func startServeArgs(t *testing.T, scheme string, args ...string) *testenv.Regist
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := make(chan string, 1)
+	first := make(chan string, 1)
+	var mu sync.Mutex
+	var later []string
 	go func() {
 		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
+		for n := 0; sc.Scan(); n++ {
+			if n == 0 {
+				first <- sc.Text()
+				continue
 			}
+			mu.Lock()
+			later = append(later, sc.Text())
+			mu.Unlock()
 		}
 	}()
+	logged := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(later)
+	}
 	select {
-	case l := <-lines:
+	case l := <-first:
 		m := regexp.MustCompile(`on ` + scheme + `://(127\.0\.0\.1:\d+)`).FindStringSubmatch(l)
 		if m == nil {
 			t.Fatalf("bale serve said %q", l)
 		}
-		return &testenv.Registry{Addr: m[1]}
+		return &testenv.Registry{Addr: m[1]}, logged
 	case <-time.After(20 * time.Second):
 		t.Fatal("bale serve did not start")
 	}
-	return nil
+	return nil, nil
 }
 
 // TestServe: every tag of the corpus pulls with skopeo copy --all from bale serve of its
