@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/internal/fsutil"
+	"github.com/bale-project/bale/internal/testenv"
 	"github.com/bale-project/bale/layout"
 )
 
@@ -51,7 +52,7 @@ func TestWriteVerified(t *testing.T) {
 				if got, _ := os.ReadFile(p); !bytes.Equal(got, content) {
 					t.Errorf("content %q", got)
 				}
-				if l := leftovers(t, dir, "blob"); len(l) != 0 {
+				if l := testenv.Leftovers(t, dir, "blob"); len(l) != 0 {
 					t.Errorf("left: %v", l)
 				}
 				return
@@ -59,7 +60,7 @@ func TestWriteVerified(t *testing.T) {
 			if !errors.Is(err, layout.ErrDigestMismatch) {
 				t.Errorf("err = %v, want ErrDigestMismatch", err)
 			}
-			if l := leftovers(t, dir); len(l) != 0 {
+			if l := testenv.Leftovers(t, dir); len(l) != 0 {
 				t.Errorf("a failed write left %v", l)
 			}
 		})
@@ -71,7 +72,7 @@ func TestWriteVerified(t *testing.T) {
 		if !errors.Is(err, boom) {
 			t.Errorf("err = %v, want the reader's error", err)
 		}
-		if l := leftovers(t, dir); len(l) != 0 {
+		if l := testenv.Leftovers(t, dir); len(l) != 0 {
 			t.Errorf("a failed write left %v", l)
 		}
 	})
@@ -233,7 +234,7 @@ func TestPlace(t *testing.T) {
 		if _, err := layout.Place(filepath.Join(dir, "data"), bad, "r", d); !errors.Is(err, layout.ErrDigestMismatch) {
 			t.Errorf("Place = %v, want ErrDigestMismatch", err)
 		}
-		if l := leftovers(t, dir); len(l) != 0 {
+		if l := testenv.Leftovers(t, dir); len(l) != 0 {
 			t.Errorf("left: %v", l)
 		}
 	})
@@ -256,24 +257,4 @@ func TestPlace(t *testing.T) {
 			t.Errorf("copied %q", got)
 		}
 	})
-}
-
-// leftovers lists the entries of dir other than the names given.
-func leftovers(t *testing.T, dir string, except ...string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-outer:
-	for _, e := range ents {
-		for _, x := range except {
-			if e.Name() == x {
-				continue outer
-			}
-		}
-		out = append(out, e.Name())
-	}
-	return out
 }

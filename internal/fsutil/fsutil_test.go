@@ -10,27 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-)
 
-// leftovers lists the entries of dir other than the names given.
-func leftovers(t *testing.T, dir string, except ...string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-outer:
-	for _, e := range ents {
-		for _, x := range except {
-			if e.Name() == x {
-				continue outer
-			}
-		}
-		out = append(out, e.Name())
-	}
-	return out
-}
+	"github.com/bale-project/bale/internal/testenv"
+)
 
 func TestWriteFile(t *testing.T) {
 	dir := t.TempDir()
@@ -52,7 +34,7 @@ func TestWriteFile(t *testing.T) {
 	if di, _ := os.Stat(filepath.Dir(p)); di.Mode().Perm() != DirMode&^currentUmask() {
 		t.Errorf("parent mode %v, want %v", di.Mode().Perm(), DirMode)
 	}
-	if l := leftovers(t, filepath.Dir(p), "file"); len(l) != 0 {
+	if l := testenv.Leftovers(t, filepath.Dir(p), "file"); len(l) != 0 {
 		t.Errorf("left in the directory: %v", l)
 	}
 	// A directory in the way: the error leaves no temporary file.
@@ -61,7 +43,7 @@ func TestWriteFile(t *testing.T) {
 	if err := WriteFile(filepath.Join(blocked, "x"), []byte("y"), FileMode); err == nil {
 		t.Error("WriteFile over a directory succeeded")
 	}
-	if l := leftovers(t, blocked, "x"); len(l) != 0 {
+	if l := testenv.Leftovers(t, blocked, "x"); len(l) != 0 {
 		t.Errorf("left after a failed write: %v", l)
 	}
 }
@@ -98,14 +80,14 @@ func TestLink(t *testing.T) {
 	if b, _ := os.Stat(dst); !os.SameFile(o, b) {
 		t.Error("Link did not replace dst")
 	}
-	if l := leftovers(t, filepath.Dir(dst), "dst"); len(l) != 0 {
+	if l := testenv.Leftovers(t, filepath.Dir(dst), "dst"); len(l) != 0 {
 		t.Errorf("left: %v", l)
 	}
 	// A missing source fails and leaves nothing.
 	if err := Link(filepath.Join(dir, "missing"), filepath.Join(dir, "x", "y", "new")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Link(missing) = %v, want ErrNotExist", err)
 	}
-	if l := leftovers(t, filepath.Dir(dst), "dst"); len(l) != 0 {
+	if l := testenv.Leftovers(t, filepath.Dir(dst), "dst"); len(l) != 0 {
 		t.Errorf("left after a failed link: %v", l)
 	}
 }
@@ -141,7 +123,7 @@ func TestWriteFrom(t *testing.T) {
 	if got, _ := os.ReadFile(p); string(got) != "content" {
 		t.Errorf("a failed write changed the file to %q", got)
 	}
-	if l := leftovers(t, filepath.Dir(p), "f"); len(l) != 0 {
+	if l := testenv.Leftovers(t, filepath.Dir(p), "f"); len(l) != 0 {
 		t.Errorf("a failed write left %v", l)
 	}
 }
