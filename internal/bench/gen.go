@@ -240,7 +240,6 @@ func generatePool(ctx context.Context, root string, images []poolImage, spec poo
 			return err
 		}
 	}
-	created := "2021-04-14T12:00:00Z"
 	for i, im := range images {
 		r := rngFor(streamImage, i)
 		oci := r.IntN(2) == 0
@@ -256,48 +255,8 @@ func generatePool(ctx context.Context, root string, images []poolImage, spec poo
 			layers = append(layers, raws[i/spec.rawEvery])
 		}
 
-		cfg := imagetest.ConfigJSON{
-			Created: created, Architecture: "amd64", OS: "linux",
-			Config: imagetest.ContainerConfig{
-				Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-				Cmd:        []string{"/opt/" + im.repo[strings.IndexByte(im.repo, '/')+1:] + "/run"},
-				WorkingDir: "/",
-				Labels:     map[string]string{"org.opencontainers.image.version": im.tag},
-			},
-			RootFS: imagetest.RootFS{Type: "layers"},
-		}
-		cfgType, layerType, mType := imagetest.MediaTypeDockerConfig, imagetest.MediaTypeDockerLayerGzip, imagetest.MediaTypeDockerManifest
-		if oci {
-			cfgType, layerType, mType = imagetest.MediaTypeOCIConfig, imagetest.MediaTypeOCILayerGzip, imagetest.MediaTypeOCIManifest
-		}
-		mj := imagetest.ManifestJSON{SchemaVersion: 2, MediaType: mType}
-		for k, l := range layers {
-			cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
-			cfg.History = append(cfg.History, imagetest.History{Created: created, CreatedBy: l.createdBy})
-			mt := layerType
-			if withText && k == len(layers)-1 {
-				mt = imagetest.MediaTypeOCILayer
-			}
-			mj.Layers = append(mj.Layers, imagetest.Descriptor{MediaType: mt, Digest: l.digest, Size: l.size})
-		}
-		cfgRaw, err := json.Marshal(cfg)
+		m, err := writeImageManifest(s, im, imageSpec{arch: "amd64", oci: oci, layers: layers, workingDir: "/", textLast: withText})
 		if err != nil {
-			return err
-		}
-		cfgDesc := layout.Descriptor{MediaType: cfgType, Digest: digest.FromBytes(cfgRaw), Size: int64(len(cfgRaw))}
-		if err := s.WriteBlob(cfgDesc, bytes.NewReader(cfgRaw)); err != nil {
-			return err
-		}
-		mj.Config = imagetest.Descriptor{MediaType: cfgType, Digest: cfgDesc.Digest, Size: cfgDesc.Size}
-		raw, err := json.Marshal(mj)
-		if err != nil {
-			return err
-		}
-		m, err := layout.ParseManifest(raw)
-		if err != nil {
-			return err
-		}
-		if err := s.WriteBlob(m.Descriptor(), bytes.NewReader(raw)); err != nil {
 			return err
 		}
 		if err := s.LinkImage(im.repo, &layout.Image{Manifest: m}); err != nil {
@@ -308,6 +267,55 @@ func generatePool(ctx context.Context, root string, images []poolImage, spec poo
 		}
 	}
 	return nil
+}
+
+// imageSpec is one platform's image of a generated pool.
+type imageSpec struct {
+	arch       string
+	oci        bool       // OCI media types, else Docker's
+	layers     []genLayer // in order
+	workingDir string     // the config's WorkingDir, "" for none
+	textLast   bool       // the last layer is an uncompressed OCI layer
+}
+
+// writeImageManifest writes the config and the manifest of image im over spec's layers into s
+// and returns the manifest; linking and tagging are the caller's.
+func writeImageManifest(s *registry.Store, im poolImage, spec imageSpec) (*layout.Manifest, error) {
+	created := "2021-04-14T12:00:00Z"
+	cfg := imagetest.ConfigJSON{
+		Created: created, Architecture: spec.arch, OS: "linux",
+		Config: imagetest.ContainerConfig{
+			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+			Cmd:        []string{"/opt/" + im.repo[strings.IndexByte(im.repo, '/')+1:] + "/run"},
+			WorkingDir: spec.workingDir,
+			Labels:     map[string]string{"org.opencontainers.image.version": im.tag},
+		},
+		RootFS: imagetest.RootFS{Type: "layers"},
+	}
+	cfgType, layerType, mType := imagetest.MediaTypeDockerConfig, imagetest.MediaTypeDockerLayerGzip, imagetest.MediaTypeDockerManifest
+	if spec.oci {
+		cfgType, layerType, mType = imagetest.MediaTypeOCIConfig, imagetest.MediaTypeOCILayerGzip, imagetest.MediaTypeOCIManifest
+	}
+	mj := imagetest.ManifestJSON{SchemaVersion: 2, MediaType: mType}
+	for k, l := range spec.layers {
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
+		cfg.History = append(cfg.History, imagetest.History{Created: created, CreatedBy: l.createdBy})
+		mt := layerType
+		if spec.textLast && k == len(spec.layers)-1 {
+			mt = imagetest.MediaTypeOCILayer
+		}
+		mj.Layers = append(mj.Layers, imagetest.Descriptor{MediaType: mt, Digest: l.digest, Size: l.size})
+	}
+	cfgRaw, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfgDesc := layout.Descriptor{MediaType: cfgType, Digest: digest.FromBytes(cfgRaw), Size: int64(len(cfgRaw))}
+	if err := s.WriteBlob(cfgDesc, bytes.NewReader(cfgRaw)); err != nil {
+		return nil, err
+	}
+	mj.Config = imagetest.Descriptor{MediaType: cfgType, Digest: cfgDesc.Digest, Size: cfgDesc.Size}
+	return putManifest(s, mj)
 }
 
 // writeImageList writes dir/images.list with one repo:tag a line, the format of

@@ -9,8 +9,6 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/bale-project/bale/internal/imagetest"
 	"github.com/bale-project/bale/internal/par"
 	"github.com/bale-project/bale/layout"
@@ -105,7 +103,7 @@ func writeScaleImage(s *registry.Store, im poolImage, i int, shared []genLayer) 
 			}
 			layers = append(layers, l)
 		}
-		m, err := writeScaleManifest(s, im, arch, p.oci, layers)
+		m, err := writeImageManifest(s, im, imageSpec{arch: arch, oci: p.oci, layers: layers})
 		if err != nil {
 			return err
 		}
@@ -133,40 +131,6 @@ func writeScaleImage(s *registry.Store, im poolImage, i int, shared []genLayer) 
 		return err
 	}
 	return s.Tag(im.repo, im.tag, img.Manifest.Digest)
-}
-
-// writeScaleManifest writes the config and manifest of one platform's image over layers.
-func writeScaleManifest(s *registry.Store, im poolImage, arch string, oci bool, layers []genLayer) (*layout.Manifest, error) {
-	created := "2021-04-14T12:00:00Z"
-	cfg := imagetest.ConfigJSON{
-		Created: created, Architecture: arch, OS: "linux",
-		Config: imagetest.ContainerConfig{
-			Env:    []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			Cmd:    []string{"/opt/" + im.repo[strings.IndexByte(im.repo, '/')+1:] + "/run"},
-			Labels: map[string]string{"org.opencontainers.image.version": im.tag},
-		},
-		RootFS: imagetest.RootFS{Type: "layers"},
-	}
-	cfgType, layerType, mType := imagetest.MediaTypeDockerConfig, imagetest.MediaTypeDockerLayerGzip, imagetest.MediaTypeDockerManifest
-	if oci {
-		cfgType, layerType, mType = imagetest.MediaTypeOCIConfig, imagetest.MediaTypeOCILayerGzip, imagetest.MediaTypeOCIManifest
-	}
-	mj := imagetest.ManifestJSON{SchemaVersion: 2, MediaType: mType}
-	for _, l := range layers {
-		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
-		cfg.History = append(cfg.History, imagetest.History{Created: created, CreatedBy: l.createdBy})
-		mj.Layers = append(mj.Layers, imagetest.Descriptor{MediaType: layerType, Digest: l.digest, Size: l.size})
-	}
-	cfgRaw, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	cfgDesc := layout.Descriptor{MediaType: cfgType, Digest: digest.FromBytes(cfgRaw), Size: int64(len(cfgRaw))}
-	if err := s.WriteBlob(cfgDesc, bytes.NewReader(cfgRaw)); err != nil {
-		return nil, err
-	}
-	mj.Config = imagetest.Descriptor{MediaType: cfgType, Digest: cfgDesc.Digest, Size: cfgDesc.Size}
-	return putManifest(s, mj)
 }
 
 // putManifest stores the JSON of v as a manifest blob and returns it parsed.
