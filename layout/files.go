@@ -116,3 +116,19 @@ func ReadManifest(path string, d digest.Digest, what string) (*Manifest, error) 
 	}
 	return m, nil
 }
+
+// ReadManifestBlob reads the blob file p of manifest d, verifying it against d (at most
+// MaxManifestSize bytes), and parses it; a missing file is an ErrNotFound naming d.
+func ReadManifestBlob(p string, d Descriptor) (*Manifest, error) {
+	if d.Size > MaxManifestSize {
+		return nil, fmt.Errorf("manifest %s: %d bytes: %w", d.Digest, d.Size, ErrInvalid)
+	}
+	b, err := ReadVerified(p, d)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("manifest %s: %w", d.Digest, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ParseManifest(b)
+}

@@ -44,10 +44,12 @@ func WriteFrom(path string, r io.Reader, mode os.FileMode) error {
 
 func writeVia(path string, mode os.FileMode, fill func(*os.File) error) (err error) {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, DirMode); err != nil {
-		return err
-	}
 	f, err := os.CreateTemp(dir, tempPattern)
+	if errors.Is(err, fs.ErrNotExist) { // the directory's first file: make it (one call less for the others)
+		if err = os.MkdirAll(dir, DirMode); err == nil {
+			f, err = os.CreateTemp(dir, tempPattern)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -73,12 +75,15 @@ func writeVia(path string, mode os.FileMode, fill func(*os.File) error) (err err
 // an error satisfying IsCrossDevice when src and dst are on different file systems.
 func Link(src, dst string) error {
 	dir := filepath.Dir(dst)
-	if err := os.MkdirAll(dir, DirMode); err != nil {
-		return err
-	}
-	// link(2) is atomic: a new dst appears whole or not at all, so the common case (dst absent)
-	// needs no temporary name; that is one syscall where the rename path takes five.
+	// link(2) is atomic: a new dst appears whole or not at all, so the common case (dst absent,
+	// its directory there) is one syscall; the directory is made only when the link finds none.
 	err := os.Link(src, dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		if merr := os.MkdirAll(dir, DirMode); merr != nil {
+			return merr
+		}
+		err = os.Link(src, dst)
+	}
 	if err == nil || !errors.Is(err, fs.ErrExist) {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -64,24 +63,7 @@ func (s *Store) WriteBlob(d layout.Descriptor, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.dir, ".bale-tmp-*")
-	if errors.Is(err, fs.ErrNotExist) { // the first blob: make the store
-		if err = os.MkdirAll(s.dir, fsutil.DirMode); err == nil {
-			f, err = os.CreateTemp(s.dir, ".bale-tmp-*")
-		}
-	}
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, layout.NewVerifier(r, d))
-	if err == nil {
-		err = f.Chmod(fsutil.BlobMode)
-	}
-	if err = errors.Join(err, f.Close()); err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := layout.WriteVerified(p, d, r, fsutil.BlobMode); err != nil {
 		return fmt.Errorf("writing blob %s into %s: %w", d.Digest, s.dir, err)
 	}
 	return nil
@@ -114,17 +96,7 @@ func (s *Store) ReadBlobManifest(d layout.Descriptor) (*layout.Manifest, error) 
 	if err != nil {
 		return nil, err
 	}
-	if d.Size > layout.MaxManifestSize {
-		return nil, fmt.Errorf("manifest %s: %d bytes: %w", d.Digest, d.Size, layout.ErrInvalid)
-	}
-	b, err := layout.ReadVerified(p, d)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("manifest %s: %w", d.Digest, layout.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return layout.ParseManifest(b)
+	return layout.ReadManifestBlob(p, d)
 }
 
 // Remove removes the store and everything in it (the image directories keep their links).

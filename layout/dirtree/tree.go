@@ -276,16 +276,9 @@ func (t *Tree) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) (e
 	if err := os.Chmod(tmp, fsutil.DirMode); err != nil {
 		return err
 	}
-	fsrc, _ := src.(layout.FileSource)
 	place := func(name string, d layout.Descriptor) error {
-		p := filepath.Join(tmp, name)
-		if fsrc != nil {
-			// The common case: one link(2) into the fresh directory, which is ours alone.
-			if sp, err := fsrc.BlobPath(ref.Repo, d); err == nil && os.Link(sp, p) == nil {
-				return nil
-			}
-		}
-		copied, err := layout.Place(p, src, ref.Repo, d)
+		// From a file source, one link(2) into the fresh directory, which is ours alone.
+		copied, err := layout.Place(filepath.Join(tmp, name), src, ref.Repo, d)
 		if copied {
 			t.mu.Lock()
 			t.Copied++

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -174,25 +175,11 @@ func (s *Store) Tags(repo string) ([]string, error) {
 	if tags, ok := s.snap.repoTags(repo); ok {
 		return tags, nil
 	}
-	cur, err := s.Path(TagCurrent{Repo: repo, Tag: "x"})
+	listed, err := s.ListedTags(repo)
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(filepath.Dir(filepath.Dir(cur)))
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var tags []string
-	for _, e := range ents {
-		if e.IsDir() && layout.ValidateTag(e.Name()) == nil && s.HasLink(TagCurrent{Repo: repo, Tag: e.Name()}) {
-			tags = append(tags, e.Name())
-		}
-	}
-	sort.Strings(tags)
+	tags := slices.DeleteFunc(listed, func(tag string) bool { return !s.HasLink(TagCurrent{Repo: repo, Tag: tag}) })
 	s.snap.keepTags(repo, tags)
 	return tags, nil
 }
@@ -276,21 +263,11 @@ func (s *Store) mustBlob(d digest.Digest) string { return s.mustPath(BlobData{Di
 
 // ReadBlobManifest reads blob d as a manifest, whichever repository links it, verifying it.
 func (s *Store) ReadBlobManifest(d layout.Descriptor) (*layout.Manifest, error) {
-	if d.Size > layout.MaxManifestSize {
-		return nil, fmt.Errorf("manifest %s: %d bytes: %w", d.Digest, d.Size, layout.ErrInvalid)
-	}
 	p, err := s.Path(BlobData{Digest: d.Digest})
 	if err != nil {
 		return nil, err
 	}
-	b, err := layout.ReadVerified(p, d)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("manifest %s: %w", d.Digest, layout.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return layout.ParseManifest(b)
+	return layout.ReadManifestBlob(p, d)
 }
 
 // Untag removes repo:tag (its current link and index) if it still points at d, and reports
