@@ -69,12 +69,6 @@ type blobTarget interface {
 	SeedBlob(d layout.Descriptor, path string) error
 }
 
-// memberError wraps the error of storing a blob member. A full file system is explained
-// once the pipeline has stopped, by spaceHint.
-func memberError(name string, err error) error {
-	return fmt.Errorf("bundle member %s: %w", name, err)
-}
-
 // spaceHint adds to err, when it is a full file system (or quota) under the directory target
 // dst, how much space the rest of the unpack needs and how much to free: every blob of cats
 // (the bundle that failed and those after it) not yet in dst, each in whole blocks of the file

@@ -385,7 +385,7 @@ func storeBlobs(ctx context.Context, br *Reader, dst blobTarget, opt UnpackOptio
 			err = dst.WriteBlob(d, v)
 		}
 		if err != nil {
-			return memberError(name, err)
+			return fmt.Errorf("bundle member %s: %w", name, err) // a full file system is explained by spaceHint
 		}
 		mu.Lock()
 		defer mu.Unlock()

@@ -164,18 +164,17 @@ func (a *BlobAudit) Verify(src Source, repo string, d Descriptor) error {
 }
 
 func hashBlob(src Source, repo string, d Descriptor) error {
-	var (
-		rc  io.ReadCloser
-		err error
-	)
 	if fs, ok := src.(FileSource); ok {
-		var p string
-		if p, err = fs.BlobPath(repo, d); err == nil {
-			rc, err = os.Open(p)
+		p, err := fs.BlobPath(repo, d)
+		if err == nil {
+			err = VerifyFile(p, d) // a regular file only, as every other reader asks
 		}
-	} else {
-		rc, err = src.OpenBlob(repo, d)
+		if err != nil {
+			return fmt.Errorf("blob %s of %s: %w", d.Digest, repo, err)
+		}
+		return nil
 	}
+	rc, err := src.OpenBlob(repo, d)
 	if err != nil {
 		return fmt.Errorf("blob %s of %s: %w", d.Digest, repo, err)
 	}
