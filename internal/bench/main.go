@@ -30,7 +30,7 @@ import (
 )
 
 // rowNames are the comparisons, in the order they run; -only picks among them.
-var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "referrers", "unpack", "serve", "serve-load", "s3", "limits", "scale"}
+var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "referrers", "unpack", "serve", "serve-load", "serve-pulls", "s3", "limits", "scale"}
 
 // Targets: ratios are bale time / reference time.
 const (
@@ -358,7 +358,7 @@ func (b *bench) runAll() error {
 		}
 	}
 	b.drop(b.tree)
-	if b.want("pack") || b.want("list") || b.want("unpack") || b.want("serve") || b.want("serve-load") || b.want("s3") {
+	if b.want("pack") || b.want("list") || b.want("unpack") || b.want("serve") || b.want("serve-load") || b.want("serve-pulls") || b.want("s3") {
 		if err := b.pack(); err != nil {
 			return err
 		}
@@ -375,7 +375,7 @@ func (b *bench) runAll() error {
 		}
 	}
 	b.drop(b.pool) // unpack needs only the bundles; this bounds the disk use at 3x the pool
-	if b.want("unpack") || b.want("serve") || b.want("serve-load") {
+	if b.want("unpack") || b.want("serve") || b.want("serve-load") || b.want("serve-pulls") {
 		if err := b.unpack(); err != nil {
 			return err
 		}
@@ -709,6 +709,9 @@ func (b *bench) unpack() error {
 		}
 		if b.want("serve-load") { // in serveload.go
 			b.serveLoad()
+		}
+		if b.want("serve-pulls") { // in servepulls.go
+			b.servePulls()
 		}
 	}
 	b.drop(b.unX)
