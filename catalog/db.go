@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // PageSize is the bbolt page size of every catalog bale writes.
@@ -184,12 +186,8 @@ func readDB(path string, c *Catalog) (err error) {
 			err = fmt.Errorf("corrupt database (%v): %w", r, ErrFormat)
 		}
 	}()
-	raw, err := os.ReadFile(path)
-	if err != nil {
+	if err := checkFile(path); err != nil {
 		return err
-	}
-	if err := checkPages(raw); err != nil {
-		return fmt.Errorf("not a sound bbolt database: %v: %w", err, ErrFormat)
 	}
 	db, err := bolt.Open(path, 0o444, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
@@ -204,6 +202,33 @@ func readDB(path string, c *Catalog) (err error) {
 		}
 		return readTx(tx, c)
 	})
+}
+
+// checkFile runs checkPages over the file mapped read-only, and unmaps it before bbolt maps it
+// in turn: reading it into memory instead held the whole catalog twice at once (87 MB at
+// 20,000 tags, on top of bbolt's map and the records read from it).
+func checkFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() <= 0 || fi.Size() > math.MaxInt {
+		return fmt.Errorf("%d bytes: %w", fi.Size(), ErrFormat)
+	}
+	raw, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("mapping %s: %w", path, err)
+	}
+	defer unix.Munmap(raw)
+	if err := checkPages(raw); err != nil {
+		return fmt.Errorf("not a sound bbolt database: %v: %w", err, ErrFormat)
+	}
+	return nil
 }
 
 func readTx(tx *bolt.Tx, c *Catalog) error {
