@@ -322,3 +322,70 @@ func forgedCatalog(t *testing.T, db []byte) []byte {
 	}
 	return out
 }
+
+// TestSignUnpackList: unpack and list take the trust flags. unpack refuses (exit 6) before
+// anything is written a bundle signed by another key, an unsigned one, a patch chain with an
+// unsigned link, and, with no flag, a bundle whose signature is over another; list shows who
+// signed and refuses the same way.
+func TestSignUnpackList(t *testing.T) {
+	testenv.NeedTool(t, "cosign")
+	a, b := signBundles(t)
+	priv, pub := cosignKey(t)
+	_, otherPub := cosignKey(t)
+	// A patch of a: a's images and b's.
+	c := imagetest.Standard()
+	both := filepath.Join(t.TempDir(), "ab")
+	for _, img := range c.Images[:3] {
+		if _, err := c.WriteDir(both, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patch := filepath.Join(filepath.Dir(a), "patch.tar.zst")
+	mustBale(t, "pack", "--base", a, "-o", patch, "dir:"+both)
+	mustBale(t, "sign", "--key", priv, a)
+
+	site := filepath.Join(t.TempDir(), "site")
+	untouched := func(what string) {
+		t.Helper()
+		if _, err := os.Stat(site); !os.IsNotExist(err) {
+			t.Fatalf("%s: %s exists after a refused unpack (%v)", what, site, err)
+		}
+	}
+	wantExit6(t, "unpack, another key", "unpack", "--key", otherPub, "--to", "registry:"+site, a)
+	untouched("another key")
+	wantExit6(t, "unpack, unsigned", "unpack", "--key", pub, "--to", "registry:"+site, b)
+	untouched("unsigned")
+	stderr := wantExit6(t, "unpack, unsigned patch on a signed base", "unpack", "--key", pub, "--to", "registry:"+site, a, patch)
+	if !strings.Contains(stderr, patch) {
+		t.Errorf("the unsigned patch is not named:\n%s", stderr)
+	}
+	untouched("unsigned patch")
+	good, err := os.ReadFile(a + ".sigstore.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(b+".sigstore.json", good, 0o644)
+	wantExit6(t, "unpack, no flag, a signature of another bundle", "unpack", "--to", "registry:"+site, b)
+	untouched("moved signature")
+	os.Remove(b + ".sigstore.json")
+
+	mustBale(t, "sign", "--key", priv, patch)
+	res := mustBale(t, "unpack", "--key", pub, "--to", "registry:"+site, a, patch)
+	if !strings.Contains(res.stderr, "signed by key "+keyFingerprint(t, pub)) {
+		t.Errorf("unpack does not say who signed:\n%s", res.stderr)
+	}
+	checkList(t, "registry:"+site, c.Images[:3])
+
+	if out := mustBale(t, "list", "--key", pub, a).stdout; !strings.Contains(out, "signed by key "+keyFingerprint(t, pub)) {
+		t.Errorf("list --key does not show the signer:\n%s", out)
+	}
+	var l struct{ Signatures []struct{ Key string } }
+	if err := json.Unmarshal([]byte(mustBale(t, "list", "--json", a).stdout), &l); err != nil || len(l.Signatures) != 1 || l.Signatures[0].Key != keyFingerprint(t, pub) {
+		t.Errorf("list --json signatures: %+v %v", l, err)
+	}
+	wantExit6(t, "list, another key", "list", "--key", otherPub, a)
+	wantExit6(t, "list, unsigned", "list", "--key", pub, b)
+	if res := bale(t, "list", "--key", pub, "registry:"+site); res.code != exitUsage {
+		t.Errorf("list --key of registry storage: exit %d, want %d", res.code, exitUsage)
+	}
+}
