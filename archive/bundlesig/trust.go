@@ -31,6 +31,8 @@ type TrustOptions struct {
 	// Identity (exact) or IdentityRegexp matches a certificate's subject alternative name;
 	// Issuer or IssuerRegexp its OIDC issuer. Keyless needs one of each and TrustedRoot.
 	Identity, IdentityRegexp, Issuer, IssuerRegexp string
+	// Identities are more keyless signers (a site policy lists them).
+	Identities []Identity
 	// TrustedRoot is a sigstore trusted_root.json: the certificate authorities, transparency
 	// logs and timestamp authorities a keyless signature is checked against, offline. With
 	// keys, a transparency-log entry or timestamp a signature carries is checked against it.
@@ -40,7 +42,7 @@ type TrustOptions struct {
 // Empty reports whether o names no signer: signatures are then checked only for being over
 // this bundle and, for a certificate, made by its key.
 func (o TrustOptions) Empty() bool {
-	return len(o.Keys) == 0 && o.Identity == "" && o.IdentityRegexp == "" && o.Issuer == "" && o.IssuerRegexp == ""
+	return len(o.Keys) == 0 && len(o.Identities) == 0 && o.Identity == "" && o.IdentityRegexp == "" && o.Issuer == "" && o.IssuerRegexp == ""
 }
 
 // Trust is whom a site trusts: the loaded TrustOptions.
@@ -70,18 +72,21 @@ func LoadTrust(o TrustOptions) (*Trust, error) {
 		}
 		t.keys = append(t.keys, k)
 	}
-	keyless := o.Identity != "" || o.IdentityRegexp != "" || o.Issuer != "" || o.IssuerRegexp != ""
-	if keyless {
-		if (o.Identity == "") == (o.IdentityRegexp == "") {
+	ids := o.Identities
+	if o.Identity != "" || o.IdentityRegexp != "" || o.Issuer != "" || o.IssuerRegexp != "" {
+		ids = append([]Identity{{o.Identity, o.IdentityRegexp, o.Issuer, o.IssuerRegexp}}, ids...)
+	}
+	for _, i := range ids {
+		if (i.Identity == "") == (i.IdentityRegexp == "") {
 			return nil, fmt.Errorf("%w: keyless verification needs exactly one of --certificate-identity and --certificate-identity-regexp", ErrOptions)
 		}
-		if (o.Issuer == "") == (o.IssuerRegexp == "") {
+		if (i.Issuer == "") == (i.IssuerRegexp == "") {
 			return nil, fmt.Errorf("%w: keyless verification needs exactly one of --certificate-oidc-issuer and --certificate-oidc-issuer-regexp", ErrOptions)
 		}
 		if o.TrustedRoot == "" {
 			return nil, fmt.Errorf("%w: keyless verification needs --trusted-root (a sigstore trusted_root.json; nothing is fetched)", ErrOptions)
 		}
-		id, err := verify.NewShortCertificateIdentity(o.Issuer, o.IssuerRegexp, o.Identity, o.IdentityRegexp)
+		id, err := verify.NewShortCertificateIdentity(i.Issuer, i.IssuerRegexp, i.Identity, i.IdentityRegexp)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrOptions, err)
 		}

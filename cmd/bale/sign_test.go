@@ -389,3 +389,50 @@ func TestSignUnpackList(t *testing.T) {
 		t.Errorf("list --key of registry storage: exit %d, want %d", res.code, exitUsage)
 	}
 }
+
+// TestSignPolicy: a site policy (BALE_POLICY) makes verification mandatory with no flag:
+// verify and unpack of an unsigned bundle, or of one signed by a key the policy does not
+// list, exit 6 with nothing written; flags given replace it; a policy named and missing, or
+// one that trusts nobody, is an error.
+func TestSignPolicy(t *testing.T) {
+	testenv.NeedTool(t, "cosign")
+	a, b := signBundles(t)
+	priv, pub := cosignKey(t)
+	otherPriv, otherPub := cosignKey(t)
+	mustBale(t, "sign", "--key", priv, a)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "release.pub"), mustRead(t, pub), 0o644)
+	policy := writeFile(t, dir, "policy.yaml", "bundles:\n  keys: [release.pub]\n")
+	t.Setenv("BALE_POLICY", policy)
+
+	if out := mustBale(t, "verify", a).stdout; !strings.Contains(out, "signed by key "+keyFingerprint(t, pub)) {
+		t.Errorf("verify under the policy:\n%s", out)
+	}
+	wantExit6(t, "policy, unsigned", "verify", b)
+	site := filepath.Join(t.TempDir(), "site")
+	wantExit6(t, "policy, unpack unsigned", "unpack", "--to", "registry:"+site, b)
+	if _, err := os.Stat(site); !os.IsNotExist(err) {
+		t.Errorf("%s exists after a refused unpack (%v)", site, err)
+	}
+	mustBale(t, "sign", "--key", otherPriv, b)
+	wantExit6(t, "policy, another key", "verify", b)
+	mustBale(t, "verify", "--key", otherPub, b) // the flags replace the policy
+
+	t.Setenv("BALE_POLICY", filepath.Join(dir, "missing.yaml"))
+	if res := bale(t, "verify", a); res.code == 0 || !strings.Contains(res.stderr, "missing.yaml") {
+		t.Errorf("a missing policy named by BALE_POLICY: exit %d\n%s", res.code, res.stderr)
+	}
+	t.Setenv("BALE_POLICY", writeFile(t, dir, "nobody.yaml", "bundles: {keys: []}\n"))
+	if res := bale(t, "verify", a); res.code == 0 || !strings.Contains(res.stderr, "trust nobody") {
+		t.Errorf("a policy that trusts nobody: exit %d\n%s", res.code, res.stderr)
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

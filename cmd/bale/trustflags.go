@@ -37,10 +37,25 @@ func trustOptions(cx *cli.Context) bundlesig.TrustOptions {
 	}
 }
 
-// loadTrust loads the trust flags: nil when none is given; a usage error when they do not go
-// together.
+// loadTrust loads the trust flags, or when none is given the site policy (BALE_POLICY, else
+// /etc/bale/policy.yaml when it exists), which makes verification mandatory: nil when there is
+// neither; a usage error when the flags do not go together.
 func loadTrust(cx *cli.Context) (*bundlesig.Trust, error) {
-	t, err := bundlesig.LoadTrust(trustOptions(cx))
+	o := trustOptions(cx)
+	if o.Empty() && o.TrustedRoot == "" {
+		p, path, ok, err := bundlesig.LoadPolicy()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			t, err := bundlesig.LoadTrust(p)
+			if err != nil {
+				return nil, fmt.Errorf("site policy %s: %w", path, err)
+			}
+			return t, nil
+		}
+	}
+	t, err := bundlesig.LoadTrust(o)
 	if errors.Is(err, bundlesig.ErrOptions) {
 		return nil, usagef("%s: %v (see bale %s --help)", cx.Command.Name, err, cx.Command.Name)
 	}

@@ -35,6 +35,8 @@ from the catalog alone: with --key or --certificate-identity the bundle must be 
 every signature must verify with one of the signers given; without, a signature found must
 still be over this bundle. Either way a signature that fails refuses the bundle (exit 6)
 before its content is read. Each signature's signer, time and what it covers are shown.
+With no such flag, the site policy (the file BALE_POLICY names, else /etc/bale/policy.yaml
+when it exists) gives the signers; see "Signed bundles" in the README.
 Prints every problem found and exits non-zero if there is any.
 
 ` + exitCodesHelp,
