@@ -143,6 +143,17 @@ func TestSignCosign(t *testing.T) {
 		t.Errorf("signature files after signing twice with one key: %v", m)
 	}
 
+	// A split bundle is signed through its first volume; its statement names the volumes.
+	split := filepath.Join(dir, "split.tar.zst")
+	mustBale(t, "pack", "--volume-size", "64K", "-o", split, "dir:"+filepath.Join(dir, "a"))
+	mustBale(t, "sign", "--key", priv, split)
+	if _, err := os.Stat(split + ".001.sigstore.json"); err != nil {
+		t.Errorf("the split bundle's signature is not beside its first volume: %v", err)
+	}
+	if out := mustBale(t, "verify", "--key", pub, split).stdout; !strings.Contains(out, "volume(s)") {
+		t.Errorf("verify of the split bundle does not say it covers volumes:\n%s", out)
+	}
+
 	// Stock cosign sign-blob over bale's statement of b, attached by bale.
 	stmtB := filepath.Join(dir, "statement-b.json")
 	os.WriteFile(stmtB, []byte(mustBale(t, "sign", "--statement", b).stdout), 0o644)
