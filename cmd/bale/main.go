@@ -81,8 +81,9 @@ const exitCodesHelp = `EXIT CODES:
    4  content failed verification, or a malformed bundle
    5  pack --keep-going: the bundle was written without the images it names
    6  a signature check failed, nothing written: --image-key: images without a valid signature
-      by the keys given, named; --key, --certificate-identity: the bundle is not signed by them;
-      any bundle signature found that does not verify or is over another bundle
+      by the keys given, named; --key, --certificate-identity (or the site policy, BALE_POLICY):
+      the bundle is not signed by them; any bundle signature found that does not verify or is
+      over another bundle
    130  interrupted (Ctrl-C, SIGTERM): stopped between blobs, temporary files removed`
 
 func newApp() *cli.App {
