@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/archive/bundlesig"
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
@@ -57,6 +58,9 @@ type listOutput struct {
 	CarriedBlobs int            `json:"carriedBlobs"`
 	CarriedBytes int64          `json:"carriedBytes"`
 	Removed      []string       `json:"removedTags,omitempty"`
+
+	// Signatures are a bundle's signatures that verified (see bale sign).
+	Signatures []bundlesig.Signature `json:"signatures,omitempty"`
 }
 
 func listCommand() *cli.Command {
@@ -71,7 +75,9 @@ referrers: how many signatures, attestations, SBOMs and other artifacts of each 
 the image (cosign's tags sha256-<hex>.sig/.att/.sbom count by their suffix, OCI 1.1 referrers
 by artifact type; those of a manifest below an index, and a signature on an SBOM, count for
 the image). --json lists each of them under its image ("referrers", "referrerKinds").
-For a bundle only the catalog at the head of the file is read.
+For a bundle only the catalog at the head of the file is read, and its signatures (bale sign)
+are checked and shown; --key or --certificate-identity refuse it (exit 6) unless signed by one
+of them.
 
 On a terminal the lines fit its width (the window size, else $COLUMNS, else 80): DIGEST shows
 sha256: and 12 hex digits, as docker shows an IMAGE ID, and the widest of REPOSITORY, TAG and
@@ -81,10 +87,10 @@ every column whole; so does any output that is not a terminal (a pipe or a file:
 cut there, as with kubectl). --json is always whole.
 
 ` + exitCodesHelp,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
 			&cli.BoolFlag{Name: "wide", Usage: "print every column whole (the full digest, names and tags), even on a terminal"},
-		},
+		}, trustFlags()...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "BUNDLE|LOCATION"); err != nil {
 				return err
@@ -93,13 +99,21 @@ cut there, as with kubectl). --json is always whole.
 			if err != nil {
 				return err
 			}
+			var sigs []bundlesig.Signature
 			if loc.Kind == kindBundle {
+				// Its signatures, checked against the catalog (exit 6 before anything is shown).
+				if sigs, err = bundleSignatures(cx, loc.Path, c); err != nil {
+					return err
+				}
 				// Only the catalog was read: say which volumes are not there to be read.
 				if err := archive.CheckVolumes(loc.Path, c); err != nil {
 					return err
 				}
+			} else if err := notBundleTrust(cx, loc); err != nil {
+				return err
 			}
 			out := listOf(loc, c)
+			out.Signatures = sigs
 			if cx.Bool("json") {
 				enc := json.NewEncoder(cx.App.Writer)
 				enc.SetIndent("", "  ")
@@ -134,6 +148,9 @@ cut there, as with kubectl). --json is always whole.
 				for _, r := range out.Removed {
 					fmt.Fprintf(cx.App.Writer, "  removes tag %s\n", r)
 				}
+			}
+			if len(sigs) > 0 {
+				printSignatures(cx.App.Writer, sigs)
 			}
 			return nil
 		},

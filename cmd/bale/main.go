@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/archive/bundlesig"
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/imagesig"
@@ -63,7 +64,10 @@ const (
 	exitInvalid  = 4
 	// exitPartial: pack --keep-going wrote the bundle without some images, which it named.
 	exitPartial = 5
-	// exitUnsigned: --image-key found images without a valid signature, which it named.
+	// exitUnsigned: a signature check failed: --image-key found images without a valid
+	// signature, which it named; or a bundle's own signature did not verify, was over another
+	// bundle, was by no signer given (--key, --certificate-identity), or, signers given, the
+	// bundle was not signed. Nothing was written.
 	exitUnsigned = 6
 	// exitInterrupted is the shell's code for SIGINT.
 	exitInterrupted = 130
@@ -76,7 +80,10 @@ const exitCodesHelp = `EXIT CODES:
    3  images, manifests or blobs not found
    4  content failed verification, or a malformed bundle
    5  pack --keep-going: the bundle was written without the images it names
-   6  --image-key: images without a valid signature by the keys given, named; nothing written
+   6  a signature check failed, nothing written: --image-key: images without a valid signature
+      by the keys given, named; --key, --certificate-identity (or the site policy, BALE_POLICY):
+      the bundle is not signed by them; any bundle signature found that does not verify or is
+      over another bundle
    130  interrupted (Ctrl-C, SIGTERM): stopped between blobs, temporary files removed`
 
 func newApp() *cli.App {
@@ -96,7 +103,7 @@ func newApp() *cli.App {
                   destination of copy and push
    PATH           detected from what it holds (a bundle or catalog file, registry storage,
                   an OCI layout, or a dir tree)`,
-		Commands:             withS3Flags([]*cli.Command{packCommand(), unpackCommand(), copyCommand(), pushCommand(), listCommand(), verifyCommand(), diffCommand(), catalogCommand(), serveCommand(), completionCommand()}),
+		Commands:             withS3Flags([]*cli.Command{packCommand(), unpackCommand(), copyCommand(), pushCommand(), listCommand(), verifyCommand(), signCommand(), diffCommand(), catalogCommand(), serveCommand(), completionCommand()}),
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 	}
@@ -167,7 +174,7 @@ func exitCode(err error) int {
 		return exitInvalid
 	case errors.Is(err, layout.ErrNotFound):
 		return exitNotFound
-	case errors.Is(err, imagesig.ErrUnsigned):
+	case errors.Is(err, imagesig.ErrUnsigned), errors.Is(err, bundlesig.ErrUntrusted):
 		return exitUnsigned
 	}
 	return exitError

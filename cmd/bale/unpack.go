@@ -72,15 +72,20 @@ images that need them and the base bundle that carries them, and writes nothing.
 with --remove-absent-tags removes the tags it lists, where they still point at the base's
 manifest.
 
+Signed bundles (bale sign): every bundle's signatures are checked first, from its catalog;
+with --key or --certificate-identity every bundle of the command line (a base and each patch)
+must be signed by one of the signers given, and a signature found that does not verify
+always refuses it (exit 6, nothing written).
+
 ` + exitCodesHelp,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH, dir:PATH, oci:PATH, oci-archive:FILE or docker-archive:FILE; repeatable)"},
 			namePrefixFlag,
 			quietFlag,
 			imageKeyFlag,
 			&cli.BoolFlag{Name: "no-sync", Usage: "do not flush to disk (syncfs) before writing links and at the end: faster, but a power loss may leave tags whose data is not on disk"},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: s3store.DefaultJobs, Usage: "upload `N` blobs (and parts of blobs) at once into an s3:// target (at least 1)", Action: atLeastOne},
-		},
+		}, trustFlags()...),
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() == 0 {
 				return usagef("unpack takes BUNDLE [PATCH...] (see bale unpack --help)")
@@ -101,6 +106,10 @@ manifest.
 				inputs = append(inputs, input{"BUNDLE", b})
 			}
 			if err := checkArchiveOutputs(tos, inputs); err != nil {
+				return err
+			}
+			// Each bundle's own signatures, then its images': refused, nothing is written.
+			if err := checkBundleTrust(cx, cx.App.ErrWriter, bundles); err != nil {
 				return err
 			}
 			if err := checkBundleSignatures(cx, bundles); err != nil {

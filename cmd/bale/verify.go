@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/archive/bundlesig"
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
@@ -29,10 +30,17 @@ manifest (index children included), a _layers link for every config and layer, e
 the digest it must; a tag directory without a current link (listed, but 404) is a problem.
 With --image-key, every image must also carry a valid cosign signature by one of the keys
 (exit 6 names those that do not).
+A bundle's own signatures (BUNDLE.sigstore.json beside it, see bale sign) are checked first,
+from the catalog alone: with --key or --certificate-identity the bundle must be signed and
+every signature must verify with one of the signers given; without, a signature found must
+still be over this bundle. Either way a signature that fails refuses the bundle (exit 6)
+before its content is read. Each signature's signer, time and what it covers are shown.
+With no such flag, the site policy (the file BALE_POLICY names, else /etc/bale/policy.yaml
+when it exists) gives the signers; see "Signed bundles" in the README.
 Prints every problem found and exits non-zero if there is any.
 
 ` + exitCodesHelp,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document (problems included) on standard output"}, imageKeyFlag},
+		Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document (problems included) on standard output"}, imageKeyFlag}, trustFlags()...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "BUNDLE|LOCATION"); err != nil {
 				return err
@@ -44,11 +52,26 @@ Prints every problem found and exits non-zero if there is any.
 			var (
 				c        *catalog.Catalog
 				problems []error
+				sigs     []bundlesig.Signature
 			)
+			if loc.Kind != kindBundle && !trustOptions(cx).Empty() {
+				return usagef("verify: --key and --certificate-identity check a bundle's signatures; %s is not a bundle (--image-key checks images)", loc)
+			}
 			switch loc.Kind {
 			case kindCatalog:
 				return usagef("%s is a catalog file: it holds no content to verify", loc.Path)
 			case kindBundle:
+				// The bundle's signatures first, from its catalog: refused, nothing else is read.
+				t, err := loadTrust(cx)
+				if err != nil {
+					return err
+				}
+				var sc *catalog.Catalog
+				sc, sigs, err = bundlesig.VerifyFile(loc.Path, t)
+				if err != nil {
+					c, problems = sc, []error{err}
+					break
+				}
 				c, problems = archive.VerifyFile(cx.Context, loc.Path)
 			default:
 				c, problems = verifyLocation(cx, loc)
@@ -57,7 +80,7 @@ Prints every problem found and exits non-zero if there is any.
 				problems = verifySignatures(cx, loc)
 			}
 			if cx.Bool("json") {
-				if err := printVerifyJSON(cx, loc, c, problems); err != nil {
+				if err := printVerifyJSON(cx, loc, c, sigs, problems); err != nil {
 					return err
 				}
 			} else {
@@ -78,6 +101,9 @@ Prints every problem found and exits non-zero if there is any.
 			}
 			if n := len(c.ExpectedBlobs()); n > 0 {
 				fmt.Fprintf(cx.App.Writer, "patch: %d more blobs are expected from its bases (checked when it is unpacked)\n", n)
+			}
+			if loc.Kind == kindBundle {
+				printSignatures(cx.App.Writer, sigs)
 			}
 			return nil
 		},
@@ -119,10 +145,13 @@ type verifyOutput struct {
 	Expected int      `json:"expectedFromBases,omitempty"`
 	Sparse   int      `json:"sparseIndexes,omitempty"`
 	Problems []string `json:"problems"`
+
+	// Signatures are the bundle's signatures that verified (see bale sign).
+	Signatures []bundlesig.Signature `json:"signatures,omitempty"`
 }
 
-func printVerifyJSON(cx *cli.Context, loc location, c *catalog.Catalog, problems []error) error {
-	out := verifyOutput{Location: loc.String(), OK: len(problems) == 0, Problems: []string{}}
+func printVerifyJSON(cx *cli.Context, loc location, c *catalog.Catalog, sigs []bundlesig.Signature, problems []error) error {
+	out := verifyOutput{Location: loc.String(), OK: len(problems) == 0, Signatures: sigs, Problems: []string{}}
 	if c != nil {
 		out.ID, out.Images, out.Blobs, out.Bytes, out.Expected = c.Meta.ID, len(c.Entries()), len(c.CarriedBlobs()), c.CarriedBytes(), len(c.ExpectedBlobs())
 		out.Sparse = c.SparseIndexes()

@@ -54,11 +54,11 @@ func LoadKeys(paths ...string) (*Keys, error) {
 	}
 	k := &Keys{}
 	for _, p := range paths {
-		raw, err := os.ReadFile(p)
+		pub, err := ReadPublicKey(p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrKey, err)
+			return nil, err
 		}
-		kk, err := parseKey(p, raw)
+		kk, err := parseKey(p, pub)
 		if err != nil {
 			return nil, err
 		}
@@ -67,13 +67,24 @@ func LoadKeys(paths ...string) (*Keys, error) {
 	return k, nil
 }
 
-// parseKey makes the verifiers of the PEM public key raw, read from name. The hash is SHA-256,
-// as cosign's default for keys (ECDSA and RSA PKCS#1 v1.5; Ed25519 signs the message itself).
-func parseKey(name string, raw []byte) (key, error) {
+// ReadPublicKey reads the PEM public key in the file at path: cosign.pub as cosign
+// generate-key-pair writes it, or any PEM PKIX ECDSA, Ed25519 or RSA public key. Signed
+// bundles (archive/bundlesig) load their --key files with it too.
+func ReadPublicKey(path string) (crypto.PublicKey, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
+	}
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey(raw)
 	if err != nil {
-		return key{}, fmt.Errorf("%w: %s: %w", ErrKey, name, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrKey, path, err)
 	}
+	return pub, nil
+}
+
+// parseKey makes the verifiers of public key pub, read from name. The hash is SHA-256,
+// as cosign's default for keys (ECDSA and RSA PKCS#1 v1.5; Ed25519 signs the message itself).
+func parseKey(name string, pub crypto.PublicKey) (key, error) {
 	v, err := signature.LoadVerifier(pub, crypto.SHA256)
 	if err != nil {
 		return key{}, fmt.Errorf("%w: %s: %w", ErrKey, name, err)

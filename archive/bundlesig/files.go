@@ -1,0 +1,203 @@
+package bundlesig
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+
+	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/catalog"
+)
+
+// Suffix ends the name of a signature file beside a bundle.
+const Suffix = ".sigstore.json"
+
+// maxFiles bounds the signature files beside one bundle.
+const maxFiles = 99
+
+// Base is the path signature files of the bundle at path are named after: the bundle file,
+// or for a split bundle its first volume (PATH.001).
+func Base(path string) string {
+	if first := archive.FirstVolume(path); first != "" {
+		return first
+	}
+	return path
+}
+
+// fileName is the name of signature file n of base: base.sigstore.json for 1, else
+// base.<n>.sigstore.json.
+func fileName(base string, n int) string {
+	if n == 1 {
+		return base + Suffix
+	}
+	return base + "." + strconv.Itoa(n) + Suffix
+}
+
+// Files returns the signature files beside the bundle at path, in order: <base>.sigstore.json
+// and <base>.<n>.sigstore.json (n from 2), where base is Base(path).
+func Files(path string) ([]string, error) {
+	base := Base(path)
+	entries, err := os.ReadDir(filepath.Dir(base))
+	if err != nil {
+		return nil, err
+	}
+	prefix := filepath.Base(base) + "."
+	type numbered struct {
+		n    int
+		path string
+	}
+	var found []numbered
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, Suffix) {
+			continue
+		}
+		mid := strings.TrimSuffix(strings.TrimPrefix(name, prefix), Suffix)
+		n := 1
+		if name != filepath.Base(base)+Suffix {
+			if n, err = strconv.Atoi(mid); err != nil || n < 2 || strconv.Itoa(n) != mid {
+				continue
+			}
+		}
+		found = append(found, numbered{n, filepath.Join(filepath.Dir(base), name)})
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].n < found[j].n })
+	if len(found) > maxFiles {
+		return nil, fmt.Errorf("%d signature files beside %s, more than %d: %w", len(found), base, maxFiles, ErrUntrusted)
+	}
+	out := make([]string, len(found))
+	for i, f := range found {
+		out[i] = f.path
+	}
+	return out, nil
+}
+
+// ReadFiles reads the signature files beside the bundle at path (Files).
+func ReadFiles(path string) ([]Found, error) {
+	names, err := Files(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Found
+	for _, n := range names {
+		raw, err := readSmall(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Found{Name: n, Raw: raw})
+	}
+	return out, nil
+}
+
+// readSmall reads the file at path, refusing one larger than a signature.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxSignature+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(raw) > maxSignature {
+		return nil, fmt.Errorf("%s: more than %d bytes, not a signature: %w", path, maxSignature, ErrUntrusted)
+	}
+	return raw, nil
+}
+
+// VerifyFile reads the catalog of the bundle at path (its head only: the id is recomputed
+// from it) and checks the signatures beside it against t (Verify).
+func VerifyFile(path string, t *Trust) (*catalog.Catalog, []Signature, error) {
+	c, err := archive.ReadCatalog(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	found, err := ReadFiles(path)
+	if err != nil {
+		return c, nil, err
+	}
+	sigs, err := Verify(c, found, t)
+	return c, sigs, err
+}
+
+// WriteFile writes sig, a signature of the bundle at path, beside it: over the file of a
+// signature with the same public key hint or certificate (a re-signing replaces it), else
+// as the first free name of <base>.sigstore.json, <base>.2.sigstore.json, …. It writes a
+// temporary file in the same directory and renames it into place. It returns the path.
+func WriteFile(path string, sig []byte) (string, error) {
+	base := Base(path)
+	existing, err := Files(path)
+	if err != nil {
+		return "", err
+	}
+	target := ""
+	signer := signerOf(sig)
+	for _, e := range existing {
+		raw, err := readSmall(e)
+		if err == nil && signer != "" && signerOf(raw) == signer {
+			target = e
+			break
+		}
+	}
+	if target == "" {
+		taken := map[string]bool{}
+		for _, e := range existing {
+			taken[e] = true
+		}
+		for n := 1; n <= maxFiles && target == ""; n++ {
+			if p := fileName(base, n); !taken[p] {
+				if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+					target = p
+				}
+			}
+		}
+		if target == "" {
+			return "", fmt.Errorf("%d signature files beside %s already", maxFiles, base)
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(base), ".bale-tmp-*"+Suffix)
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(sig); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("writing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("writing %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		return "", err
+	}
+	return target, nil
+}
+
+// signerOf names the signer of signature raw for WriteFile: its public key hint or its
+// certificate's bytes; "" when raw is not a sigstore bundle.
+func signerOf(raw []byte) string {
+	var b bundle.Bundle
+	if b.UnmarshalJSON(raw) != nil {
+		return ""
+	}
+	vm := b.GetVerificationMaterial()
+	if pk := vm.GetPublicKey(); pk != nil && pk.GetHint() != "" {
+		return "hint:" + pk.GetHint()
+	}
+	if c := vm.GetCertificate(); c != nil {
+		return "cert:" + string(c.GetRawBytes())
+	}
+	return ""
+}
