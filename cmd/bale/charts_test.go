@@ -83,6 +83,12 @@ func TestChartsUnpack(t *testing.T) {
 		p := filepath.Join(src, "pkg", "demo-"+v+".tgz")
 		pkgs[v] = mustRead(t, p)
 	}
+	// 0.3.0 signed: helm package --sign writes demo-0.3.0.tgz.prov, which helm push uploads.
+	secring, pubring := gpgKeys(t)
+	runPeer(t, src, env, helm, "package", "--sign", "--key", "Bale Test", "--keyring", secring,
+		"--version", "0.3.0", "-d", filepath.Join(src, "pkg"), "demo")
+	pkgs["0.3.0"] = mustRead(t, filepath.Join(src, "pkg", "demo-0.3.0.tgz"))
+	prov := mustRead(t, filepath.Join(src, "pkg", "demo-0.3.0.tgz.prov"))
 	reg := testenv.StartRegistry(t, filepath.Join(work, "storage"))
 	for v := range pkgs {
 		runPeer(t, src, env, helm, "push", "--plain-http", filepath.Join(src, "pkg", "demo-"+v+".tgz"), "oci://"+reg.Addr+"/charts")
@@ -96,7 +102,7 @@ func TestChartsUnpack(t *testing.T) {
 	charts := filepath.Join(work, "out", "charts")
 	res := mustBale(t, "unpack", "--to", "registry:"+regOut, "--to", "charts:"+charts, bundle)
 	t.Log(res.stderr)
-	if !strings.Contains(res.stderr, "2 charts written (2 hard links") || !strings.Contains(res.stderr, "1 images that are not Helm charts skipped") {
+	if !strings.Contains(res.stderr, "3 charts written (4 hard links") || !strings.Contains(res.stderr, "1 images that are not Helm charts skipped") {
 		t.Errorf("unpack's summary:\n%s", res.stderr)
 	}
 	for v, want := range pkgs {
@@ -109,17 +115,27 @@ func TestChartsUnpack(t *testing.T) {
 			t.Errorf("%s is not a hard link to its blob in the registry: target", p)
 		}
 	}
+	if got := mustRead(t, filepath.Join(charts, "demo-0.3.0.tgz.prov")); !bytes.Equal(got, prov) {
+		t.Errorf("demo-0.3.0.tgz.prov: %q, not helm package's", got)
+	}
+	if _, err := os.Stat(filepath.Join(charts, "demo-0.1.0.tgz.prov")); err == nil {
+		t.Errorf("a .prov for the unsigned demo-0.1.0.tgz")
+	}
 	checkIndex(t, charts, pkgs)
-	checkHelmRepo(t, helm, charts, pkgs)
+	url := checkHelmRepo(t, helm, charts, pkgs)
+	// helm pull --verify fetches the .prov beside the .tgz and checks it with the public key.
+	henv := helmEnv(t)
+	runPeer(t, "", henv, helm, "repo", "add", "site", url)
+	runPeer(t, "", henv, helm, "pull", "--verify", "--keyring", pubring, "site/demo", "--version", "0.3.0", "-d", t.TempDir())
 
 	copied := filepath.Join(work, "copied")
 	res = mustBale(t, "copy", bundle, "charts:"+copied)
-	if !strings.Contains(res.stderr, "2 charts written (0 hard links") {
+	if !strings.Contains(res.stderr, "3 charts written (0 hard links") {
 		t.Errorf("copy's summary:\n%s", res.stderr)
 	}
 	checkIndex(t, copied, pkgs)
-	if ents, _ := os.ReadDir(copied); len(ents) != 3 {
-		t.Errorf("charts: from a bundle holds %d entries, want 2 charts and index.yaml", len(ents))
+	if ents, _ := os.ReadDir(copied); len(ents) != 5 {
+		t.Errorf("charts: from a bundle holds %d entries, want 3 charts, a .prov and index.yaml", len(ents))
 	}
 }
 
@@ -151,7 +167,7 @@ func checkIndex(t *testing.T, dir string, pkgs map[string][]byte) {
 
 // checkHelmRepo serves dir and has the real helm add it as a repository and pull each
 // version: the same bytes as helm package wrote.
-func checkHelmRepo(t *testing.T, helm, dir string, pkgs map[string][]byte) {
+func checkHelmRepo(t *testing.T, helm, dir string, pkgs map[string][]byte) string {
 	t.Helper()
 	url := serveStatic(t, dir)
 	env := helmEnv(t)
@@ -164,4 +180,24 @@ func checkHelmRepo(t *testing.T, helm, dir string, pkgs map[string][]byte) {
 			t.Errorf("helm pull site/demo --version %s: %d bytes, not helm package's %d", v, len(got), len(want))
 		}
 	}
+	return url
+}
+
+// gpgKeys makes an RSA signing key "Bale Test" with the real gpg in a GNUPGHOME of its own and
+// exports it as the binary keyrings helm reads: the secret one and the public one.
+func gpgKeys(t *testing.T) (secring, pubring string) {
+	t.Helper()
+	gpg := testenv.Need(t, "gpg")
+	home := t.TempDir()
+	os.Chmod(home, 0o700)
+	env := []string{"GNUPGHOME=" + home}
+	runPeer(t, home, env, gpg, "--batch", "--passphrase", "", "--quick-gen-key", "Bale Test <test@bale.invalid>", "rsa2048", "sign", "never")
+	secring, pubring = filepath.Join(home, "secring.gpg"), filepath.Join(home, "pubring.gpg")
+	if err := os.WriteFile(secring, []byte(runPeer(t, home, env, gpg, "--batch", "--export-secret-keys")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pubring, []byte(runPeer(t, home, env, gpg, "--batch", "--export")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return secring, pubring
 }
