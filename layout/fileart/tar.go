@@ -235,7 +235,7 @@ func (x *extractor) entry(tr *tar.Reader, h *tar.Header) error {
 	case tar.TypeDir:
 		x.dirs = append(x.dirs, dirTime{p, mode, h.ModTime})
 		return os.Mkdir(p, 0o700)
-	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old tars write TypeRegA
+	case tar.TypeReg: // archive/tar reads the old TypeRegA as TypeReg
 		return writeEntry(p, tr, h.Size, mode, h.ModTime)
 	case tar.TypeSymlink:
 		if !linkInside(name, h.Linkname, x.title) {
