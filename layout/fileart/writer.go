@@ -248,18 +248,12 @@ func (w *Writer) link(fsrc layout.FileSource, repo string, l layout.Descriptor, 
 	if err != nil {
 		return false, err
 	}
-	// One inode, one mode: the check and the chmod are made one at a time.
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return false, fmt.Errorf("blob %s: %w", l.Digest, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return false, fmt.Errorf("blob %s: %s is not a regular file: %w", l.Digest, p, layout.ErrInvalid)
-	}
-	if perm := fi.Mode().Perm(); perm != mode && perm != fsutil.BlobMode {
-		return false, nil
 	}
 	if err := os.Link(p, tmp); err != nil {
 		if errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EMLINK) {
@@ -270,11 +264,18 @@ func (w *Writer) link(fsrc layout.FileSource, repo string, l layout.Descriptor, 
 	if err := layout.VerifyFile(tmp, l); err != nil {
 		return false, err
 	}
-	if fi.Mode().Perm() != mode {
-		if err := os.Chmod(tmp, mode); err != nil {
-			os.Remove(tmp)
-			return false, nil // not ours to change: copy
-		}
+	// One inode, one mode: the check and the chmod are made one at a time.
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	li, err := os.Lstat(tmp)
+	if err != nil {
+		return false, err
+	}
+	switch perm := li.Mode().Perm(); {
+	case perm == mode:
+	case perm == fsutil.BlobMode && os.Chmod(tmp, mode) == nil:
+	default: // another file's mode, or not ours to change: copy
+		return false, os.Remove(tmp)
 	}
 	return true, nil
 }

@@ -171,3 +171,48 @@ func TestWriterConflict(t *testing.T) {
 		t.Errorf("wrote %q (%x), %d outputs", got, sum, w.Written())
 	}
 }
+
+// TestWriterSharedBlobModes: one blob, two files of different modes (same bytes): the first
+// is a hard link with its mode less write bits, the second, which would need another mode on
+// the same inode, a copy with its own mode exactly.
+func TestWriterSharedBlobModes(t *testing.T) {
+	base := t.TempDir()
+	exe, plain := filepath.Join(base, "x", "tool"), filepath.Join(base, "y", "tool")
+	for p, mode := range map[string]os.FileMode{exe: 0o755, plain: 0o644} {
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte("same bytes"), mode)
+		os.Chmod(p, mode)
+	}
+	root := t.TempDir()
+	for _, s := range []Spec{{Path: exe, Name: "exe"}, {Path: plain, Name: "plain"}} {
+		if _, err := Stage(context.Background(), root, s, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := registry.New(root)
+	out := t.TempDir()
+	w := NewWriter(out)
+	for _, name := range []string{"files/exe", "files/plain"} {
+		ref := layout.Ref{Repo: name, Tag: DefaultTag}
+		d, err := st.Resolve(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := layout.LoadImage(st, ref.Repo, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.PutImage(ref, img, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	linked, copied := w.Counts()
+	fe, _ := os.Stat(filepath.Join(out, "exe", "tool"))
+	fp, _ := os.Stat(filepath.Join(out, "plain", "tool"))
+	if linked != 1 || copied != 1 || fe.Mode().Perm() != 0o555 || fp.Mode().Perm() != 0o644 || os.SameFile(fe, fp) {
+		t.Errorf("linked %d, copied %d; exe %v, plain %v, same inode %v", linked, copied, fe.Mode(), fp.Mode(), os.SameFile(fe, fp))
+	}
+}
