@@ -18,17 +18,14 @@ const (
 // artifactKinds are the prefixes of the kinds above, for the parsers of locations.
 var artifactKinds = []string{kindFiles, kindCharts}
 
-// openArtifactDir names a files: or charts: destination, creating nothing yet: each writes
+// openArtifactDir names the files: or charts: destination l, creating nothing yet: each writes
 // its outputs under temporary names and renames them into place when the command succeeds
 // (finishArchives commits it), so a failed command leaves DIR as it was.
-func openArtifactDir(l location) (destination, bool) {
-	switch l.Kind {
-	case kindFiles:
-		return fileart.NewWriter(l.Path), true
-	case kindCharts:
-		return chartdir.NewWriter(l.Path), true
+func openArtifactDir(l location) destination {
+	if l.Kind == kindCharts {
+		return chartdir.NewWriter(l.Path)
 	}
-	return nil, false
+	return fileart.NewWriter(l.Path)
 }
 
 var (

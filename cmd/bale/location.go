@@ -125,8 +125,7 @@ func openDestination(cx *cli.Context, l location) (destination, error) {
 	case kindOCI:
 		return ocidir.New(l.Path)
 	case kindFiles, kindCharts:
-		d, _ := openArtifactDir(l)
-		return d, nil
+		return openArtifactDir(l), nil
 	case kindS3:
 		st, err := openS3(cx, l)
 		if err != nil {
