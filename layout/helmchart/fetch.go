@@ -274,4 +274,3 @@ func Newest(tags []string, version string) (string, error) {
 	}
 	return tag, nil
 }
-

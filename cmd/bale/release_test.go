@@ -1,0 +1,194 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bale-project/bale/internal/charttest"
+	"github.com/bale-project/bale/internal/testenv"
+	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/registry"
+)
+
+// chartSource is registry storage holding busybox:1.36.1 of the fixture under its own name
+// and under every name the demo chart uses with the site's values, and one image nothing
+// names (other/unused:1).
+func chartSource(t *testing.T, f *fixture) string {
+	t.Helper()
+	from, err := registry.Open(f.registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := from.Resolve(layout.Ref{Repo: "busybox", Tag: "1.36.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := layout.LoadImage(from, "busybox", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "source")
+	dst := registry.New(root)
+	names := append(readImageLines(t, filepath.Join(charttest.Dir(), "site-images.txt")), "busybox:1.36.1", "other/unused:1")
+	for _, n := range names {
+		ref, err := layout.ParseRef(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dst.PutImage(ref, img, from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// readImageLines reads a hand-written image list.
+func readImageLines(t *testing.T, p string) []string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for l := range strings.Lines(string(b)) {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestReleasePack: bale pack --release with a chart of a served repository picked by a semver
+// range (images: true with the site's values) and a chart directory; unpacked into registry
+// storage served by docker-registry, helm pull gives the repository's .tgz byte for byte and
+// helm template renders it; the bundle holds the release's image list, the chart's images
+// (from SOURCE) and the charts, nothing else; the stage is gone.
+func TestReleasePack(t *testing.T) {
+	f := getFixture(t)
+	h := charttest.NewHelm(t)
+	repo := charttest.StartRepo(t, h)
+	src := chartSource(t, f)
+	work := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(work, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	site, err := os.ReadFile(filepath.Join(charttest.Dir(), "site-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("site-values.yaml", string(site))
+	write("images-list.txt", "busybox:1.36.1\n")
+	rel := write("release.yaml", `images: [images-list.txt]
+charts:
+  - repo: `+repo.URL+`
+    name: demo
+    version: ">=0.1.0 <0.2.0"
+    images: true
+    values: [site-values.yaml]
+  - path: `+filepath.Join(charttest.Dir(), "demo")+`
+`)
+	bundle := filepath.Join(work, "release.tar.zst")
+	mustBale(t, "pack", "--release", rel, "-o", bundle, "registry:"+src)
+	if _, err := os.Stat(bundle + ".bale-release"); !os.IsNotExist(err) {
+		t.Fatalf("stage left behind: %v", err)
+	}
+
+	var got []string
+	for _, l := range listJSON(t, bundle) {
+		got = append(got, l.Repo+":"+l.Tag)
+	}
+	slices.Sort(got)
+	want := []string{"busybox:1.36", "busybox:1.36.1", "charts/demo:0.1.3", "charts/demo:0.1.5", "example/app:1.1", "example/backup:1.1",
+		"example/db:5.7", "example/debug:latest", "example/sidecar:0.9", "example/tool:2.0"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("bundle holds\n%q\nwant\n%q", got, want)
+	}
+
+	x := filepath.Join(work, "site")
+	mustBale(t, "unpack", "--to", "registry:"+x, bundle)
+	reg := testenv.StartRegistry(t, x)
+	pull := t.TempDir()
+	h.Run(t, pull, "pull", "oci://"+reg.Addr+"/charts/demo", "--version", "0.1.5", "--plain-http", "-d", pull)
+	tgz := filepath.Join(pull, "demo-0.1.5.tgz")
+	b, err := os.ReadFile(tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	if hex.EncodeToString(sum[:]) != repo.Digests["0.1.5"] {
+		t.Fatalf("pulled chart sha256 %x, index.yaml %s", sum, repo.Digests["0.1.5"])
+	}
+	if out := h.Run(t, pull, "template", tgz, "-f", filepath.Join(work, "site-values.yaml")); !strings.Contains(string(out), "registry.site:5000/example/app:1.1") {
+		t.Fatalf("helm template:\n%s", out)
+	}
+	h.Run(t, pull, "pull", "oci://"+reg.Addr+"/charts/demo", "--version", "0.1.3", "--plain-http", "-d", pull)
+}
+
+// TestReleasePackErrors: a range nothing matches, a repository that does not answer, a
+// missing chart path and files: are each named at once, and nothing is written.
+func TestReleasePackErrors(t *testing.T) {
+	h := charttest.NewHelm(t)
+	repo := charttest.StartRepo(t, h)
+	src := t.TempDir()
+	if _, err := registry.Create(src); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, charts, want string }{
+		{"no match", "charts:\n  - repo: " + repo.URL + "\n    name: demo\n    version: \">=0.3.0\"\n", "no matching chart version"},
+		{"no answer", "charts:\n  - repo: http://127.0.0.1:1\n    name: demo\n", "http://127.0.0.1:1"},
+		{"missing path", "charts:\n  - path: nowhere/demo\n", "nowhere/demo"},
+		{"files", "files:\n  - path: bin/kubeadm\n", "files: in a release file are not supported yet"},
+		{"bad file", "charts:\n  - path: x\n    oci: h/x\n", "release.yaml:2: chart: want exactly one"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			work := t.TempDir()
+			rel := filepath.Join(work, "release.yaml")
+			if err := os.WriteFile(rel, []byte(tc.charts), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(work, "out", "b.tar.zst")
+			os.MkdirAll(filepath.Dir(out), 0o755)
+			res := bale(t, "pack", "-f", rel, "-o", out, "registry:"+src)
+			if res.code == 0 || !strings.Contains(res.stderr, tc.want) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant it to name %q", res.code, res.stderr, tc.want)
+			}
+			if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 0 {
+				t.Errorf("files left behind: %v", ents)
+			}
+		})
+	}
+}
+
+// TestImagesCommand: bale images prints exactly the hand-written list, for the chart of a
+// served repository picked by a range and for the chart directory; pack --images takes it.
+func TestImagesCommand(t *testing.T) {
+	h := charttest.NewHelm(t)
+	repo := charttest.StartRepo(t, h)
+	site := filepath.Join(charttest.Dir(), "site-values.yaml")
+	want := strings.Join(readImageLines(t, filepath.Join(charttest.Dir(), "site-images.txt")), "\n") + "\n"
+	for _, args := range [][]string{
+		{"images", "-f", site, "--repo", repo.URL, "demo", "--version", ">=0.1.0 <0.2.0"},
+		{"images", "--values", site, filepath.Join(charttest.Dir(), "demo")},
+		{"images", "--values", site, repo.Tgz("0.2.0")},
+	} {
+		res := mustBale(t, args...)
+		if res.stdout != want {
+			t.Errorf("bale %v:\n%s\nwant\n%s", args, res.stdout, want)
+		}
+		if _, err := layout.ParseImageList(strings.NewReader(res.stdout), "out"); err != nil {
+			t.Errorf("not an image list: %v", err)
+		}
+	}
+	if res := bale(t, "images", "--repo", repo.URL, "demo", "--version", "9.x"); res.code == 0 || !strings.Contains(res.stderr, "no matching chart version") {
+		t.Fatalf("a range nothing matches: exit %d %s", res.code, res.stderr)
+	}
+}
