@@ -18,16 +18,16 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	"helm.sh/helm/v4/pkg/registry"
 
 	"github.com/bale-project/bale/layout"
 )
 
-// Media types of a Helm chart artifact (helm.sh/helm/v4/pkg/registry).
+// Media types of a Helm chart artifact, as helm.sh/helm/v4/pkg/registry names them (written
+// here: that package brings an OCI client bale does not need).
 const (
-	ConfigMediaType     = registry.ConfigMediaType
-	ChartLayerMediaType = registry.ChartLayerMediaType
-	ProvLayerMediaType  = registry.ProvLayerMediaType
+	ConfigMediaType     = "application/vnd.cncf.helm.config.v1+json"
+	ChartLayerMediaType = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+	ProvLayerMediaType  = "application/vnd.cncf.helm.chart.provenance.v1.prov"
 )
 
 // RepoPrefix is the repository directory charts are stored under.

@@ -10,15 +10,16 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/opencontainers/go-digest"
+	"go.yaml.in/yaml/v3"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
-	repo "helm.sh/helm/v4/pkg/repo/v1"
 
 	"github.com/bale-project/bale/layout"
 )
@@ -163,13 +164,13 @@ func FromRepo(ctx context.Context, h HTTP, repoURL, name, version string) (*Arti
 	if err != nil {
 		return nil, fmt.Errorf("chart repository %s: %w", repoURL, err)
 	}
-	index, err := loadIndex(idx)
-	if err != nil {
+	var index index
+	if err := yaml.Unmarshal(idx, &index); err != nil || index.APIVersion == "" {
 		return nil, fmt.Errorf("chart repository %s: index.yaml: %v: %w", repoURL, err, layout.ErrInvalid)
 	}
-	cv, err := index.Get(name, version)
+	cv, err := index.get(name, version)
 	if err != nil {
-		return nil, fmt.Errorf("chart repository %s: %s %s: %v: %w", repoURL, name, cmp.Or(version, "(newest)"), err, ErrNoMatch)
+		return nil, fmt.Errorf("chart repository %s: %s %s: %w", repoURL, name, cmp.Or(version, "(newest)"), err)
 	}
 	if len(cv.URLs) == 0 {
 		return nil, fmt.Errorf("chart repository %s: %s %s has no urls: %w", repoURL, name, cv.Version, layout.ErrInvalid)
@@ -195,8 +196,8 @@ func FromRepo(ctx context.Context, h HTTP, repoURL, name, version string) (*Arti
 		return nil, fmt.Errorf("chart repository %s: %w", repoURL, err)
 	}
 	created := ""
-	if !cv.Created.IsZero() {
-		created = cv.Created.UTC().Format(time.RFC3339)
+	if t, err := time.Parse(time.RFC3339Nano, cv.Created); err == nil {
+		created = t.UTC().Format(time.RFC3339)
 	}
 	a, err := Build(tgz, prov, created)
 	if err != nil {
@@ -209,22 +210,37 @@ func FromRepo(ctx context.Context, h HTTP, repoURL, name, version string) (*Arti
 	return a, nil
 }
 
-// loadIndex parses an index.yaml with helm's own loader (repo.LoadIndexFile: entries checked
-// and sorted, newest first).
-func loadIndex(b []byte) (*repo.IndexFile, error) {
-	f, err := os.CreateTemp("", "bale-index-*.yaml")
+// indexEntry is one version of a chart in index.yaml: what bale reads of it.
+type indexEntry struct {
+	Version string   `yaml:"version"`
+	Digest  string   `yaml:"digest"`
+	URLs    []string `yaml:"urls"`
+	Created string   `yaml:"created"`
+}
+
+// index is a classic repository's index.yaml (YAML or JSON).
+type index struct {
+	APIVersion string                  `yaml:"apiVersion"`
+	Entries    map[string][]indexEntry `yaml:"entries"`
+}
+
+// get picks the version of name as helm's IndexFile.Get does: the entry whose version is
+// version exactly, else the newest that matches version as a range ("" means the newest
+// stable).
+func (x *index) get(name, version string) (*indexEntry, error) {
+	es := x.Entries[name]
+	if len(es) == 0 {
+		return nil, fmt.Errorf("no chart %s in index.yaml: %w", name, ErrNoMatch)
+	}
+	tags := make([]string, len(es))
+	for i, e := range es {
+		tags[i] = TagOf(e.Version)
+	}
+	tag, err := Newest(tags, version)
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	return repo.LoadIndexFile(f.Name())
+	return &es[slices.Index(tags, tag)], nil
 }
 
 // resolveURL is ref (a chart's url in index.yaml) against the repository's base URL.

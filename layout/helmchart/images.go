@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -16,9 +17,8 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
-	"helm.sh/helm/v4/pkg/cli/values"
 	"helm.sh/helm/v4/pkg/engine"
-	"helm.sh/helm/v4/pkg/getter"
+	"helm.sh/helm/v4/pkg/strvals"
 
 	"github.com/bale-project/bale/layout"
 )
@@ -32,6 +32,30 @@ const ImagesAnnotation = "helm.sh/images"
 type Values struct {
 	Files []string
 	Set   []string
+}
+
+// merge is helm's values.Options.MergeValues for -f and --set (without its getter, which
+// would bring helm's plugin runtime into bale): each file merged over the ones before, then
+// each --set.
+func (v Values) merge() (map[string]any, error) {
+	base := map[string]any{}
+	for _, f := range v.Files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("values: %w", err)
+		}
+		m, err := loader.LoadValues(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("values file %s: %v: %w", f, err, layout.ErrInvalid)
+		}
+		base = loader.MergeMaps(base, m)
+	}
+	for _, s := range v.Set {
+		if err := strvals.ParseInto(s, base); err != nil {
+			return nil, fmt.Errorf("--set %s: %v: %w", s, err, layout.ErrInvalid)
+		}
+	}
+	return base, nil
 }
 
 // LoadArchive loads a chart archive with helm's loader.
@@ -49,10 +73,9 @@ func LoadArchive(tgz []byte) (*chart.Chart, error) {
 // annotations of ch and its subcharts: sorted, each once, a reference without tag or digest
 // given ":latest".
 func Images(ch *chart.Chart, v Values) ([]string, error) {
-	opts := values.Options{ValueFiles: v.Files, Values: v.Set}
-	vals, err := opts.MergeValues(getter.Providers{})
+	vals, err := v.merge()
 	if err != nil {
-		return nil, fmt.Errorf("values: %w", err)
+		return nil, err
 	}
 	if err := chartutil.ProcessDependencies(ch, vals); err != nil {
 		return nil, fmt.Errorf("chart %s: dependencies: %w", ch.Name(), err)
