@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 
@@ -158,7 +159,14 @@ func fetchChart(cx *cli.Context, c release.Chart, dst layout.Sink) (layout.Ref, 
 		if err != nil {
 			return layout.Ref{}, nil, err
 		}
-		h := helmchart.HTTP{Client: client, Username: o.Username, Password: o.Password}
+		u, err := url.Parse(c.Repo)
+		if err != nil {
+			return layout.Ref{}, nil, usageError{err}
+		}
+		h := helmchart.HTTP{Client: client}
+		if h.Username, h.Password, err = remote.BasicAuth(o, u.Host); err != nil {
+			return layout.Ref{}, nil, err
+		}
 		if a, err = helmchart.FromRepo(cx.Context, h, c.Repo, c.Name, c.Version); err != nil {
 			return layout.Ref{}, nil, err
 		}

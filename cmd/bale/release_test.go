@@ -2,7 +2,10 @@ package main
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -190,5 +193,41 @@ func TestImagesCommand(t *testing.T) {
 	}
 	if res := bale(t, "images", "--repo", repo.URL, "demo", "--version", "9.x"); res.code == 0 || !strings.Contains(res.stderr, "no matching chart version") {
 		t.Fatalf("a range nothing matches: exit %d %s", res.code, res.stderr)
+	}
+}
+
+// TestImagesRepoAuth: a chart repository that asks for basic auth gets the credentials of
+// --src-authfile for its host, as a docker:// registry would; without them it is refused.
+func TestImagesRepoAuth(t *testing.T) {
+	h := charttest.NewHelm(t)
+	repo := charttest.StartRepo(t, h)
+	files := http.FileServer(http.Dir(repo.Dir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "chartuser" || p != "s3cret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	// index.yaml names the python server's URLs: serve the .tgz by its relative name instead.
+	idx, err := os.ReadFile(filepath.Join(repo.Dir, "index.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo.Dir, "index.yaml"), []byte(strings.ReplaceAll(string(idx), repo.URL+"/", "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(srv.URL, "http://")
+	auth := filepath.Join(t.TempDir(), "auth.json")
+	if err := os.WriteFile(auth, []byte(`{"auths":{"`+host+`":{"auth":"`+base64.StdEncoding.EncodeToString([]byte("chartuser:s3cret"))+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := mustBale(t, "images", "--src-authfile", auth, "--repo", srv.URL, "demo", "--version", "0.1.3")
+	if !strings.Contains(res.stdout, "example/app:1.0\n") {
+		t.Fatalf("stdout:\n%s", res.stdout)
+	}
+	if res := bale(t, "images", "--src-creds", "chartuser:wrong", "--repo", srv.URL, "demo"); res.code == 0 || !strings.Contains(res.stderr, "401") {
+		t.Fatalf("wrong credentials: exit %d %s", res.code, res.stderr)
 	}
 }
