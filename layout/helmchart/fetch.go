@@ -17,6 +17,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/opencontainers/go-digest"
 	"go.yaml.in/yaml/v3"
+	"helm.sh/helm/v4/pkg/chart/common"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
@@ -89,7 +90,32 @@ func FromDir(dir string) (*Artifact, error) {
 	if err != nil {
 		return nil, fmt.Errorf("packaging chart %s: %w", dir, err)
 	}
+	// helm's .tgz keeps the files' times, so it is the same each time: so is the manifest,
+	// created when the chart's newest file was written (helm push would say when the .tgz was).
+	if t := newest(ch); !t.IsZero() {
+		if err := os.Chtimes(p, t, t); err != nil {
+			return nil, err
+		}
+	}
 	return FromFile(p)
+}
+
+// newest is the time the newest file of ch (its dependencies' too) was written.
+func newest(ch *chart.Chart) time.Time {
+	t := ch.ModTime
+	for _, fs := range [][]*common.File{ch.Raw, ch.Templates, ch.Files} {
+		for _, f := range fs {
+			if f != nil && f.ModTime.After(t) {
+				t = f.ModTime
+			}
+		}
+	}
+	for _, d := range ch.Dependencies() {
+		if n := newest(d); n.After(t) {
+			t = n
+		}
+	}
+	return t
 }
 
 // checkDependencies is helm package's check (action.CheckDependencies): every dependency of

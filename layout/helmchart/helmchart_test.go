@@ -254,3 +254,30 @@ func FuzzManifestImages(f *testing.F) {
 		}
 	})
 }
+
+// TestChartFromDirStable: a chart directory packaged twice, a second apart, gives the same
+// artifact (manifest included), so that packing the same release twice gives the same bundle;
+// the real helm renders the .tgz.
+func TestChartFromDirStable(t *testing.T) {
+	dir := filepath.Join(charttest.Dir(), "demo")
+	a, err := helmchart.FromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	b, err := helmchart.FromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Chart, b.Chart) || !bytes.Equal(a.Manifest, b.Manifest) {
+		t.Fatalf("packaged twice, two artifacts:\n%s\n%s", a.Manifest, b.Manifest)
+	}
+	h := charttest.NewHelm(t)
+	tgz := filepath.Join(t.TempDir(), "demo.tgz")
+	if err := os.WriteFile(tgz, a.Chart, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := h.Run(t, "", "template", tgz); !strings.Contains(string(out), "example/app:1.0") {
+		t.Fatalf("helm template:\n%s", out)
+	}
+}
