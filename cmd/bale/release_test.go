@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -90,6 +92,10 @@ func TestReleasePack(t *testing.T) {
 	}
 	write("site-values.yaml", string(site))
 	write("images-list.txt", "busybox:1.36.1\n")
+	// An OCI chart: 0.2.0 pushed by the real helm; a range picks it among the tags.
+	charts := testenv.StartRegistry(t, t.TempDir())
+	h.Run(t, repo.Dir, "push", repo.Tgz("0.2.0"), "oci://"+charts.Addr+"/up/charts", "--plain-http")
+	pushed := getChartManifest(t, charts.Addr, "up/charts/demo", "0.2.0")
 	rel := write("release.yaml", `images: [images-list.txt]
 charts:
   - repo: `+repo.URL+`
@@ -98,9 +104,11 @@ charts:
     images: true
     values: [site-values.yaml]
   - path: `+filepath.Join(charttest.Dir(), "demo")+`
+  - oci: oci://`+charts.Addr+`/up/charts/demo
+    version: ^0.2
 `)
 	bundle := filepath.Join(work, "release.tar.zst")
-	mustBale(t, "pack", "--release", rel, "-o", bundle, "registry:"+src)
+	mustBale(t, "pack", "--release", rel, "--src-tls-verify=false", "-o", bundle, "registry:"+src)
 	if _, err := os.Stat(bundle + ".bale-release"); !os.IsNotExist(err) {
 		t.Fatalf("stage left behind: %v", err)
 	}
@@ -110,10 +118,28 @@ charts:
 		got = append(got, l.Repo+":"+l.Tag)
 	}
 	slices.Sort(got)
-	want := []string{"busybox:1.36", "busybox:1.36.1", "charts/demo:0.1.3", "charts/demo:0.1.5", "example/app:1.1", "example/backup:1.1",
+	want := []string{"busybox:1.36", "busybox:1.36.1", "charts/demo:0.1.3", "charts/demo:0.1.5", "charts/demo:0.2.0", "example/app:1.1", "example/backup:1.1",
 		"example/db:5.7", "example/debug:latest", "example/sidecar:0.9", "example/tool:2.0"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("bundle holds\n%q\nwant\n%q", got, want)
+	}
+
+	// From a live registry (SOURCE staged, the union read through a pull) the same.
+	live := testenv.StartRegistry(t, src)
+	bundle2 := filepath.Join(work, "release-live.tar.zst")
+	mustBale(t, "pack", "-f", rel, "-o", bundle2, "--src-tls-verify=false", "docker://"+live.Addr)
+	var got2 []string
+	for _, l := range listJSON(t, bundle2) {
+		got2 = append(got2, l.Repo+":"+l.Tag)
+	}
+	slices.Sort(got2)
+	if !slices.Equal(got2, want) {
+		t.Fatalf("bundle from docker:// holds\n%q\nwant\n%q", got2, want)
+	}
+	for _, p := range []string{bundle2 + ".bale-release", bundle2 + ".bale-pull"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("%s left behind: %v", p, err)
+		}
 	}
 
 	x := filepath.Join(work, "site")
@@ -134,6 +160,26 @@ charts:
 		t.Fatalf("helm template:\n%s", out)
 	}
 	h.Run(t, pull, "pull", "oci://"+reg.Addr+"/charts/demo", "--version", "0.1.3", "--plain-http", "-d", pull)
+	if got := getChartManifest(t, reg.Addr, "charts/demo", "0.2.0"); !bytes.Equal(got, pushed) {
+		t.Fatalf("the OCI chart's manifest changed on the way:\n%s\nwant\n%s", got, pushed)
+	}
+}
+
+// getChartManifest fetches repo:tag's manifest bytes from the registry at addr.
+func getChartManifest(t *testing.T, addr, repo, tag string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v2/"+repo+"/manifests/"+tag, nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s:%s: %s %v", repo, tag, resp.Status, err)
+	}
+	return b
 }
 
 // TestReleasePackErrors: a range nothing matches, a repository that does not answer, a
