@@ -49,7 +49,8 @@ stays the source of the images); its Helm charts (a classic repository with a ve
 range, oci://, a chart directory or .tgz) are written as helm push writes them, in
 charts/<name>:<version>, staged as registry storage beside OUT (OUT.bale-release, removed
 afterwards and after a failure); with images: true the images a chart uses (rendered with its
-values, as 'bale images' finds them) are packed from SOURCE too. --src-* flags reach chart
+values, as 'bale images' finds them) are packed from SOURCE too. The images packed are those
+the lists and charts name; when none names any, every tag of SOURCE. --src-* flags reach chart
 repositories and registries. A repository that does not answer, a range nothing matches or a
 missing path is named at once, and nothing is written.
 

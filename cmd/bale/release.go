@@ -61,8 +61,9 @@ func packSelection(cx *cli.Context) (*layout.Selection, *release.Release, error)
 // withRelease stages the charts and files of rel as registry storage at out.bale-release
 // (nothing there before; removed by the cleanup returned, which the caller defers, and at
 // once when staging fails) and returns src with the stage laid over it and refs with the
-// staged artifacts and the images the charts use (images: true). refs nil (every tag of src)
-// becomes every tag of src listed now, and all is then true.
+// staged artifacts and the images the charts use (images: true). refs nil (no image list)
+// means only those images, or every tag of src (listed now; all is then true) when no chart
+// names images either.
 func withRelease(cx *cli.Context, rel *release.Release, src layout.Source, refs []layout.Ref, out string) (_ layout.Source, _ []layout.Ref, all bool, cleanup func(), err error) {
 	cleanup = func() {}
 	if rel == nil {
@@ -108,7 +109,7 @@ func withRelease(cx *cli.Context, rel *release.Release, src layout.Source, refs 
 		return nil, nil, false, cleanup, err
 	}
 	staged = append(staged, files...)
-	if refs == nil {
+	if refs == nil && len(images) == 0 { // nothing names images: every tag of SOURCE
 		if refs, err = src.Refs(); err != nil {
 			return nil, nil, false, cleanup, err
 		}

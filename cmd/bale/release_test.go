@@ -142,6 +142,22 @@ charts:
 		}
 	}
 
+	// A release whose only images are those its chart uses: nothing else of SOURCE.
+	only := write("only-chart.yaml", "charts:\n  - repo: "+repo.URL+"\n    name: demo\n    version: 0.1.5\n    images: true\n    values: [site-values.yaml]\n")
+	bundle3 := filepath.Join(work, "only-chart.tar.zst")
+	mustBale(t, "pack", "-f", only, "-o", bundle3, "registry:"+src)
+	var got3 []string
+	for _, l := range listJSON(t, bundle3) {
+		got3 = append(got3, l.Repo+":"+l.Tag)
+	}
+	slices.Sort(got3)
+	want3 := slices.DeleteFunc(slices.Clone(want), func(s string) bool {
+		return s == "busybox:1.36.1" || s == "charts/demo:0.1.3" || s == "charts/demo:0.2.0"
+	})
+	if !slices.Equal(got3, want3) {
+		t.Fatalf("bundle of the chart alone holds\n%q\nwant\n%q", got3, want3)
+	}
+
 	x := filepath.Join(work, "site")
 	mustBale(t, "unpack", "--to", "registry:"+x, bundle)
 	reg := testenv.StartRegistry(t, x)
