@@ -240,8 +240,11 @@ func TestImagesCommand(t *testing.T) {
 	repo := charttest.StartRepo(t, h)
 	site := filepath.Join(charttest.Dir(), "site-values.yaml")
 	want := strings.Join(readImageLines(t, filepath.Join(charttest.Dir(), "site-images.txt")), "\n") + "\n"
+	charts := testenv.StartRegistry(t, t.TempDir())
+	h.Run(t, repo.Dir, "push", repo.Tgz("0.1.3"), "oci://"+charts.Addr+"/charts", "--plain-http")
 	for _, args := range [][]string{
 		{"images", "-f", site, "--repo", repo.URL, "demo", "--version", ">=0.1.0 <0.2.0"},
+		{"images", "-f", site, "--src-tls-verify=false", "oci://" + charts.Addr + "/charts/demo", "--version", "~0.1"},
 		{"images", "--values", site, filepath.Join(charttest.Dir(), "demo")},
 		{"images", "--values", site, repo.Tgz("0.2.0")},
 	} {
