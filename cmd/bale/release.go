@@ -22,13 +22,13 @@ var releaseFlag = &cli.StringFlag{Name: "release", Aliases: []string{"f"}, Usage
 // errFilesUnsupported is what a release file with files: gets until file artifacts land.
 var errFilesUnsupported = errors.New("files: in a release file are not supported yet")
 
-// stageReleaseFiles writes the file artifacts of files into the registry storage at stage
-// and returns their refs.
-func stageReleaseFiles(cx *cli.Context, stage string, files []release.File) ([]layout.Ref, error) {
-	if len(files) == 0 {
+// stageReleaseFiles writes the file artifacts of rel's files into the registry storage at
+// stage and returns their refs.
+func stageReleaseFiles(cx *cli.Context, stage string, rel *release.Release) ([]layout.Ref, error) {
+	if len(rel.Files) == 0 {
 		return nil, nil
 	}
-	return nil, fmt.Errorf("%s:%d: %w", "release file", files[0].Line, errFilesUnsupported)
+	return nil, fmt.Errorf("%s:%d: %w", rel.File, rel.Files[0].Line, errFilesUnsupported)
 }
 
 // packSelection reads --release (nil without it) and the image selection of --images and
@@ -104,7 +104,7 @@ func withRelease(cx *cli.Context, rel *release.Release, src layout.Source, refs 
 			return nil, nil, false, cleanup, fmt.Errorf("%s:%d: images of %s: %w", rel.File, c.Line, ref, err)
 		}
 	}
-	files, err := stageReleaseFiles(cx, stage, rel.Files)
+	files, err := stageReleaseFiles(cx, stage, rel)
 	if err != nil {
 		return nil, nil, false, cleanup, err
 	}

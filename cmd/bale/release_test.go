@@ -211,7 +211,7 @@ func TestReleasePackErrors(t *testing.T) {
 		{"no match", "charts:\n  - repo: " + repo.URL + "\n    name: demo\n    version: \">=0.3.0\"\n", "no matching chart version"},
 		{"no answer", "charts:\n  - repo: http://127.0.0.1:1\n    name: demo\n", "http://127.0.0.1:1"},
 		{"missing path", "charts:\n  - path: nowhere/demo\n", "nowhere/demo"},
-		{"files", "files:\n  - path: bin/kubeadm\n", "files: in a release file are not supported yet"},
+		{"files", "files:\n  - path: bin/kubeadm\n", "release.yaml:2: files: in a release file are not supported yet"},
 		{"bad file", "charts:\n  - path: x\n    oci: h/x\n", "release.yaml:2: chart: want exactly one"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
