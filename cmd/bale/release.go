@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bale-project/bale/layout"
+	"github.com/bale-project/bale/layout/fileart"
 	"github.com/bale-project/bale/layout/helmchart"
 	"github.com/bale-project/bale/layout/registry"
 	"github.com/bale-project/bale/layout/release"
@@ -19,16 +19,40 @@ import (
 // releaseFlag is pack's --release FILE.
 var releaseFlag = &cli.StringFlag{Name: "release", Aliases: []string{"f"}, Usage: "pack what the release file `FILE` names too: its image lists (as --images), Helm charts (and, with images: true, the images they use) and files; SOURCE stays the source of the images"}
 
-// errFilesUnsupported is what a release file with files: gets until file artifacts land.
-var errFilesUnsupported = errors.New("files: in a release file are not supported yet")
-
 // stageReleaseFiles writes the file artifacts of rel's files into the registry storage at
-// stage and returns their refs.
+// stage and returns their refs. A URL is fetched with the --src-* TLS settings and, for its
+// host, the --src-creds or --src-authfile credentials, as a chart repository is.
 func stageReleaseFiles(cx *cli.Context, stage string, rel *release.Release) ([]layout.Ref, error) {
 	if len(rel.Files) == 0 {
 		return nil, nil
 	}
-	return nil, fmt.Errorf("%s:%d: %w", rel.File, rel.Files[0].Line, errFilesUnsupported)
+	o, err := remoteOptions(cx, "src")
+	if err != nil {
+		return nil, err
+	}
+	client, err := remote.HTTPClient(o)
+	if err != nil {
+		return nil, err
+	}
+	var refs []layout.Ref
+	for _, f := range rel.Files {
+		opt := fileart.Options{Client: client}
+		if f.URL != "" {
+			u, err := url.Parse(f.URL)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", rel.File, f.Line, usageError{err})
+			}
+			if opt.Username, opt.Password, err = remote.BasicAuth(o, u.Host); err != nil {
+				return nil, err
+			}
+		}
+		ref, err := fileart.Stage(cx.Context, stage, fileart.Spec{Path: f.Path, URL: f.URL, SHA256: f.SHA256, Name: f.Name, Tag: f.Tag}, opt)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", rel.File, f.Line, err)
+		}
+		refs = append(refs, ref)
+	}
+	return refs, nil
 }
 
 // packSelection reads --release (nil without it) and the image selection of --images and

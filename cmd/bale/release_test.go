@@ -199,7 +199,7 @@ func getChartManifest(t *testing.T, addr, repo, tag string) []byte {
 }
 
 // TestReleasePackErrors: a range nothing matches, a repository that does not answer, a
-// missing chart path and files: are each named at once, and nothing is written.
+// missing chart path, a missing file and a URL whose sha256 differs are each named at once, and nothing is written.
 func TestReleasePackErrors(t *testing.T) {
 	h := charttest.NewHelm(t)
 	repo := charttest.StartRepo(t, h)
@@ -211,7 +211,8 @@ func TestReleasePackErrors(t *testing.T) {
 		{"no match", "charts:\n  - repo: " + repo.URL + "\n    name: demo\n    version: \">=0.3.0\"\n", "no matching chart version"},
 		{"no answer", "charts:\n  - repo: http://127.0.0.1:1\n    name: demo\n", "http://127.0.0.1:1"},
 		{"missing path", "charts:\n  - path: nowhere/demo\n", "nowhere/demo"},
-		{"files", "files:\n  - path: bin/kubeadm\n", "release.yaml:2: files: in a release file are not supported yet"},
+		{"missing file", "files:\n  - path: bin/kubeadm\n", "bin/kubeadm"},
+		{"file sha256", "files:\n  - url: " + repo.URL + "/index.yaml\n    sha256: " + strings.Repeat("0", 64) + "\n", repo.URL + "/index.yaml"},
 		{"bad file", "charts:\n  - path: x\n    oci: h/x\n", "release.yaml:2: chart: want exactly one"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,5 +295,78 @@ func TestImagesRepoAuth(t *testing.T) {
 	}
 	if res := bale(t, "images", "--src-creds", "chartuser:wrong", "--repo", srv.URL, "demo"); res.code == 0 || !strings.Contains(res.stderr, "401") {
 		t.Fatalf("wrong credentials: exit %d %s", res.code, res.stderr)
+	}
+}
+
+// TestReleaseFiles: the files: of a release file (an executable, a directory, a URL checked by
+// its sha256) travel in the bundle; unpack --to files: gives each back byte for byte with its
+// mode, the directory whole, and the real oras pulls the same bytes from docker-registry
+// serving the unpacked storage.
+func TestReleaseFiles(t *testing.T) {
+	oras := testenv.NeedTool(t, "oras")
+	h := charttest.NewHelm(t)
+	repo := charttest.StartRepo(t, h) // a static web server for the URL
+	work := t.TempDir()
+	src := filepath.Join(work, "src")
+	if _, err := registry.Create(src); err != nil {
+		t.Fatal(err)
+	}
+	kubeadm := bytes.Repeat([]byte("#!/bin/sh\necho kubeadm\n"), 1000)
+	if err := os.MkdirAll(filepath.Join(work, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "bin", "kubeadm"), kubeadm, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(work, "osrepo", "pool"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "osrepo", "pool", "a.deb"), []byte("deb a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "osrepo", "Release"), []byte("Origin: test"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	index, err := os.ReadFile(filepath.Join(repo.Dir, "index.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(index)
+	rel := filepath.Join(work, "release.yaml")
+	if err := os.WriteFile(rel, []byte(`files:
+  - path: bin/kubeadm
+    name: tools/kubeadm
+    tag: v1.28.2
+  - path: osrepo/
+    name: os/debian-12
+    tag: "2026.12"
+  - url: `+repo.URL+`/index.yaml
+    sha256: `+hex.EncodeToString(sum[:])+`
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(work, "release.tar.zst")
+	mustBale(t, "pack", "-f", rel, "-o", bundle, "registry:"+src)
+	out := filepath.Join(work, "files")
+	x := filepath.Join(work, "x")
+	mustBale(t, "unpack", "--to", "registry:"+x, "--to", "files:"+out, bundle)
+	got := mustRead(t, filepath.Join(out, "tools", "kubeadm", "kubeadm"))
+	if !bytes.Equal(got, kubeadm) {
+		t.Errorf("files:: kubeadm differs (%d bytes, want %d)", len(got), len(kubeadm))
+	}
+	if fi, err := os.Stat(filepath.Join(out, "tools", "kubeadm", "kubeadm")); err != nil || fi.Mode().Perm()&0o111 != 0o111 {
+		t.Errorf("files:: kubeadm not executable: %v %v", fi.Mode(), err)
+	}
+	if got := mustRead(t, filepath.Join(out, "os", "debian-12", "osrepo", "pool", "a.deb")); string(got) != "deb a" {
+		t.Errorf("files:: the directory's a.deb is %q", got)
+	}
+	if got := mustRead(t, filepath.Join(out, "index.yaml", "index.yaml")); !bytes.Equal(got, index) {
+		t.Errorf("files:: the URL's file differs")
+	}
+	reg := testenv.StartRegistry(t, x)
+	pulled := t.TempDir()
+	runPeer(t, pulled, nil, oras, "pull", "--plain-http", "-o", pulled, reg.Addr+"/files/tools/kubeadm:v1.28.2")
+	if got := mustRead(t, filepath.Join(pulled, "kubeadm")); !bytes.Equal(got, kubeadm) {
+		t.Errorf("oras pull: kubeadm differs")
 	}
 }
