@@ -438,4 +438,3 @@ func TestSignPolicy(t *testing.T) {
 		t.Errorf("a policy that trusts nobody: exit %d\n%s", res.code, res.stderr)
 	}
 }
-
