@@ -1,7 +1,7 @@
 // Package chartdir writes the Helm charts a source holds as a classic Helm chart repository
 // (the charts:DIR location): DIR/<name>-<version>.tgz, each the chart's content layer byte for
-// byte, its provenance file beside as .tgz.prov, and an index.yaml made by Helm's own
-// repository index code (helm.sh/helm/v4/pkg/repo/v1), which helm repo add reads from any
+// byte, its provenance file beside as .tgz.prov, and an index.yaml made as Helm's own
+// repository index code (helm.sh/helm/v4/pkg/repo/v1) makes it (index.go), which helm repo add reads from any
 // static web server.
 package chartdir
 
@@ -20,7 +20,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
-	repo "helm.sh/helm/v4/pkg/repo/v1"
 
 	"github.com/bale-project/bale/layout"
 )
@@ -266,7 +265,7 @@ func (w *Writer) Commit() error {
 		files = append(files, f)
 	}
 	sort.Strings(files)
-	index := repo.NewIndexFile()
+	index := newIndex()
 	for _, f := range files {
 		e := w.charts[f]
 		target := filepath.Join(w.root, f)
@@ -282,7 +281,7 @@ func (w *Writer) Commit() error {
 			return err
 		}
 		e.tmp = ""
-		if err := index.MustAdd(e.meta, f, "", e.digest.Encoded()); err != nil {
+		if err := index.add(e.meta, f, e.digest.Encoded()); err != nil {
 			return fmt.Errorf("chart %s: %w", e.ref, err)
 		}
 	}
@@ -292,23 +291,26 @@ func (w *Writer) Commit() error {
 		}
 	}
 	idx := filepath.Join(w.root, IndexFile)
-	if old, err := repo.LoadIndexFile(idx); err == nil {
-		kept := repo.NewIndexFile()
-		for _, versions := range old.Entries {
+	if old, err := loadIndex(idx); err == nil {
+		// Keep the versions of the index already there whose .tgz is still there, unless
+		// this run wrote the same version.
+		for name, versions := range old.Entries {
 			for _, v := range versions {
+				if v == nil || v.Metadata == nil || index.has(name, v.Version) {
+					continue
+				}
 				if len(v.URLs) == 1 && !strings.Contains(v.URLs[0], "/") {
 					if _, err := os.Stat(filepath.Join(w.root, v.URLs[0])); err == nil {
-						kept.Entries[v.Name] = append(kept.Entries[v.Name], v)
+						index.Entries[name] = append(index.Entries[name], v)
 					}
 				}
 			}
 		}
-		index.Merge(kept)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: %w", idx, err)
 	}
-	index.SortEntries()
-	if err := index.WriteFile(idx, 0o644); err != nil {
+	index.sortEntries()
+	if err := index.write(idx); err != nil {
 		return fmt.Errorf("writing %s: %w", idx, err)
 	}
 	return nil
