@@ -55,6 +55,9 @@ type PackOptions struct {
 // Every missing image is reported in one *catalog.ImagesError, and then no file is written;
 // with opt.KeepGoing the others are packed and the catalog is returned with that error.
 func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref, opt PackOptions) (*catalog.Catalog, error) {
+	if err := catalog.CheckBases(opt.Bases); err != nil {
+		return nil, err
+	}
 	if !packsDirectly(src) {
 		return packStaged(ctx, out, src, refs, opt)
 	}
