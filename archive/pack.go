@@ -201,6 +201,12 @@ func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFil
 	if err != nil {
 		return 0, err
 	}
+	if len(cats) > 0 && cats[0].Additive() {
+		c := cats[0]
+		// The stage starts empty: a format-4 patch there would be only what it adds.
+		return 0, fmt.Errorf("%s is a patch recording only what it adds to its bases (first %s, %s); give its base first: %w",
+			paths[0], c.Bases[0].Name, c.Bases[0].ID, layout.ErrNotFound)
+	}
 	var ids string
 	var first []layout.Ref
 	for _, c := range cats {

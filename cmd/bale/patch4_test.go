@@ -13,6 +13,7 @@ import (
 
 	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/internal/imagetest"
+	"github.com/bale-project/bale/internal/testenv"
 )
 
 // memberNames lists every member of a bundle after the catalog, read with bale's reader.
@@ -45,8 +46,8 @@ func memberNames(t *testing.T, path string) []string {
 // TestPatchAdditive: the patch A->B (format 4) records only what B adds to or moves in A
 // (rel/app-4 and rel/app-5 moved, rel/new added, rel/old removed) and the links of those
 // images only; applied over A it gives B in registry storage served by docker-registry and
-// pulled by skopeo, in a dir: tree, through bale serve A PATCH; bale diff A PATCH composes the
-// two; a chain A -> B -> C made with both bases applies; a patch with nothing to add is empty.
+// pulled by skopeo, in a dir: tree, through bale serve A PATCH and bale push A PATCH (the
+// patch alone is refused); bale diff A PATCH composes the two; a chain A -> B -> C made with both bases applies; a patch with nothing to add is empty.
 func TestPatchAdditive(t *testing.T) {
 	r := getReleases(t)
 	work := t.TempDir()
@@ -111,6 +112,18 @@ func TestPatchAdditive(t *testing.T) {
 		srv := startServe(t, a, ab)
 		for _, img := range r.corpus[1].Images {
 			srv.CheckPull(t, img.Repo, img.Tag, img.Digest, img.Children)
+		}
+	})
+
+	// bale push A PATCH pushes B; the patch alone is refused.
+	t.Run("bale push", func(t *testing.T) {
+		dst := testenv.StartRegistry(t, filepath.Join(t.TempDir(), "pushed"))
+		if res := bale(t, "push", "--dest-tls-verify=false", ab, "docker://"+dst.Addr); res.code == 0 || !strings.Contains(res.stderr, "give its base first") {
+			t.Errorf("push of the patch alone: exit %d\n%s", res.code, res.stderr)
+		}
+		mustBale(t, "push", "--dest-tls-verify=false", a, ab, "docker://"+dst.Addr)
+		for _, img := range r.corpus[1].Images {
+			dst.CheckPull(t, img.Repo, img.Tag, img.Digest, img.Children)
 		}
 	})
 
