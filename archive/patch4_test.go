@@ -27,8 +27,9 @@ func poolImage(t *testing.T, fx *fixture, shared []layer, i int) built {
 
 // TestAdditivePatch: a patch of 20 new tags and one moved tag onto a base of 200 records only
 // those 21 tags with their manifests and blobs (format 4, its id binding its base), is at
-// most 1.5x those tags packed alone, and, extracted member by member over the base's
-// unpacked storage as a plain tar -x would, gives storage holding every tag of the release.
+// most 1.5x those tags packed alone, composes with its base into the release's catalog, and,
+// extracted member by member over the base's unpacked storage as a plain tar -x would, gives
+// storage holding every tag of the release.
 func TestAdditivePatch(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -134,6 +135,13 @@ func TestAdditivePatch(t *testing.T) {
 	text += "base " + baseC.Meta.ID + "\n"
 	if id := "sha256:" + hexOf([]byte(text)); c.Meta.ID != id {
 		t.Errorf("patch id %s, want %s (its records, then its base)", c.Meta.ID, id)
+	}
+
+	// The base composed with the patch is the release: the catalog of every tag of the store.
+	if composed, err := catalog.Compose(baseC, c); err != nil {
+		t.Error(err)
+	} else if release := fx.catalog(t); composed.Meta.ID != release.Meta.ID || len(composed.Blobs) != len(release.Blobs) {
+		t.Errorf("base + patch composed: id %s, %d blobs; the release: id %s, %d blobs", composed.Meta.ID, len(composed.Blobs), release.Meta.ID, len(release.Blobs))
 	}
 
 	ps, as, bs := fileSizeOf(t, patch), fileSizeOf(t, alone), fileSizeOf(t, base)
