@@ -27,7 +27,7 @@ import (
 // Media types of a Helm chart in an OCI registry, as helm push writes it
 // (helm.sh/helm/v4/pkg/registry).
 const (
-	ConfigMediaType       = "application/vnd.cncf.helm.config.v1+json"
+	ConfigMediaType       = layout.MediaTypeHelmConfig
 	ChartLayerMediaType   = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 	ProvLayerMediaType    = "application/vnd.cncf.helm.chart.provenance.v1.prov"
 	legacyChartLayerMedia = "application/tar+gzip"
