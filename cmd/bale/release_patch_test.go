@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/bale-project/bale/internal/charttest"
+	"github.com/bale-project/bale/internal/testenv"
 )
 
 // indexVersions reads the versions of demo that dir/index.yaml lists, sorted.
@@ -150,4 +153,34 @@ func TestReleasePatch(t *testing.T) {
 	mustBale(t, "unpack", "--to", "registry:"+filepath.Join(site2, "registry"), "--to", "files:"+files2, "--to", "charts:"+charts2, base, rm)
 	checkNew("base and patch", files2, charts2)
 	checkRemoved("base and patch", files2, charts2)
+}
+
+// TestReleaseHelmPull: the real helm pull of a chart that pack --release carried gives the
+// repository's .tgz byte for byte (its sha256 as in index.yaml) from bale serve of the bundle
+// and from docker-registry after bale push, and helm template renders it.
+func TestReleaseHelmPull(t *testing.T) {
+	h := charttest.NewHelm(t)
+	repo := charttest.StartRepo(t, h)
+	work := t.TempDir()
+	d := releaseDir(work)
+	d.write(t, "images.txt", []byte("busybox:latest\n"), 0o644)
+	rel := d.write(t, "release.yaml", releaseYAML(repo.URL, "~0.1.4"), 0o644)
+	bundle := filepath.Join(work, "release.tar.zst")
+	mustBale(t, "pack", "-f", rel, "-o", bundle, "registry:../../testdata/sample-registry")
+
+	pushed := testenv.StartRegistry(t, t.TempDir())
+	mustBale(t, "push", "--dest-tls-verify=false", bundle, "docker://"+pushed.Addr)
+	served := startServe(t, bundle)
+	for what, addr := range map[string]string{"bale serve": served.Addr, "docker-registry after bale push": pushed.Addr} {
+		out := t.TempDir()
+		h.Run(t, out, "pull", "oci://"+addr+"/charts/demo", "--version", "0.1.5", "--plain-http", "-d", out)
+		tgz := filepath.Join(out, "demo-0.1.5.tgz")
+		sum := sha256.Sum256(mustRead(t, tgz))
+		if hex.EncodeToString(sum[:]) != repo.Digests["0.1.5"] {
+			t.Errorf("helm pull from %s: sha256 %x, index.yaml %s", what, sum, repo.Digests["0.1.5"])
+		}
+		if got := h.Run(t, out, "template", tgz); !bytes.Contains(got, []byte("kind: Deployment")) {
+			t.Errorf("helm template of the chart from %s:\n%s", what, got)
+		}
+	}
 }
