@@ -19,6 +19,10 @@ type diffOutput struct {
 	Old string `json:"old"`
 	New string `json:"new"`
 	*catalog.Diff
+	// Added, Removed and Changed are the Diff's, each with its kind: image, chart or file.
+	Added   []diffTag `json:"added"`
+	Removed []diffTag `json:"removed"`
+	Changed []diffTag `json:"changed"`
 	// PatchSize is the predicted size of the patch file (Diff.PatchBytes of blobs).
 	PatchSize int64 `json:"patchSize"`
 }
@@ -29,7 +33,8 @@ func diffCommand() *cli.Command {
 		Usage:     "compare two bundles, catalogs or locations: tags, blobs, and the size of the patch between them",
 		ArgsUsage: "OLD NEW",
 		Description: `OLD and NEW are bundles (only their catalogs are read), catalog files, or registry:/dir:
-locations. Prints the tags added, removed and changed (old and new digest), the blobs added and
+locations. Prints the tags added, removed and changed (old and new digest; a Helm chart as
+"chart NAME VERSION", a file artifact as "file NAME:TAG", --json with a "kind"), the blobs added and
 removed, the referrers (signatures, attestations, SBOMs: what 'bale list' counts under each
 image) added, removed and changed (a cosign tag that names another manifest), and what a
 patch from OLD to NEW ('bale pack --base OLD ... NEW') would carry, with
@@ -62,7 +67,8 @@ uncompressed layers make the real patch smaller than predicted.
 			if err != nil {
 				return err
 			}
-			out := diffOutput{Old: oldLoc.String(), New: newLoc.String(), Diff: d, PatchSize: size}
+			out := diffOutput{Old: oldLoc.String(), New: newLoc.String(), Diff: d, PatchSize: size,
+				Added: diffTags(newC, d.Added, false), Removed: diffTags(oldC, d.Removed, true), Changed: diffTags(newC, d.Changed, false)}
 			if cx.Bool("json") {
 				enc := json.NewEncoder(cx.App.Writer)
 				enc.SetIndent("", "  ")
@@ -70,13 +76,13 @@ uncompressed layers make the real patch smaller than predicted.
 			}
 			w := cx.App.Writer
 			for _, t := range out.Added {
-				fmt.Fprintf(w, "+ %s:%s %s\n", t.Repo, t.Tag, t.New)
+				fmt.Fprintln(w, diffKindLine("+", t, t.New))
 			}
 			for _, t := range out.Removed {
-				fmt.Fprintf(w, "- %s:%s %s\n", t.Repo, t.Tag, t.Old)
+				fmt.Fprintln(w, diffKindLine("-", t, t.Old))
 			}
 			for _, t := range out.Changed {
-				fmt.Fprintf(w, "~ %s:%s %s -> %s\n", t.Repo, t.Tag, t.Old, t.New)
+				fmt.Fprintln(w, diffKindLine("~", t, t.Old+" -> "+t.New))
 			}
 			for _, r := range out.ReferrersAdded {
 				fmt.Fprintf(w, "+ referrer %s %s of %s (%s)\n", r.Repo, cmp.Or(r.Tag, r.New), r.Subject, r.Kind)
@@ -95,6 +101,9 @@ uncompressed layers make the real patch smaller than predicted.
 				len(out.Added), len(out.Removed), len(out.Changed),
 				len(out.ReferrersAdded), len(out.ReferrersRemoved), len(out.ReferrersChanged),
 				len(out.BlobsAdded), units.Bytes(out.BytesAdded), len(out.BlobsRemoved), units.Bytes(out.BytesRemoved))
+			if k := kindCounts(out.Added, out.Removed, out.Changed); k != "" {
+				fmt.Fprintf(w, "of those tags, %s\n", k)
+			}
 			fmt.Fprintf(w, "a patch from OLD to NEW carries %s of blobs; predicted size %s\n", units.Bytes(out.PatchBytes), units.Bytes(out.PatchSize))
 			return nil
 		},

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +17,11 @@ import (
 
 // listImage is one row of `bale list`.
 type listImage struct {
+	// Kind is "image", "chart" (a Helm chart) or "file" (a file artifact under files/).
+	Kind layout.Kind `json:"kind"`
+	// Name and Version: a chart's name and version, or a file artifact's name (its tag is Tag).
+	Name      string   `json:"name,omitempty"`
+	Version   string   `json:"version,omitempty"`
 	Repo      string   `json:"repo"`
 	Tag       string   `json:"tag,omitempty"`
 	Digest    string   `json:"digest"`
@@ -77,6 +81,9 @@ referrers: how many signatures, attestations, SBOMs and other artifacts of each 
 the image (cosign's tags sha256-<hex>.sig/.att/.sbom count by their suffix, OCI 1.1 referrers
 by artifact type; those of a manifest below an index, and a signature on an SBOM, count for
 the image). --json lists each of them under its image ("referrers", "referrerKinds").
+Helm charts (a config of Helm's media type: CHART, VERSION) and file artifacts (under files/,
+not a container image: FILE, TAG) follow in tables of their own; --json gives every entry a
+"kind" (image, chart or file) and a chart's "name" and "version", a file's "name".
 For a bundle only the catalog at the head of the file is read, and its signatures (bale sign)
 are checked and shown; --key or --certificate-identity refuse it (exit 6) unless signed by one
 of them.
@@ -125,17 +132,11 @@ cut there, as with kubectl). --json is always whole.
 			if !cx.Bool("wide") {
 				width = outputWidth(cx.App.Writer)
 			}
-			cols, rows := listColumns, listRows(out.Images, width > 0)
-			if !slices.ContainsFunc(out.Images, func(im listImage) bool { return len(im.Kinds) > 0 }) {
-				cols = cols[:len(cols)-1] // no REFERRERS column when nothing has any
-				for i := range rows {
-					rows[i] = rows[i][:len(cols)]
-				}
-			}
-			if err := writeTable(cx.App.Writer, cols, rows, width); err != nil {
+			counts, err := writeListTables(cx.App.Writer, out.Images, width)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cx.App.Writer, "%d images, %d blobs, %s", len(out.Images), out.Blobs, units.Bytes(out.Bytes))
+			fmt.Fprintf(cx.App.Writer, "%s, %d blobs, %s", counts, out.Blobs, units.Bytes(out.Bytes))
 			if out.Format != 0 {
 				fmt.Fprintf(cx.App.Writer, "; %s format %d, id %s, created %s by bale %s",
 					loc.Kind, out.Format, out.ID, out.Created.Format(time.RFC3339), out.Bale)
@@ -246,6 +247,7 @@ func listOf(loc location, c *catalog.Catalog) listOutput {
 	for i, e := range images {
 		m := c.Manifests[e.Digest]
 		im := listImage{Repo: e.Repo, Tag: e.Tag, Digest: string(e.Digest), Size: c.ImageSize(e.Digest)}
+		im.Kind, im.Name, im.Version = kindOf(c, e.Repo, e.Tag, e.Digest)
 		if m != nil {
 			im.MediaType = m.MediaType
 			im.Platforms = c.Platforms(m)

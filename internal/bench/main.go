@@ -30,7 +30,7 @@ import (
 )
 
 // rowNames are the comparisons, in the order they run; -only picks among them.
-var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "referrers", "unpack", "serve", "serve-load", "serve-pulls", "s3", "limits", "scale"}
+var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "referrers", "unpack", "serve", "serve-load", "serve-pulls", "s3", "release-file", "limits", "scale"}
 
 // Targets: ratios are bale time / reference time.
 const (
@@ -128,6 +128,8 @@ type bench struct {
 
 	images              []poolImage
 	packRun, refPackRun *run     // the pack runs, whose outputs list and unpack read
+	unpackRun           *run     // bale's unpack of the pool, for the release-file rows
+	poolBytes           int64    // the pool's bytes (regular files), for the rates
 	header              []string // data description, printed before the table
 	rows                []row
 	notes               []string // failures and sanity checks, printed after the table
@@ -324,6 +326,7 @@ func (b *bench) runAll() error {
 	debug.FreeOSMemory() // the layer buffers are garbage now; keep this process small
 	syscall.Sync()
 	u := diskUsage(b.pool)
+	b.poolBytes = u.bytes
 	b.header = append(b.header, fmt.Sprintf("Data (-size %s): POOL is registry storage of %d tags in %d two-component repositories "+
 		"(Docker schema2 and OCI mixed, linux/amd64), each over 1-2 of %d shared base layers plus its own top layer; "+
 		"layers are tar+gzip with stored (uncompressed) deflate blocks around ChaCha8 random bytes, so incompressible; "+
@@ -358,7 +361,7 @@ func (b *bench) runAll() error {
 		}
 	}
 	b.drop(b.tree)
-	if b.want("pack") || b.want("list") || b.want("unpack") || b.want("serve") || b.want("serve-load") || b.want("serve-pulls") || b.want("s3") {
+	if b.want("pack") || b.want("list") || b.want("unpack") || b.want("serve") || b.want("serve-load") || b.want("serve-pulls") || b.want("s3") || b.want("release-file") {
 		if err := b.pack(); err != nil {
 			return err
 		}
@@ -375,7 +378,7 @@ func (b *bench) runAll() error {
 		}
 	}
 	b.drop(b.pool) // unpack needs only the bundles; this bounds the disk use at 3x the pool
-	if b.want("unpack") || b.want("serve") || b.want("serve-load") || b.want("serve-pulls") {
+	if b.want("unpack") || b.want("serve") || b.want("serve-load") || b.want("serve-pulls") || b.want("release-file") {
 		if err := b.unpack(); err != nil {
 			return err
 		}
@@ -386,6 +389,11 @@ func (b *bench) runAll() error {
 		}
 	}
 	b.drop(b.bundle, b.refBundle)
+	if b.want("release-file") { // a 1 GiB file of a release file (issue #20), in releasefile.go
+		if err := b.releaseFile(); err != nil {
+			return err
+		}
+	}
 	if b.want("limits") {
 		b.logf("measuring the physical limits (sha256, zstd, disk)")
 		var err error
@@ -700,6 +708,7 @@ func (b *bench) unpack() error {
 		if br, err = b.timed([]string{b.bundle}, []string{b.unX}, "", b.bale, "unpack", "--to", "registry:"+b.unX, b.bundle); err != nil {
 			return err
 		}
+		b.unpackRun = br
 	}
 	var checks []error
 	if br.ok() {

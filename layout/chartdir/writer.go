@@ -21,13 +21,14 @@ import (
 	"github.com/opencontainers/go-digest"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 
+	"github.com/bale-project/bale/internal/written"
 	"github.com/bale-project/bale/layout"
 )
 
 // Media types of a Helm chart in an OCI registry, as helm push writes it
 // (helm.sh/helm/v4/pkg/registry).
 const (
-	ConfigMediaType       = "application/vnd.cncf.helm.config.v1+json"
+	ConfigMediaType       = layout.MediaTypeHelmConfig
 	ChartLayerMediaType   = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 	ProvLayerMediaType    = "application/vnd.cncf.helm.chart.provenance.v1.prov"
 	legacyChartLayerMedia = "application/tar+gzip"
@@ -71,9 +72,11 @@ type Writer struct {
 	mu      sync.Mutex
 	charts  map[string]*entry // by file name
 	skipped []layout.Ref
-	linked  int
-	copied  int
-	done    bool
+	// removals are the tags patches removed (repo:tag), with their manifests, for Commit.
+	removals []layout.Ref
+	linked   int
+	copied   int
+	done     bool
 }
 
 // entry is one chart waiting for Commit.
@@ -82,6 +85,9 @@ type entry struct {
 	meta     *chart.Metadata
 	file     string        // <name>-<version>.tgz
 	digest   digest.Digest // of the .tgz
+	content  layout.Descriptor
+	prov     *layout.Descriptor
+	owners   map[string]digest.Digest // the tags that write it, with their manifests
 	tmp      string
 	provTmp  string
 	hasProvs bool
@@ -130,7 +136,8 @@ func (w *Writer) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) 
 	if err != nil {
 		return fmt.Errorf("chart %s: %w", ref, err)
 	}
-	e := &entry{ref: ref, meta: meta, file: meta.Name + "-" + meta.Version + ".tgz", digest: content.Digest, hasProvs: prov != nil}
+	e := &entry{ref: ref, meta: meta, file: meta.Name + "-" + meta.Version + ".tgz", digest: content.Digest, hasProvs: prov != nil,
+		content: content, prov: prov, owners: map[string]digest.Digest{ref.String(): img.Digest()}}
 	if ok, err := w.claim(e); !ok || err != nil {
 		return err
 	}
@@ -186,6 +193,9 @@ func (w *Writer) claim(e *entry) (bool, error) {
 	defer w.mu.Unlock()
 	if prev, ok := w.charts[e.file]; ok {
 		if prev.digest == e.digest {
+			for k, v := range e.owners {
+				prev.owners[k] = v
+			}
 			return false, nil
 		}
 		return false, fmt.Errorf("%s and %s are both %s (content %s and %s): copy one of them (--images): %w",
@@ -290,6 +300,9 @@ func (w *Writer) Commit() error {
 			return nil // no chart, no repository
 		}
 	}
+	if err := w.record(); err != nil {
+		return err
+	}
 	idx := filepath.Join(w.root, IndexFile)
 	if old, err := loadIndex(idx); err == nil {
 		// Keep the versions of the index already there whose .tgz is still there, unless
@@ -357,9 +370,60 @@ func (w *Writer) Sweep() error {
 	return nil
 }
 
-// RemoveImage leaves a removed tag's chart in place (it reports false): a chart repository
-// keeps old versions.
-func (w *Writer) RemoveImage(layout.Ref, digest.Digest) (bool, error) { return false, nil }
+// RemoveImage marks the tag ref (of manifest d), which a patch removed, for Commit: the .tgz
+// and .prov the directory's record (written.RecordName) says bale wrote for it and for no
+// other tag are removed then, if they still hold what bale wrote, and index.yaml no longer
+// lists that version; anything else is left. It reports whether the record names ref with d.
+func (w *Writer) RemoveImage(ref layout.Ref, d digest.Digest) (bool, error) {
+	rec, err := written.Load(w.root)
+	if err != nil {
+		return false, err
+	}
+	w.mu.Lock()
+	w.removals = append(w.removals, layout.Ref{Repo: ref.Repo, Tag: ref.Tag, Digest: d})
+	w.mu.Unlock()
+	for rel := range rec.Outputs {
+		if rec.Owns(rel, ref, d) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// record removes the files only removed tags owned (before index.yaml is made from the files
+// there) and records the charts this run wrote.
+func (w *Writer) record() error {
+	if len(w.charts) == 0 && len(w.removals) == 0 {
+		return nil
+	}
+	rec, err := written.Load(w.root)
+	if err != nil {
+		return err
+	}
+	for _, rm := range w.removals {
+		free := rec.Release(layout.Ref{Repo: rm.Repo, Tag: rm.Tag}, rm.Digest)
+		names := make([]string, 0, len(free))
+		for rel := range free {
+			names = append(names, rel)
+		}
+		sort.Strings(names)
+		for _, rel := range names {
+			if w.charts[strings.TrimSuffix(rel, ".prov")] != nil {
+				continue // written again by this run, for a tag still there
+			}
+			if _, err := written.Remove(w.root, rel, free[rel]); err != nil {
+				return err
+			}
+		}
+	}
+	for f, e := range w.charts {
+		rec.Put(f, e.owners, written.Output{Digest: e.content.Digest, Size: e.content.Size})
+		if e.prov != nil {
+			rec.Put(f+".prov", e.owners, written.Output{Digest: e.prov.Digest, Size: e.prov.Size})
+		}
+	}
+	return rec.Save(w.root)
+}
 
 // tempName returns an unused temporary name in dir (nothing is left there).
 func tempName(dir string) (string, error) {

@@ -29,7 +29,7 @@ import (
 // What an artifact holds, as oras-go v2 (content/file, pack.go) writes it.
 const (
 	// RepoPrefix starts the repository of every file artifact: files/<name>.
-	RepoPrefix = "files/"
+	RepoPrefix = layout.FilesRepoPrefix
 	// ArtifactType is the manifest's artifactType: oras push's default
 	// (oras.MediaTypeUnknownArtifact).
 	ArtifactType = "application/vnd.unknown.artifact.v1"

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/internal/fsutil"
+	"github.com/bale-project/bale/internal/written"
 	"github.com/bale-project/bale/layout"
 )
 
@@ -49,16 +52,26 @@ type Writer struct {
 	outs map[string]*output // by final path
 	// skipped are the images that are not file artifacts.
 	skipped []layout.Ref
-	linked  int
-	copied  int
-	done    bool
+	// removals are the tags patches removed, for Commit.
+	removals []removal
+	linked   int
+	copied   int
+	done     bool
+}
+
+// removal is a tag a patch removed, with the manifest it pointed at.
+type removal struct {
+	ref layout.Ref
+	d   digest.Digest
 }
 
 // output is one file or directory waiting in its temporary name for Commit.
 type output struct {
 	ref    layout.Ref
 	layer  digest.Digest
-	tmp    string // the file, or the directory holding the extracted tree at tmp/<title>
+	size   int64
+	owners map[string]digest.Digest // the tags that write it, with their manifests
+	tmp    string                   // the file, or the directory holding the extracted tree at tmp/<title>
 	isDir  bool
 	title  string
 	target string
@@ -110,7 +123,7 @@ func (w *Writer) PutImage(ref layout.Ref, img *layout.Image, src layout.Source) 
 	}
 	name := strings.TrimPrefix(ref.Repo, RepoPrefix)
 	for _, l := range layers {
-		if err := w.putLayer(ref, name, l, src); err != nil {
+		if err := w.putLayer(ref, img.Digest(), name, l, src); err != nil {
 			return fmt.Errorf("file %s of %s: %w", l.Annotations[AnnotationTitle], ref, err)
 		}
 	}
@@ -124,6 +137,7 @@ func (w *Writer) claim(o *output) (bool, error) {
 	defer w.mu.Unlock()
 	if prev, ok := w.outs[o.target]; ok {
 		if prev.layer == o.layer {
+			maps.Copy(prev.owners, o.owners)
 			return false, nil
 		}
 		return false, fmt.Errorf("%s and %s both write %s (layers %s and %s): copy one of them (--images), or remove the other tag: %w",
@@ -133,7 +147,7 @@ func (w *Writer) claim(o *output) (bool, error) {
 	return true, nil
 }
 
-func (w *Writer) putLayer(ref layout.Ref, name string, l layout.Descriptor, src layout.Source) error {
+func (w *Writer) putLayer(ref layout.Ref, manifest digest.Digest, name string, l layout.Descriptor, src layout.Source) error {
 	title := l.Annotations[AnnotationTitle]
 	if err := checkTitle(title); err != nil {
 		return err
@@ -147,7 +161,8 @@ func (w *Writer) putLayer(ref layout.Ref, name string, l layout.Descriptor, src 
 		mode, hasMode = m, true
 	}
 	target := filepath.Join(w.root, filepath.FromSlash(name), filepath.FromSlash(title))
-	o := &output{ref: ref, layer: l.Digest, title: title, target: target, isDir: l.Annotations[AnnotationUnpack] == "true"}
+	o := &output{ref: ref, layer: l.Digest, size: l.Size, owners: map[string]digest.Digest{ref.String(): manifest},
+		title: title, target: target, isDir: l.Annotations[AnnotationUnpack] == "true"}
 	if ok, err := w.claim(o); !ok || err != nil {
 		return err
 	}
@@ -308,7 +323,8 @@ func writeNew(p string, r io.Reader, mode fs.FileMode) error {
 }
 
 // Commit renames every output into place (a directory replaces the one there, moved aside
-// first), in path order.
+// first), in path order, then removes what the tags patches removed alone had written
+// (see RemoveImage) and records what it wrote in the directory's record (written.RecordName).
 func (w *Writer) Commit() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -334,7 +350,51 @@ func (w *Writer) Commit() error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return w.record()
+}
+
+// record updates the directory's record: the outputs of the removed tags that no other tag
+// owns are removed (when they still hold what bale wrote), then this run's outputs recorded.
+func (w *Writer) record() error {
+	if len(w.outs) == 0 && len(w.removals) == 0 {
+		return nil
+	}
+	if _, err := os.Stat(w.root); errors.Is(err, fs.ErrNotExist) {
+		return nil // nothing written, nothing to remove
+	}
+	rec, err := written.Load(w.root)
+	if err != nil {
+		return err
+	}
+	for _, rm := range w.removals {
+		free := rec.Release(rm.ref, rm.d)
+		for _, rel := range slices.Sorted(maps.Keys(free)) {
+			if w.outs[filepath.Join(w.root, filepath.FromSlash(rel))] != nil {
+				continue // written again by this run, for a tag still there
+			}
+			if _, err := written.Remove(w.root, rel, free[rel]); err != nil {
+				return err
+			}
+		}
+	}
+	for t, o := range w.outs {
+		rel, err := filepath.Rel(w.root, t)
+		if err != nil {
+			return err
+		}
+		out := written.Output{Digest: o.layer, Size: o.size}
+		if o.isDir {
+			if out.Tree, err = written.Tree(t); err != nil {
+				return err
+			}
+			out.Digest, out.Size = "", 0
+		}
+		rec.Put(filepath.ToSlash(rel), o.owners, out)
+	}
+	return rec.Save(w.root)
 }
 
 // Abort removes every temporary output; Abort after Commit does nothing.
@@ -352,9 +412,25 @@ func (w *Writer) Abort() {
 	}
 }
 
-// RemoveImage leaves the outputs of a removed tag in place: the directory does not record
-// which tag wrote a file (it reports false).
-func (w *Writer) RemoveImage(layout.Ref, digest.Digest) (bool, error) { return false, nil }
+// RemoveImage marks the tag ref (of manifest d), which a patch removed, for Commit: the files
+// and directories the directory's record says bale wrote for it and for no other tag are
+// removed then, if they still hold what bale wrote; anything else is left. It reports
+// whether the record names ref with d.
+func (w *Writer) RemoveImage(ref layout.Ref, d digest.Digest) (bool, error) {
+	rec, err := written.Load(w.root)
+	if err != nil {
+		return false, err
+	}
+	w.mu.Lock()
+	w.removals = append(w.removals, removal{ref, d})
+	w.mu.Unlock()
+	for rel := range rec.Outputs {
+		if rec.Owns(rel, ref, d) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
 
 // swapDir renames the directory tmp to dst, moving an existing dst aside first.
 func swapDir(tmp, dst string) error {

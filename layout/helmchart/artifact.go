@@ -25,7 +25,7 @@ import (
 // Media types of a Helm chart artifact, as helm.sh/helm/v4/pkg/registry names them (written
 // here: that package brings an OCI client bale does not need).
 const (
-	ConfigMediaType     = "application/vnd.cncf.helm.config.v1+json"
+	ConfigMediaType     = layout.MediaTypeHelmConfig
 	ChartLayerMediaType = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 	ProvLayerMediaType  = "application/vnd.cncf.helm.chart.provenance.v1.prov"
 )
