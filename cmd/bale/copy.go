@@ -78,6 +78,10 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			jobsFlag,
 			quietFlag,
 			imageKeyFlag,
+			imageIdentityFlag,
+			imageIdentityRegexpFlag,
+			imageIssuerFlag,
+			imageIssuerRegexpFlag,
 		}, append(referrerFlags(), append(remoteFlags("src"), append(remoteFlags("dest"), trustFlags()...)...)...)...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, max(cx.NArg(), 2), "SRC [PATCH...] DST"); err != nil {

@@ -50,6 +50,10 @@ Example (the site side of an installer):
 			jobsFlag,
 			quietFlag,
 			imageKeyFlag,
+			imageIdentityFlag,
+			imageIdentityRegexpFlag,
+			imageIssuerFlag,
+			imageIssuerRegexpFlag,
 		}, append(referrerFlags(), append(remoteFlags("dest"), trustFlags()...)...)...), remoteFlags("src")...),
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() < 2 {

@@ -44,6 +44,10 @@ Examples:
 			&cli.StringFlag{Name: "tls-cert", Usage: "serve https with the certificate in `FILE` (PEM; with --tls-key)"},
 			&cli.StringFlag{Name: "tls-key", Usage: "the private key of --tls-cert, in `FILE` (PEM)"},
 			imageKeyFlag,
+			imageIdentityFlag,
+			imageIdentityRegexpFlag,
+			imageIssuerFlag,
+			imageIssuerRegexpFlag,
 		}, trustFlags()...),
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() == 0 {

@@ -33,9 +33,11 @@ import (
 // ErrKey marks a key file that cannot be used: unreadable, or no PEM public key.
 var ErrKey = errors.New("image signature key")
 
-// Keys are the public keys any one of which may have signed an image.
+// Keys are the public keys, and the keyless identity (LoadSigners), any one of which may
+// have signed an image.
 type Keys struct {
-	keys []key
+	keys    []key
+	keyless *keyless
 }
 
 // key is one trusted public key, as a verifier of simple-signing signatures and of sigstore
@@ -101,11 +103,14 @@ func parseKey(name string, pub crypto.PublicKey) (key, error) {
 	return key{name: name, sig: v, bundles: bv}, nil
 }
 
-// Names are the files the keys came from, in the order given.
+// Names are the files the keys came from, in the order given, and the keyless identity.
 func (k *Keys) Names() []string {
 	out := make([]string, len(k.keys))
 	for i, kk := range k.keys {
 		out[i] = kk.name
+	}
+	if k.keyless != nil {
+		out = append(out, k.keyless.name)
 	}
 	return out
 }

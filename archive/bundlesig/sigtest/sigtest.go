@@ -19,13 +19,17 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/pem"
+	"fmt"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/digitorus/timestamp"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -126,6 +130,67 @@ func (s *Sigstore) Keyless(t testing.TB, msg []byte, identity, issuer string) []
 // timestamp is still s's).
 func (s *Sigstore) KeylessIssuedBy(t testing.TB, ca *Sigstore, msg []byte, identity, issuer string) []byte {
 	t.Helper()
+	leaf, signer := ca.leaf(t, identity, issuer)
+	sig, err := signer.SignMessage(bytes.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(msg)
+	return s.bundleJSON(t, leaf, sig, &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+		MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: sum[:]},
+		Signature:     sig,
+	}})
+}
+
+// KeylessDSSE signs payload (an in-toto statement) of payloadType as identity and OIDC issuer,
+// as cosign sign --new-bundle-format signs an image keyless: a sigstore bundle v0.3 whose DSSE
+// envelope holds payload, with the certificate and an RFC 3161 timestamp of the signature. It
+// returns its JSON.
+func (s *Sigstore) KeylessDSSE(t testing.TB, payloadType string, payload []byte, identity, issuer string) []byte {
+	t.Helper()
+	leaf, signer := s.leaf(t, identity, issuer)
+	pae := fmt.Sprintf("DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(payload), payload)
+	sig, err := signer.SignMessage(strings.NewReader(pae))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.bundleJSON(t, leaf, sig, &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
+		Payload:     payload,
+		PayloadType: payloadType,
+		Signatures:  []*protodsse.Signature{{Sig: sig}},
+	}})
+}
+
+// Parts are a keyless signature in pieces, as cosign attach signature takes them: the
+// certificate and its chain (PEM), the raw signature, and an RFC 3161 timestamp response
+// (DER) over the signature.
+type Parts struct {
+	Cert, Chain, Signature, Timestamp []byte
+}
+
+// KeylessParts signs msg (a simple-signing payload) as identity and OIDC issuer, with a
+// certificate from s and a timestamp of s, and returns the pieces.
+func (s *Sigstore) KeylessParts(t testing.TB, msg []byte, identity, issuer string) Parts {
+	t.Helper()
+	leaf, signer := s.leaf(t, identity, issuer)
+	sig, err := signer.SignMessage(bytes.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemOf := func(certs ...*x509.Certificate) []byte {
+		var b bytes.Buffer
+		for _, c := range certs {
+			pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+		}
+		return b.Bytes()
+	}
+	return Parts{Cert: pemOf(leaf), Chain: pemOf(s.fulcio, s.root), Signature: sig, Timestamp: s.timestamp(t, sig)}
+}
+
+// leaf makes a short-lived signing certificate of s's certificate authority for identity (an
+// email) and OIDC issuer, as Fulcio issues one, and a signer with its key.
+func (s *Sigstore) leaf(t testing.TB, identity, issuer string) (*x509.Certificate, signature.SignerVerifier) {
+	t.Helper()
 	now := time.Now()
 	leaf, key := makeCert(t, &x509.Certificate{
 		EmailAddresses: []string{identity},
@@ -135,16 +200,18 @@ func (s *Sigstore) KeylessIssuedBy(t testing.TB, ca *Sigstore, msg []byte, ident
 		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 		// Fulcio's OIDC issuer extension (1.3.6.1.4.1.57264.1.1, the raw string).
 		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 1}, Value: []byte(issuer)}},
-	}, ca.fulcio, ca.fulcioKey)
+	}, s.fulcio, s.fulcioKey)
 	signer, err := signature.LoadECDSASignerVerifier(key, crypto.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := signer.SignMessage(bytes.NewReader(msg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(msg)
+	return leaf, signer
+}
+
+// bundleJSON is the JSON of the sigstore bundle v0.3 of content signed with sig by the key of
+// leaf, with s's timestamp over sig.
+func (s *Sigstore) bundleJSON(t testing.TB, leaf *x509.Certificate, sig []byte, content any) []byte {
+	t.Helper()
 	pb := &protobundle.Bundle{
 		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
 		VerificationMaterial: &protobundle.VerificationMaterial{
@@ -153,10 +220,12 @@ func (s *Sigstore) KeylessIssuedBy(t testing.TB, ca *Sigstore, msg []byte, ident
 				Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: s.timestamp(t, sig)}},
 			},
 		},
-		Content: &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
-			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: sum[:]},
-			Signature:     sig,
-		}},
+	}
+	switch c := content.(type) {
+	case *protobundle.Bundle_MessageSignature:
+		pb.Content = c
+	case *protobundle.Bundle_DsseEnvelope:
+		pb.Content = c
 	}
 	out, err := protojson.Marshal(pb)
 	if err != nil {
