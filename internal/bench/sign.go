@@ -1,0 +1,135 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// signTarget: signing and verifying add at most 1% to pack and unpack (issue #18).
+const signTarget = 1.01
+
+// sign: what signing adds to pack and verifying to unpack (issue #18). sign-pack is the pack
+// row's run plus `bale sign --key K B.tar.zst` against that pack alone (signing reads only
+// the catalog, never the blobs again). sign-unpack is `bale unpack --key K.pub` against
+// `bale unpack` of the signed bundle, each run twice alternately and the faster of each
+// taken (the difference is smaller than one run's noise). The signature is removed after,
+// so that the other rows read B.tar.zst as they always did.
+func (b *bench) sign() error {
+	r := row{name: "sign-pack", bale: "n/a (bale pack failed)", ref: "–", ratio: "–", target: fmt.Sprintf("≤ %.2f", signTarget), result: "n/a"}
+	if !b.packRun.ok() {
+		b.rows = append(b.rows, r)
+		return nil
+	}
+	priv, pub, err := writeBenchKey(b.work)
+	if err != nil {
+		return fmt.Errorf("making the signing key: %w", err)
+	}
+	sig := b.bundle + ".sigstore.json"
+	defer os.Remove(sig)
+	defer b.drop(priv, pub)
+	sr, err := b.timed(nil, []string{sig}, "", b.bale, "sign", "--key", priv, b.bundle)
+	if err != nil {
+		return err
+	}
+	var checks []error
+	if sr.ok() {
+		if v := execute(b.ctx, "", b.bale, "verify", "--key", pub, b.bundle); v.ok() {
+			b.note("check: `%s` ok", b.show(v))
+		} else {
+			checks = append(checks, fmt.Errorf("`%s`: %v: %s", b.show(v), v.err, v.tail()))
+		}
+	}
+	r.bale = fmt.Sprintf("`%s` %.3f s + %s", b.show(b.packRun), b.packRun.secs, b.cell(sr, ""))
+	r.ref = fmt.Sprintf("`%s`: %.3f s", b.show(b.packRun), b.packRun.secs)
+	switch {
+	case !sr.ok():
+		r.result, b.failed = "FAIL", true
+	default:
+		ratio := (b.packRun.secs + sr.secs) / b.packRun.secs
+		r.ratio, r.result = fmt.Sprintf("%.4f", ratio), okMiss(ratio <= signTarget)
+	}
+	if err := errors.Join(checks...); err != nil {
+		r.result += " (check FAILED)"
+		b.failed = true
+		b.note("check FAILED: %v", err)
+	}
+	b.rows = append(b.rows, r)
+	if !sr.ok() {
+		return nil
+	}
+
+	// unpack --key against unpack, alternately, the faster of two each; the plain unpack runs
+	// with the signature moved away (else it would check the signature it finds).
+	var plain, keyed *run
+	off := sig + ".off"
+	defer os.Remove(off)
+	for i := 0; i < 2; i++ {
+		for _, withKey := range []bool{false, true} {
+			argv := []string{b.bale, "unpack", "--to", "registry:" + b.unX, b.bundle}
+			from, to := sig, off
+			if withKey {
+				argv = []string{b.bale, "unpack", "--key", pub, "--to", "registry:" + b.unX, b.bundle}
+				from, to = off, sig
+			}
+			if err := os.Rename(from, to); err != nil {
+				return err
+			}
+			ur, err := b.timed([]string{b.bundle}, []string{b.unX}, "", argv...)
+			if err != nil {
+				return err
+			}
+			best := &plain
+			if withKey {
+				best = &keyed
+			}
+			if *best == nil || !ur.ok() || ((*best).ok() && ur.secs < (*best).secs) {
+				*best = ur
+			}
+		}
+	}
+	checks = nil
+	if keyed.ok() {
+		checks = append(checks, b.verify("registry:"+b.unX), b.countNote("X (bale unpack --key)", "registry", b.unX, true))
+	}
+	b.drop(b.unX)
+	b.ratioRow("sign-unpack", keyed, "", plain, signTarget, checks)
+	if i := len(b.rows) - 1; b.rows[i].ratio != "–" {
+		b.rows[i].ratio += " (faster of 2 runs each)"
+	}
+	if keyed.ok() && plain.ok() && plain.cpu > 0 {
+		b.note("sign-unpack: CPU time (user+sys) of unpack %.2f s with --key, %.2f s without: %.3f", keyed.cpu, plain.cpu, keyed.cpu/plain.cpu)
+	}
+	return nil
+}
+
+// writeBenchKey writes a new ECDSA P-256 key pair, PEM PKCS#8 and PKIX (what bale sign and
+// --key take), under dir.
+func writeBenchKey(dir string) (priv, pub string, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return "", "", err
+	}
+	pder, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		return "", "", err
+	}
+	priv, pub = filepath.Join(dir, "sign.key"), filepath.Join(dir, "sign.pub")
+	if err := os.WriteFile(priv, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder}), 0o644); err != nil {
+		return "", "", err
+	}
+	return priv, pub, nil
+}
