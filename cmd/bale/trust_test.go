@@ -150,3 +150,46 @@ func baleTimeout(t *testing.T, d time.Duration, args ...string) runResult {
 	}
 	return res
 }
+
+// TestSignPack: pack --sign-key signs the bundle it writes (beside it, as bale sign does): a
+// bundle, a patch of it and a split bundle each verify with the public key, and unpack --key
+// takes the signed chain; a wrong COSIGN_PASSWORD fails before anything is written.
+func TestSignPack(t *testing.T) {
+	testenv.NeedTool(t, "cosign")
+	priv, pub := cosignKey(t)
+	c := imagetest.Standard()
+	dir := t.TempDir()
+	one, both := filepath.Join(dir, "one"), filepath.Join(dir, "both")
+	for i, img := range c.Images[:2] {
+		for _, root := range []string{one, both}[i:] { // one: the first image; both: the two
+			if _, err := c.WriteDir(root, img); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	a, patch, split := filepath.Join(dir, "a.tar.zst"), filepath.Join(dir, "patch.tar.zst"), filepath.Join(dir, "split.tar.zst")
+	mustBale(t, "pack", "--sign-key", priv, "-o", a, "dir:"+one)
+	mustBale(t, "pack", "--sign-key", priv, "--base", a, "-o", patch, "dir:"+both)
+	mustBale(t, "pack", "--sign-key", priv, "--volume-size", "64K", "-o", split, "dir:"+both)
+	fp := keyFingerprint(t, pub)
+	for _, b := range []string{a, patch, split} {
+		if out := mustBale(t, "verify", "--key", pub, b).stdout; !strings.Contains(out, "signed by key "+fp) || !strings.Contains(out, "covers bundle "+bundleID(t, b)) {
+			t.Errorf("verify --key of %s:\n%s", b, out)
+		}
+	}
+	if _, err := os.Stat(split + ".001.sigstore.json"); err != nil {
+		t.Errorf("the split bundle's signature is not beside its first volume: %v", err)
+	}
+	site := filepath.Join(t.TempDir(), "site")
+	mustBale(t, "unpack", "--key", pub, "--to", "registry:"+site, a, patch)
+	checkList(t, "registry:"+site, c.Images[:2])
+
+	t.Setenv("COSIGN_PASSWORD", "not the password")
+	bad := filepath.Join(dir, "bad.tar.zst")
+	if res := bale(t, "pack", "--sign-key", priv, "-o", bad, "dir:"+one); res.code == 0 || !strings.Contains(res.stderr, "COSIGN_PASSWORD") {
+		t.Errorf("pack --sign-key with a wrong password: exit %d\n%s", res.code, res.stderr)
+	}
+	if m, _ := filepath.Glob(bad + "*"); len(m) != 0 {
+		t.Errorf("a pack refused for its key wrote %v", m)
+	}
+}
