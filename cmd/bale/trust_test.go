@@ -105,7 +105,8 @@ func TestTrustServe(t *testing.T) {
 
 // TestTrustCopy: copy from a bundle with the trust flags refuses (exit 6) a bundle signed by
 // another key and an unsigned patch on a signed base before anything is written into
-// registry:, dir: or oci: (the target is not even made); signed by the key given, it copies.
+// registry:, dir: or oci: (the target is not even made), and so does a site policy with no
+// flag; signed by the key given (or the policy's), it copies.
 func TestTrustCopy(t *testing.T) {
 	testenv.NeedTool(t, "cosign")
 	a, patch, priv, pub, otherPub := trustChain(t)
@@ -122,7 +123,16 @@ func TestTrustCopy(t *testing.T) {
 	if res := bale(t, "copy", "--key", pub, "dir:"+t.TempDir(), "dir:"+filepath.Join(site, "x")); res.code != exitUsage {
 		t.Errorf("copy --key from a dir: source: exit %d, want %d\n%s", res.code, exitUsage, res.stderr)
 	}
+	// A site policy (BALE_POLICY) refuses the unsigned patch with no flag given.
+	t.Setenv("BALE_POLICY", writeFile(t, t.TempDir(), "policy.yaml", "bundles:\n  keys: ["+pub+"]\n"))
+	wantExit6(t, "copy under a policy, unsigned patch", "copy", a, patch, "dir:"+filepath.Join(site, "dir"))
+	if _, err := os.Stat(filepath.Join(site, "dir")); !os.IsNotExist(err) {
+		t.Fatalf("copy under a policy wrote %s (%v)", filepath.Join(site, "dir"), err)
+	}
 	mustBale(t, "sign", "--key", priv, patch)
+	mustBale(t, "copy", a, patch, "dir:"+filepath.Join(site, "dir")) // the policy's key signed both
+	os.RemoveAll(filepath.Join(site, "dir"))
+	t.Setenv("BALE_POLICY", "")
 	mustBale(t, "copy", "--key", pub, a, patch, "dir:"+filepath.Join(site, "dir"))
 	checkList(t, "dir:"+filepath.Join(site, "dir"), imagetest.Standard().Images[:3])
 }
