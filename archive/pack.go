@@ -55,6 +55,9 @@ type PackOptions struct {
 // Every missing image is reported in one *catalog.ImagesError, and then no file is written;
 // with opt.KeepGoing the others are packed and the catalog is returned with that error.
 func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref, opt PackOptions) (*catalog.Catalog, error) {
+	if err := catalog.CheckBases(opt.Bases); err != nil {
+		return nil, err
+	}
 	if !packsDirectly(src) {
 		return packStaged(ctx, out, src, refs, opt)
 	}
@@ -197,6 +200,12 @@ func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFil
 	cats, err := readCatalogs(paths)
 	if err != nil {
 		return 0, err
+	}
+	if len(cats) > 0 && cats[0].Additive() {
+		c := cats[0]
+		// The stage starts empty: a format-4 patch there would be only what it adds.
+		return 0, fmt.Errorf("%s is a patch recording only what it adds to its bases (first %s, %s); give its base first: %w",
+			paths[0], c.Bases[0].Name, c.Bases[0].ID, layout.ErrNotFound)
 	}
 	var ids string
 	var first []layout.Ref

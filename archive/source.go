@@ -81,6 +81,10 @@ func NewSource(bundles ...*Bundle) (*Source, error) {
 // add lays bundle b over what the bundles before it hold.
 func (s *Source) add(b *Bundle) error {
 	c := b.Catalog
+	if c.Additive() && len(s.bundles) == 0 {
+		return fmt.Errorf("%s is a patch recording only what it adds to its bases (first %s, %s); give its base first: %w",
+			b.Path, c.Bases[0].Name, c.Bases[0].ID, layout.ErrNotFound)
+	}
 	var missing []string
 	for _, d := range c.ExpectedBlobs() {
 		if s.owner[d] == nil {

@@ -13,14 +13,18 @@ import (
 
 // FormatVersion is the newest catalog and bundle format this package reads and writes: 2 adds
 // sparse indexes (ManifestRecord.Absent); 3 adds referrers (Repo.Referrers) and indexes whose
-// children are indexes. A bundle is written in the oldest format that holds it: 1, which
-// bale 0.1 reads, 2 or 3, which older bales refuse rather than misread.
-const FormatVersion = 3
+// children are indexes; 4 adds additive patches (a patch records only what it adds to its
+// bases, and its id binds them). A bundle is written in the oldest format that holds it
+// (requiredFormat): 1, which bale 0.1 reads, 2, 3 or 4, which older bales refuse rather than
+// misread.
+const FormatVersion = 4
 
-// The first format with sparse indexes, and the first with referrers and nested indexes.
+// The first format with sparse indexes, the first with referrers and nested indexes, and the
+// first with additive patches.
 const (
 	formatSparse    = 2
 	formatReferrers = 3
+	formatAdditive  = 4
 )
 
 // ErrNotFound reports a tag, manifest or blob the catalog does not hold.
@@ -116,6 +120,7 @@ type Catalog struct {
 	Bases []Base
 
 	unsettled bool // images were added since the format and sparse indexes were settled
+	additive  bool // a patch recording only what it adds to its bases (format 4)
 }
 
 // New returns an empty catalog of the current format.
@@ -141,11 +146,16 @@ func (c *Catalog) repo(name string) *Repo {
 // it names bases.
 func (c *Catalog) IsPatch() bool { return len(c.Bases) > 0 }
 
+// Additive reports whether the catalog is a format-4 patch's: it records only the tags, pins
+// and referrers it adds to (or moves in) the composed view of its bases, so it means nothing
+// without them. A format-3 patch records the whole release.
+func (c *Catalog) Additive() bool { return c.additive && len(c.Bases) > 0 }
+
 // Clone returns a deep copy of c.
 func (c *Catalog) Clone() *Catalog {
 	out := New()
 	out.Meta = c.Meta
-	out.unsettled = c.unsettled
+	out.unsettled, out.additive = c.unsettled, c.additive
 	out.Bases = append([]Base(nil), c.Bases...)
 	for name, r := range c.Repos {
 		nr := &Repo{Tags: maps.Clone(r.Tags), Pinned: slices.Clone(r.Pinned), Manifests: slices.Clone(r.Manifests), Removed: maps.Clone(r.Removed)}

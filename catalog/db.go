@@ -305,6 +305,7 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 		}
 		slices.SortStableFunc(c.Bases, func(a, b Base) int { return a.Order - b.Order })
 	}
+	c.additive = c.Meta.Format >= formatAdditive && len(c.Bases) > 0
 	repos := v1.Bucket(bucketRepos)
 	if repos == nil {
 		return fmt.Errorf("no repos bucket: %w", ErrFormat)

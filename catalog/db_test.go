@@ -207,7 +207,7 @@ func TestReadRefuses(t *testing.T) {
 			_, err := tx.CreateBucket([]byte("v1"))
 			return err
 		}), true, "meta"},
-		{"format 4", editCatalog(t, setMeta("format", "4")), true, "a newer bale may read it"},
+		{"format 5", editCatalog(t, setMeta("format", "5")), true, "a newer bale may read it"},
 		{"format 02", editCatalog(t, setMeta("format", "02")), true, "a newer bale may read it"},
 		{"format 10", editCatalog(t, setMeta("format", "10")), true, "a newer bale may read it"},
 		{"format 01", editCatalog(t, setMeta("format", "01")), true, ""},

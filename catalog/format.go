@@ -27,18 +27,37 @@ func (c *Catalog) settle() {
 	}
 }
 
-// settleFormat settles sparse indexes (settleAbsent) and sets the format to the oldest that
-// holds the catalog: 3 with referrers or nested indexes, 2 with sparse indexes, else 1.
+// settleFormat settles sparse indexes (settleAbsent) and sets the format (requiredFormat).
 func (c *Catalog) settleFormat() {
-	sparse := c.settleAbsent()
+	c.settleAbsent()
+	c.Meta.Format = c.requiredFormat()
+}
+
+// requiredFormat is the one place that decides which format a settled catalog is written in:
+// the oldest that holds it, so that older bales read every bundle they can. 4 for an additive
+// patch (MakePatch); 3 with referrers, nested indexes or layers not carried; 2 with sparse
+// indexes; else 1. Everything that needs a newer format adds its case here.
+func (c *Catalog) requiredFormat() int {
 	switch {
+	case c.Additive():
+		return formatAdditive
 	case c.needsFormat3():
-		c.Meta.Format = formatReferrers
-	case sparse:
-		c.Meta.Format = formatSparse
+		return formatReferrers
+	case c.hasSparse():
+		return formatSparse
 	default:
-		c.Meta.Format = 1
+		return 1
 	}
+}
+
+// hasSparse reports whether an index record has absent children (settleAbsent sets them).
+func (c *Catalog) hasSparse() bool {
+	for _, m := range c.Manifests {
+		if len(m.Absent) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // needsFormat3 reports whether c holds referrers or an index with an index child.
@@ -64,9 +83,8 @@ func (c *Catalog) needsFormat3() bool {
 }
 
 // settleAbsent sets every index record's Absent to its children that a repository holding
-// the index does not hold, and reports whether any index is sparse: what is recorded does not
-// depend on the order images were added in.
-func (c *Catalog) settleAbsent() bool {
+// the index does not hold: what is recorded does not depend on the order images were added in.
+func (c *Catalog) settleAbsent() {
 	absent := map[digest.Digest]map[digest.Digest]bool{}
 	for _, r := range c.Repos {
 		for _, d := range r.Manifests {
@@ -84,7 +102,6 @@ func (c *Catalog) settleAbsent() bool {
 			}
 		}
 	}
-	sparse := false
 	for d, rec := range c.Manifests {
 		rec.Absent = nil
 		for _, ch := range rec.Children {
@@ -92,9 +109,7 @@ func (c *Catalog) settleAbsent() bool {
 				rec.Absent = append(rec.Absent, ch)
 			}
 		}
-		sparse = sparse || len(rec.Absent) > 0
 	}
-	return sparse
 }
 
 // SparseIndexes counts the index records with absent children.

@@ -16,7 +16,8 @@ import (
 )
 
 // ComputeID returns the bundle id: the sha256 of a canonical text of every entry and blob
-// (docs/bundle-format.md), so equal content gives an equal id.
+// (docs/bundle-format.md §6), so equal content gives an equal id; from format 4, the ids of
+// the bases follow, in order.
 func (c *Catalog) ComputeID() string {
 	h := sha256.New()
 	for _, e := range c.Entries() {
@@ -33,6 +34,12 @@ func (c *Catalog) ComputeID() string {
 	}
 	for _, e := range c.Removals() {
 		fmt.Fprintf(h, "removed %s %s %s\n", e.Repo, e.Tag, e.Digest)
+	}
+	if c.Meta.Format >= formatAdditive {
+		// An additive patch means nothing without its bases: its id binds them, in order.
+		for _, b := range c.Bases {
+			fmt.Fprintf(h, "base %s\n", b.ID)
+		}
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

@@ -54,6 +54,12 @@ when one does not match, naming it and the images that need it; a referrer's blo
 not match is refused before its links or tag. Blobs DST already holds are not read again
 (bale verify DST hashes them).
 
+DST files:DIR writes every file artifact (files/<name>:<tag>, as bale pack --release or oras
+push writes them) as DIR/<name>/<file>, hard-linked from registry:, dir: or oci: sources on
+one file system, directories extracted, bale's mode kept; DST charts:DIR writes every Helm
+chart as DIR/<name>-<version>.tgz with an index.yaml (helm repo add takes DIR from any static
+web server). Other images are skipped and counted; outputs appear once the copy succeeded.
+
 Every image is resolved and read before anything is written: all the missing ones are reported
 together, and then nothing is written. Multi-arch images are kept whole unless --platform is
 given. Manifests are stored byte for byte in every layout (Docker schema2 ones in an OCI
@@ -170,6 +176,7 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 				return err
 			}
 			fmt.Fprintf(cx.App.ErrWriter, "copied %d images from %s to %s%s in %.2fs%s\n", n, srcLoc, dstLoc, namesNote(dst, n), time.Since(start).Seconds(), checkedSummary(audit))
+			artifactNotes(cx.App.ErrWriter, []layout.Sink{dst})
 			if c := copiedFiles(dst); c > 0 {
 				fmt.Fprintf(cx.App.ErrWriter, "note: %s and %s are on different file systems: %d files were copied, not hard-linked\n", srcLoc, dstLoc, c)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/internal/units"
+	"github.com/bale-project/bale/layout"
 )
 
 // diffOutput is the JSON document of `bale diff --json`.
@@ -48,6 +49,9 @@ uncompressed layers make the real patch smaller than predicted.
 			}
 			newLoc, newC, err := loadCatalogArg(cx, cx.Args().Get(1))
 			if err != nil {
+				return err
+			}
+			if newC, err = composeDiffNew(oldLoc, oldC, newLoc, newC); err != nil {
 				return err
 			}
 			d, err := catalog.Compare(oldC, newC)
@@ -95,4 +99,28 @@ uncompressed layers make the real patch smaller than predicted.
 			return nil
 		},
 	}
+}
+
+// composeDiffNew returns what NEW holds as a release. A format-4 patch records only what it
+// adds to its bases, so as NEW it is composed over OLD, which must be what it was made
+// against (its base, or a patch or catalog of its bases); as OLD it is refused.
+func composeDiffNew(oldLoc location, oldC *catalog.Catalog, newLoc location, newC *catalog.Catalog) (*catalog.Catalog, error) {
+	if oldC.Additive() {
+		return nil, fmt.Errorf("OLD %s is a format-4 patch, which records only what it adds to its bases: give the bundle, catalog or location it was applied to (bale catalog of the unpacked storage): %w",
+			oldLoc, layout.ErrInvalid)
+	}
+	if !newC.Additive() {
+		return newC, nil
+	}
+	held := map[string]bool{oldC.Meta.ID: true}
+	for _, b := range oldC.Bases {
+		held[b.ID] = true
+	}
+	for _, b := range newC.Bases {
+		if !held[b.ID] {
+			return nil, fmt.Errorf("NEW %s is a format-4 patch of %s (%s), which OLD %s is not: give its base as OLD: %w",
+				newLoc, b.Name, b.ID, oldLoc, layout.ErrInvalid)
+		}
+	}
+	return catalog.Compose(oldC, newC)
 }

@@ -61,6 +61,8 @@ type listOutput struct {
 
 	// Signatures are a bundle's signatures that verified (see bale sign).
 	Signatures []bundlesig.Signature `json:"signatures,omitempty"`
+	// Additive is set for a format-4 patch: Images are what it adds to or moves in its bases.
+	Additive bool `json:"additive,omitempty"`
 }
 
 func listCommand() *cli.Command {
@@ -140,8 +142,12 @@ cut there, as with kubectl). --json is always whole.
 			}
 			fmt.Fprintln(cx.App.Writer)
 			if len(out.Bases) > 0 {
-				fmt.Fprintf(cx.App.Writer, "patch: carries %d of the blobs (%s); expects the others from:\n",
-					out.CarriedBlobs, units.Bytes(out.CarriedBytes))
+				what := "patch:"
+				if out.Additive {
+					what = "patch: the images above are what it adds to or moves in its bases;"
+				}
+				fmt.Fprintf(cx.App.Writer, "%s carries %d of the blobs (%s); expects the others from:\n",
+					what, out.CarriedBlobs, units.Bytes(out.CarriedBytes))
 				for _, b := range out.Bases {
 					fmt.Fprintf(cx.App.Writer, "  base %s  %s\n", b.ID, b.Name)
 				}
@@ -229,7 +235,7 @@ func shortenPlatforms(s string, width int) string {
 
 func listOf(loc location, c *catalog.Catalog) listOutput {
 	out := listOutput{Location: loc.String(), ID: c.Meta.ID, Blobs: len(c.Blobs), Bytes: c.TotalBlobBytes(), Images: []listImage{},
-		Bases: c.Bases, CarriedBlobs: len(c.CarriedBlobs()), CarriedBytes: c.CarriedBytes()}
+		Bases: c.Bases, Additive: c.Additive(), CarriedBlobs: len(c.CarriedBlobs()), CarriedBytes: c.CarriedBytes()}
 	for _, e := range c.Removals() {
 		out.Removed = append(out.Removed, e.Repo+":"+e.Tag)
 	}

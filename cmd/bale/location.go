@@ -51,7 +51,7 @@ func parseLocation(s string, allowBundle bool) (location, error) {
 	if strings.HasPrefix(s, s3store.Scheme) {
 		return location{Kind: kindS3, Path: s}, nil
 	}
-	for _, k := range []string{kindRegistry, kindDir, kindOCI, kindOCIArchive, kindDockerArchive} {
+	for _, k := range append([]string{kindRegistry, kindDir, kindOCI, kindOCIArchive, kindDockerArchive}, artifactKinds...) {
 		if p, ok := strings.CutPrefix(s, k+":"); ok {
 			if p == "" {
 				return location{}, usagef("%q: no path after %s:", s, k)
@@ -101,6 +101,9 @@ func openSource(cx *cli.Context, l location) (layout.Source, error) {
 		}
 		return r, nil
 	}
+	if l.Kind == kindFiles || l.Kind == kindCharts {
+		return nil, usagef("%s is written, not read: %s: is a destination of unpack and copy only", l, l.Kind)
+	}
 	return nil, usagef("%s is a %s file; this command needs a registry:, dir: or oci: location", l.Path, l.Kind)
 }
 
@@ -121,6 +124,8 @@ func openDestination(cx *cli.Context, l location) (destination, error) {
 		return dirtree.New(l.Path), nil
 	case kindOCI:
 		return ocidir.New(l.Path)
+	case kindFiles, kindCharts:
+		return openArtifactDir(l), nil
 	case kindS3:
 		st, err := openS3(cx, l)
 		if err != nil {

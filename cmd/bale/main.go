@@ -103,7 +103,7 @@ func newApp() *cli.App {
                   destination of copy and push
    PATH           detected from what it holds (a bundle or catalog file, registry storage,
                   an OCI layout, or a dir tree)`,
-		Commands:             withS3Flags([]*cli.Command{packCommand(), unpackCommand(), copyCommand(), pushCommand(), listCommand(), verifyCommand(), signCommand(), diffCommand(), catalogCommand(), serveCommand(), completionCommand()}),
+		Commands:             withS3Flags([]*cli.Command{packCommand(), imagesCommand(), unpackCommand(), copyCommand(), pushCommand(), listCommand(), verifyCommand(), signCommand(), diffCommand(), catalogCommand(), serveCommand(), completionCommand()}),
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 	}

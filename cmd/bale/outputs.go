@@ -111,7 +111,7 @@ func localPath(s string) string {
 	if remote.Is(s) || strings.HasPrefix(s, s3store.Scheme) {
 		return ""
 	}
-	for _, k := range []string{kindRegistry, kindDir, kindOCI, kindOCIArchive, kindDockerArchive} {
+	for _, k := range append([]string{kindRegistry, kindDir, kindOCI, kindOCIArchive, kindDockerArchive}, artifactKinds...) {
 		if p, ok := strings.CutPrefix(s, k+":"); ok {
 			return p
 		}

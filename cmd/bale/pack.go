@@ -44,6 +44,16 @@ stripped. A list may also be a skopeo sync YAML file (registry -> images -> tags
 empty list meaning every tag; images-by-tag-regex), told apart by its content. A directory
 stands for all its *.list and *.txt files, and its *.yaml/*.yml files that are skopeo sync files.
 
+--release FILE (-f) packs what a release file names too: its image lists act as --images (SOURCE
+stays the source of the images); its Helm charts (a classic repository with a version or semver
+range, oci://, a chart directory or .tgz) are written as helm push writes them, in
+charts/<name>:<version>, staged as registry storage beside OUT (OUT.bale-release, removed
+afterwards and after a failure); with images: true the images a chart uses (rendered with its
+values, as 'bale images' finds them) are packed from SOURCE too. The images packed are those
+the lists and charts name; when none names any, every tag of SOURCE. --src-* flags reach chart
+repositories and registries. A repository that does not answer, a range nothing matches or a
+missing path is named at once, and nothing is written.
+
 Every image missing from SOURCE, or that bale cannot carry (a Docker schema1 manifest, sha512
 content, ...), is reported, and then no output is written; with --keep-going the others are
 packed, and those left out are named at the end (exit code 5).
@@ -81,6 +91,7 @@ Examples:
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the bundle to `FILE` (e.g. release.tar.zst)"},
 			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "pack only the images listed in `FILE|DIR` (repeatable)"},
+			releaseFlag,
 			&cli.StringSliceFlag{Name: "platform", Usage: "keep only `OS/ARCH[/VARIANT]` of multi-arch images: once, the tag points at that platform's manifest; several times, the index is kept byte for byte (same digest) with only those platforms' images (a sparse index)"},
 			&cli.StringSliceFlag{Name: "base", Aliases: []string{"b"}, Usage: "make a patch: leave out every blob `BASE` holds (a bundle, a catalog file from bale catalog, or a registry:/dir: location; repeatable, applied in order)"},
 			&cli.BoolFlag{Name: "remove-absent-tags", Usage: "in a patch, remove on unpack every tag the bases have that the packed images do not (only where it still points at the base's manifest)"},
@@ -120,7 +131,7 @@ Examples:
 				return err
 			}
 			opt.KeepGoing = cx.Bool("keep-going")
-			sel, err := imagesFlag(cx)
+			sel, rel, err := packSelection(cx) // --images and --release
 			if err != nil {
 				return err
 			}
@@ -151,6 +162,13 @@ Examples:
 			if err != nil {
 				return err
 			}
+			out := cx.String("output")
+			var cleanup func()
+			src, refs, opt.AllTags, cleanup, err = withRelease(cx, rel, src, refs, out)
+			defer cleanup()
+			if err != nil {
+				return err
+			}
 			opt.Stage = cx.String("stage")
 			if v := cx.String("volume-size"); v != "" {
 				if opt.Write.VolumeSize, err = units.ParseBytes(v); err != nil {
@@ -160,7 +178,6 @@ Examples:
 					return usagef("--volume-size %s: at least %s", v, units.Bytes(archive.MinVolumeSize))
 				}
 			}
-			out := cx.String("output")
 			start := time.Now()
 			var pull *progress.Tracker
 			if loc.Kind == kindDocker {

@@ -161,7 +161,8 @@ func TestPatchJourney(t *testing.T) {
 	if len(pi.Bases) != 1 || pi.Bases[0].Name != full {
 		t.Errorf("patch bases %+v", pi.Bases)
 	}
-	checkListedImages(t, pi.Images, r.corpus[1].Images)
+	// A format-4 patch lists what it adds to or moves in its base.
+	checkListedImages(t, pi.Images, []imagetest.Image{imageNamed(r.corpus[1], "rel/app-4:v1"), imageNamed(r.corpus[1], "rel/app-5:v1"), imageNamed(r.corpus[1], "rel/new:v1")})
 
 	// The patch carries exactly the blobs of B that A lacks, and its size is bounded.
 	inA := map[string]bool{}
@@ -202,7 +203,7 @@ func TestPatchJourney(t *testing.T) {
 	if res.code != exitNotFound {
 		t.Fatalf("patch alone: exit %d, want %d\n%s", res.code, exitNotFound, res.stderr)
 	}
-	for _, s := range []string{fi.ID, "rel/app-0:v1", "missing sha256:"} {
+	for _, s := range []string{fi.ID, "rel/app-4:v1", "missing sha256:"} {
 		if !strings.Contains(res.stderr, s) {
 			t.Errorf("the error does not say %q:\n%s", s, res.stderr)
 		}

@@ -438,12 +438,3 @@ func TestSignPolicy(t *testing.T) {
 		t.Errorf("a policy that trusts nobody: exit %d\n%s", res.code, res.stderr)
 	}
 }
-
-func mustRead(t *testing.T, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}

@@ -53,6 +53,13 @@ func unpackCommand() *cli.Command {
                        there with its size not uploaded again, links after blobs, tags last.
                        One unpack at a time holds the bucket's lock object ROOT/.bale.lock;
                        a re-run after a kill aborts the uploads the killed run left.
+   --to files:DIR      every file artifact (files/<name>:<tag>, as bale pack --release or
+                       oras push writes them) as DIR/<name>/<file>: a hard link to its blob
+                       where it can be, a directory extracted, bale's mode kept; other images
+                       are skipped and counted
+   --to charts:DIR     every Helm chart (helm push's media types) as DIR/<name>-<version>.tgz
+                       (its .prov beside) and an index.yaml, a classic Helm repository for
+                       helm repo add from any static web server
    (none, with --registry-config FILE: where that config.yml's storage section says)
 Both at once is the common case: the dir tree is hard-linked out of the registry storage, so
 each blob is stored once. With dir: alone each unique blob is still stored once and linked into
@@ -79,7 +86,7 @@ always refuses it (exit 6, nothing written).
 
 ` + exitCodesHelp,
 		Flags: append([]cli.Flag{
-			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH, dir:PATH, oci:PATH, oci-archive:FILE or docker-archive:FILE; repeatable)"},
+			&cli.StringSliceFlag{Name: "to", Aliases: []string{"t"}, Usage: "unpack into `LOCATION` (registry:PATH, dir:PATH, oci:PATH, oci-archive:FILE, docker-archive:FILE, files:DIR or charts:DIR; repeatable)"},
 			namePrefixFlag,
 			quietFlag,
 			imageKeyFlag,
@@ -225,6 +232,7 @@ always refuses it (exit 6, nothing written).
 			for _, r := range res.KeptTags {
 				fmt.Fprintf(cx.App.ErrWriter, "note: kept tag %s: the patch removes it, but here it points at another manifest than the base's\n", r)
 			}
+			artifactNotes(cx.App.ErrWriter, sinks)
 			for _, d := range others {
 				if n := copiedFiles(d); n > 0 {
 					fmt.Fprintf(cx.App.ErrWriter, "note: %s is on another file system than the registry storage: %d files were copied, not hard-linked\n", d.Root(), n)
@@ -244,7 +252,7 @@ func parseTarget(s string) (location, error) {
 	if strings.HasPrefix(s, s3store.Scheme) {
 		return parseLocation(s, false)
 	}
-	for _, k := range []string{kindRegistry, kindDir, kindOCI, kindOCIArchive, kindDockerArchive} {
+	for _, k := range append([]string{kindRegistry, kindDir, kindOCI, kindOCIArchive, kindDockerArchive}, artifactKinds...) {
 		if strings.HasPrefix(s, k+":") {
 			return parseLocation(s, false)
 		}

@@ -71,6 +71,7 @@ type scaleSet struct {
 	regAddr                           string // the docker-registry push writes to, while push runs
 	results                           map[string]*run
 	loads                             map[string]string // 1-minute load average when each command started
+	patch                             *patchFigures     // the scale-patch row (scalepatch.go)
 }
 
 // at names a path under the set's directory.
@@ -104,6 +105,7 @@ var scaleCmds = []scaleCmd{
 	{name: "copy", outputs: []string{"Y"}, argv: func(s *scaleSet) []string { return []string{"copy", "registry:" + s.pool, "registry:" + s.at("Y")} }},
 	{name: "push", outputs: []string{"PUSHED"}, setup: (*bench).scalePushTarget, argv: func(s *scaleSet) []string { return []string{"push", s.bundle, "docker://" + s.regAddr} }},
 	{name: "serve-start"},
+	{name: "patch"}, // scalepatch.go: the size and unpack time of a patch of N/20 new tags
 }
 
 // scaleNames are the names of scaleCmds, for -scale-only.
@@ -135,6 +137,10 @@ func (b *bench) runScale() error {
 	small, big := sets[0], sets[len(sets)-1]
 	for _, c := range scaleCmds {
 		if len(only) > 0 && !only[c.name] {
+			continue
+		}
+		if c.name == "patch" {
+			b.patchRow(small, big)
 			continue
 		}
 		b.scaleRow(c, small, big)
@@ -186,6 +192,10 @@ func (b *bench) scaleSet(n int, only map[string]bool) (*scaleSet, error) {
 		}
 		if c.name == "serve-start" {
 			s.results[c.name] = b.serveStart(s)
+			continue
+		}
+		if c.name == "patch" {
+			s.patch = b.scalePatch(s)
 			continue
 		}
 		r, err := b.scaleRun(c, s)

@@ -131,3 +131,63 @@ func TestWriteFrom(t *testing.T) {
 type failing struct{ err error }
 
 func (e failing) Read([]byte) (int, error) { return 0, e.err }
+
+// TestLockSwept: a target with no lock file, an empty one (every bale before LockSwept) or one
+// marked dirty (a holder that did not let go: killed) is swept; one whose last holder let go
+// is not walked; the mark is dirty while the lock is held and clean after.
+func TestLockSwept(t *testing.T) {
+	leftover := func(t *testing.T, root string) string {
+		p := filepath.Join(root, "repositories", "a", ".bale-tmp-123")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	mark := func(t *testing.T, root string) string {
+		b, _ := os.ReadFile(filepath.Join(root, LockName))
+		return string(b)
+	}
+	for _, tc := range []struct {
+		name  string
+		lock  *string // content of the lock file before, nil: none
+		swept bool
+	}{
+		{"no lock file", nil, true},
+		{"empty (an older bale)", ptr(""), true},
+		{"dirty (killed)", ptr("dirty\n"), true},
+		{"other content", ptr("clean"), true},
+		{"clean", ptr("clean\n"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			p := leftover(t, root)
+			if tc.lock != nil {
+				if err := os.WriteFile(filepath.Join(root, LockName), []byte(*tc.lock), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			unlock, err := LockSwept(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(p); os.IsNotExist(err) != tc.swept {
+				t.Errorf("leftover swept: %v, want %v", os.IsNotExist(err), tc.swept)
+			}
+			if m := mark(t, root); m != "dirty\n" {
+				t.Errorf("while held the lock file says %q, want dirty", m)
+			}
+			if _, err := LockSwept(root); !errors.Is(err, ErrLocked) {
+				t.Errorf("a second LockSwept: %v, want ErrLocked", err)
+			}
+			unlock()
+			if m := mark(t, root); m != "clean\n" {
+				t.Errorf("after unlock the lock file says %q, want clean", m)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

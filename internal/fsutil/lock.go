@@ -1,6 +1,7 @@
 package fsutil
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,6 +38,67 @@ func Lock(dir string) (func(), error) {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// Lock file contents: a writer that holds the lock marks it dirty, and clean when it lets go.
+var (
+	markDirty = []byte("dirty\n")
+	markClean = []byte("clean\n")
+)
+
+// LockSwept takes dir's lock (Lock) and removes what an interrupted bale left below it
+// (Sweep), walking the tree only when the lock file does not say that the last bale to hold
+// it let go normally: a patch onto a 20,000-tag registry storage no longer walks all of it
+// first. A killed bale (kill -9, SIGINT, a crash, a power loss before the mark reached the
+// disk) leaves the mark dirty; so does every bale before this one (the file is empty) and
+// every other writer (no file): those are swept as before. The lock is marked dirty, durably,
+// before the caller writes anything, and clean by the returned function, which a caller
+// calls after a success and after an error alike: every writer removes its own temporary
+// files on an error, so only a process that did not return leaves any.
+func LockSwept(dir string) (func(), error) {
+	p := filepath.Join(dir, LockName)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, FileMode)
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: another bale is writing there; wait for it to finish and run this again: %w", dir, ErrLocked)
+		}
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	unlock := func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
+	mark := make([]byte, len(markClean)+1)
+	n, _ := f.ReadAt(mark, 0)
+	if !bytes.Equal(mark[:n], markClean) {
+		if err := Sweep(dir); err != nil {
+			unlock()
+			return nil, err
+		}
+	}
+	if err := setMark(f, markDirty); err == nil {
+		err = f.Sync()
+	} else {
+		unlock()
+		return nil, fmt.Errorf("marking %s: %w", p, err)
+	}
+	return func() {
+		setMark(f, markClean) // not synced: if it is lost, the next bale sweeps
+		unlock()
+	}, nil
+}
+
+// setMark replaces the lock file's content with m.
+func setMark(f *os.File, m []byte) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := f.WriteAt(m, 0)
+	return err
 }
 
 // Sweep removes what an interrupted bale left below root: temporary files and directories

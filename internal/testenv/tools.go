@@ -46,6 +46,8 @@ var GoTools = []GoTool{
 	// minio: what only MinIO has (bucket quotas, STS session policies) for the s3:// error
 	// tests (StartMinIO); ~5 min to build.
 	{Name: "minio", Package: "github.com/minio/minio", Version: "v0.0.0-20260212201848-7aac2a2c5b7c"},
+	// helm: the chart tests (helm package, repo index, push, pull, template).
+	{Name: "helm", Package: "helm.sh/helm/v3/cmd/helm", Version: "v3.21.4"},
 }
 
 // ToolTimeout bounds every run of a pinned tool.

@@ -9,21 +9,14 @@ import (
 
 // Prepare creates the blobs/ and repositories/ directories, takes the exclusive flock on
 // <root>/.bale.lock (one unpack at a time; the lock goes with the process, even after
-// kill -9) and removes the .bale-tmp-* and .bale-old-* an interrupted run left. The returned
-// function releases the lock.
+// kill -9) and removes the .bale-tmp-* and .bale-old-* an interrupted run left, walking the
+// storage only when the lock file says its last holder did not let go (fsutil.LockSwept). The
+// returned function releases the lock.
 func (s *Store) Prepare() (func(), error) {
 	if err := s.Init(); err != nil {
 		return nil, err
 	}
-	unlock, err := fsutil.Lock(s.root)
-	if err != nil {
-		return nil, err
-	}
-	if err := fsutil.Sweep(s.root); err != nil {
-		unlock()
-		return nil, err
-	}
-	return unlock, nil
+	return fsutil.LockSwept(s.root)
 }
 
 // HasBlob reports whether blob d is present as a regular file of its size whose content
