@@ -1,10 +1,14 @@
 // Package imagesig checks, offline, that images carry a valid cosign signature among the
 // referrers their layout (a bundle, registry storage, a live registry) holds, made by one of
-// the public keys a site trusts. Two forms are accepted, as cosign v2 writes them:
+// the public keys a site trusts or, keyless (LoadSigners), with a certificate of a trusted
+// root that names an identity and OIDC issuer it trusts (the certificate checked at the time
+// an RFC 3161 timestamp or log entry in the signature vouches for, offline). Two forms are
+// accepted, as cosign v2 writes them:
 //
 //   - the tag scheme <repo>:sha256-<hex>.sig: a manifest whose layers are simple-signing
 //     payloads (application/vnd.dev.cosign.simplesigning.v1+json), each with its signature
-//     in the annotation dev.cosignproject.cosign/signature; the payload's
+//     in the annotation dev.cosignproject.cosign/signature (keyless: its certificate and
+//     timestamp in dev.sigstore.cosign/certificate and /rfc3161timestamp); the payload's
 //     critical.image.docker-manifest-digest must be the image's digest;
 //   - a sigstore bundle (cosign sign --new-bundle-format): an OCI 1.1 referrer of artifact
 //     type application/vnd.dev.sigstore.bundle.v0.3+json whose DSSE envelope holds an in-toto
@@ -15,6 +19,7 @@
 // multi-arch image the index, which is what cosign signs for IMAGE:TAG by default. The
 // cryptography and the bundle format are sigstore's (github.com/sigstore/sigstore and
 // github.com/sigstore/sigstore-go); nothing is fetched, no transparency log is asked.
+// (A tag-form keyless signature's Rekor bundle, dev.sigstore.cosign/bundle, is not read yet.)
 package imagesig
 
 import (
