@@ -3,12 +3,15 @@ package imagesig
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
@@ -27,6 +30,9 @@ const (
 	// TimestampAnnotation holds, as JSON {"SignedRFC3161Timestamp": base64}, an RFC 3161
 	// timestamp response over the raw signature.
 	TimestampAnnotation = "dev.sigstore.cosign/rfc3161timestamp"
+	// RekorAnnotation holds the Rekor bundle: a transparency-log entry of the signature and
+	// the log's signed entry timestamp over it.
+	RekorAnnotation = "dev.sigstore.cosign/bundle"
 )
 
 // Keyless names whom a site trusts to sign images without a key: a certificate identity
@@ -119,10 +125,10 @@ func (kl *keyless) verify(b *bundle.Bundle, artifact verify.ArtifactPolicyOption
 }
 
 // checkLayer verifies the keyless simple-signing layer l (its signature sig, its payload raw)
-// against the identity: its certificate and RFC 3161 timestamp annotations are read into a
-// sigstore bundle (v0.1, which takes a certificate chain) that sigstore-go verifies. A
-// transparency-log bundle annotation (dev.sigstore.cosign/bundle) is not read: a signature
-// that has no timestamp is refused. nil when it verifies.
+// against the identity: its certificate, RFC 3161 timestamp and Rekor bundle annotations are
+// read into a sigstore bundle (v0.1: a certificate chain, a log entry with its inclusion
+// promise) that sigstore-go verifies: the log's signed entry timestamp against the root's
+// transparency logs, the entry against the signature and certificate. nil when it verifies.
 func (kl *keyless) checkLayer(l layout.Descriptor, sig, raw []byte) error {
 	certPEM, ok := l.Annotations[CertificateAnnotation]
 	if !ok {
@@ -146,6 +152,13 @@ func (kl *keyless) checkLayer(l layout.Descriptor, sig, raw []byte) error {
 		}
 		vm.TimestampVerificationData.Rfc3161Timestamps = []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: v.SignedRFC3161Timestamp}}
 	}
+	if rb, ok := l.Annotations[RekorAnnotation]; ok {
+		e, err := rekorEntry([]byte(rb))
+		if err != nil {
+			return fmt.Errorf("Rekor bundle annotation: %w", err)
+		}
+		vm.TlogEntries = []*protorekor.TransparencyLogEntry{e}
+	}
 	b, err := bundle.NewBundle(&protobundle.Bundle{
 		MediaType:            "application/vnd.dev.sigstore.bundle+json;version=0.1",
 		VerificationMaterial: vm,
@@ -159,4 +172,44 @@ func (kl *keyless) checkLayer(l layout.Descriptor, sig, raw []byte) error {
 	}
 	_, err = kl.verify(b, verify.WithArtifact(bytes.NewReader(raw)))
 	return err
+}
+
+// rekorEntry is cosign's Rekor bundle annotation as a transparency-log entry whose inclusion
+// promise is the signed entry timestamp (sigstore-go checks it and the entry).
+func rekorEntry(raw []byte) (*protorekor.TransparencyLogEntry, error) {
+	var rb struct {
+		SignedEntryTimestamp []byte
+		Payload              struct {
+			Body           string `json:"body"`
+			IntegratedTime int64  `json:"integratedTime"`
+			LogIndex       int64  `json:"logIndex"`
+			LogID          string `json:"logID"`
+		}
+	}
+	if err := json.Unmarshal(raw, &rb); err != nil {
+		return nil, err
+	}
+	body, err := base64.StdEncoding.DecodeString(rb.Payload.Body)
+	if err != nil {
+		return nil, fmt.Errorf("body: %w", err)
+	}
+	var kind struct {
+		Kind       string `json:"kind"`
+		APIVersion string `json:"apiVersion"`
+	}
+	if err := json.Unmarshal(body, &kind); err != nil {
+		return nil, fmt.Errorf("body: %w", err)
+	}
+	logID, err := hex.DecodeString(rb.Payload.LogID)
+	if err != nil {
+		return nil, fmt.Errorf("logID: %w", err)
+	}
+	return &protorekor.TransparencyLogEntry{
+		LogIndex:          rb.Payload.LogIndex,
+		LogId:             &protocommon.LogId{KeyId: logID},
+		KindVersion:       &protorekor.KindVersion{Kind: kind.Kind, Version: kind.APIVersion},
+		IntegratedTime:    rb.Payload.IntegratedTime,
+		InclusionPromise:  &protorekor.InclusionPromise{SignedEntryTimestamp: rb.SignedEntryTimestamp},
+		CanonicalizedBody: body,
+	}, nil
 }

@@ -8,7 +8,8 @@
 //   - the tag scheme <repo>:sha256-<hex>.sig: a manifest whose layers are simple-signing
 //     payloads (application/vnd.dev.cosign.simplesigning.v1+json), each with its signature
 //     in the annotation dev.cosignproject.cosign/signature (keyless: its certificate and
-//     timestamp in dev.sigstore.cosign/certificate and /rfc3161timestamp); the payload's
+//     timestamp or Rekor bundle in dev.sigstore.cosign/certificate, /rfc3161timestamp and
+//     /bundle); the payload's
 //     critical.image.docker-manifest-digest must be the image's digest;
 //   - a sigstore bundle (cosign sign --new-bundle-format): an OCI 1.1 referrer of artifact
 //     type application/vnd.dev.sigstore.bundle.v0.3+json whose DSSE envelope holds an in-toto
@@ -19,7 +20,6 @@
 // multi-arch image the index, which is what cosign signs for IMAGE:TAG by default. The
 // cryptography and the bundle format are sigstore's (github.com/sigstore/sigstore and
 // github.com/sigstore/sigstore-go); nothing is fetched, no transparency log is asked.
-// (A tag-form keyless signature's Rekor bundle, dev.sigstore.cosign/bundle, is not read yet.)
 package imagesig
 
 import (

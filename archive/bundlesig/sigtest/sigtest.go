@@ -19,6 +19,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -26,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	jsoncanonicalizer "github.com/cyberphone/json-canonicalization/go/src/webpki.org/jsoncanonicalizer"
 	"github.com/digitorus/timestamp"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -41,6 +45,10 @@ type Sigstore struct {
 	root, fulcio, tsaCA, tsaLeaf *x509.Certificate
 	fulcioKey, tsaKey            *ecdsa.PrivateKey
 	start, end                   time.Time
+	// logKey signs the transparency log's signed entry timestamps; logID is the sha256 of
+	// its public key (DER), as Rekor's log id.
+	logKey *ecdsa.PrivateKey
+	logID  []byte
 }
 
 // NewSigstore makes a virtual Sigstore valid from 5 hours ago for 6 hours.
@@ -88,6 +96,15 @@ func NewSigstore(t testing.TB) *Sigstore {
 		// The extended key usage again, critical, as RFC 3161 wants it.
 		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}},
 	}, s.tsaCA, tsaIntKey)
+	if s.logKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&s.logKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sha256.Sum256(der)
+	s.logID = id[:]
 	return s
 }
 
@@ -162,10 +179,11 @@ func (s *Sigstore) KeylessDSSE(t testing.TB, payloadType string, payload []byte,
 }
 
 // Parts are a keyless signature in pieces, as cosign attach signature takes them: the
-// certificate and its chain (PEM), the raw signature, and an RFC 3161 timestamp response
-// (DER) over the signature.
+// certificate and its chain (PEM), the raw signature, an RFC 3161 timestamp response (DER)
+// over the signature, and a Rekor bundle (--rekor-response: the signed entry timestamp of
+// s's transparency log over a hashedrekord entry of the signature, as Rekor v1 answers).
 type Parts struct {
-	Cert, Chain, Signature, Timestamp []byte
+	Cert, Chain, Signature, Timestamp, Rekor []byte
 }
 
 // KeylessParts signs msg (a simple-signing payload) as identity and OIDC issuer, with a
@@ -184,7 +202,50 @@ func (s *Sigstore) KeylessParts(t testing.TB, msg []byte, identity, issuer strin
 		}
 		return b.Bytes()
 	}
-	return Parts{Cert: pemOf(leaf), Chain: pemOf(s.fulcio, s.root), Signature: sig, Timestamp: s.timestamp(t, sig)}
+	cert := pemOf(leaf)
+	return Parts{Cert: cert, Chain: pemOf(s.fulcio, s.root), Signature: sig, Timestamp: s.timestamp(t, sig), Rekor: s.rekorBundle(t, msg, sig, cert)}
+}
+
+// rekorBundle is cosign's Rekor bundle of a hashedrekord v0.0.1 entry of sig over msg by the
+// certificate cert (PEM), integrated now at log index 1, with s's signed entry timestamp:
+// ECDSA over the sha256 of the canonical JSON of body, integratedTime, logIndex and logID.
+func (s *Sigstore) rekorBundle(t testing.TB, msg, sig, cert []byte) []byte {
+	t.Helper()
+	sum := sha256.Sum256(msg)
+	body, err := json.Marshal(map[string]any{
+		"apiVersion": "0.0.1", "kind": "hashedrekord",
+		"spec": map[string]any{
+			"data":      map[string]any{"hash": map[string]any{"algorithm": "sha256", "value": hex.EncodeToString(sum[:])}},
+			"signature": map[string]any{"content": sig, "publicKey": map[string]any{"content": cert}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := map[string]any{
+		"body":           base64.StdEncoding.EncodeToString(body),
+		"integratedTime": time.Now().Unix(),
+		"logIndex":       1,
+		"logID":          hex.EncodeToString(s.logID),
+	}
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon, err := jsoncanonicalizer.Transform(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(canon)
+	set, err := ecdsa.SignASN1(rand.Reader, s.logKey, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(map[string]any{"SignedEntryTimestamp": set, "Payload": payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // leaf makes a short-lived signing certificate of s's certificate authority for identity (an
@@ -259,13 +320,16 @@ func (s *Sigstore) timestamp(t testing.TB, sig []byte) []byte {
 	return resp
 }
 
-// TrustedRoot is the trusted_root.json that trusts s: its certificate authority and its
-// timestamp authority (no transparency log, no CT log: its certificates carry no SCT).
+// TrustedRoot is the trusted_root.json that trusts s: its certificate authority, its
+// timestamp authority and its transparency log (no CT log: its certificates carry no SCT).
 func (s *Sigstore) TrustedRoot(t testing.TB) []byte {
 	t.Helper()
 	fulcio := &root.FulcioCertificateAuthority{Root: s.root, Intermediates: []*x509.Certificate{s.fulcio}, ValidityPeriodStart: s.start, ValidityPeriodEnd: s.end, URI: "https://fulcio.test"}
 	tsa := &root.SigstoreTimestampingAuthority{Root: s.root, Intermediates: []*x509.Certificate{s.tsaCA}, Leaf: s.tsaLeaf, ValidityPeriodStart: s.start, ValidityPeriodEnd: s.end, URI: "https://tsa.test"}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, []root.CertificateAuthority{fulcio}, nil, []root.TimestampingAuthority{tsa}, nil)
+	tlog := &root.TransparencyLog{BaseURL: "https://rekor.test", ID: s.logID, ValidityPeriodStart: s.start, ValidityPeriodEnd: s.end,
+		HashFunc: crypto.SHA256, PublicKey: &s.logKey.PublicKey, SignatureHashFunc: crypto.SHA256}
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, []root.CertificateAuthority{fulcio}, nil, []root.TimestampingAuthority{tsa},
+		map[string]*root.TransparencyLog{hex.EncodeToString(s.logID): tlog})
 	if err != nil {
 		t.Fatal(err)
 	}
