@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bale-project/bale/archive/bundlesig/sigtest"
 	"github.com/bale-project/bale/internal/imagetest"
@@ -27,9 +28,9 @@ const (
 // statement of cosign's sign predicate, attached by oras as cosign --new-bundle-format lays
 // it out), one signed by another identity, one unsigned, and one in the tag scheme with a
 // Rekor bundle of the virtual Sigstore's log instead of a timestamp (cosign verify checks it
-// offline). verify and unpack with the
-// identity and issuer (exact or regexp) pass the first two and name the others (exit 6,
-// nothing written); another issuer or the root of another CA refuses every image.
+// offline). verify and unpack with the identity and issuer (exact or regexp) pass the signed
+// ones and name the others (exit 6, nothing written; copy and serve refuse the same way);
+// another issuer or the root of another CA refuses every image.
 func TestImageKeyless(t *testing.T) {
 	testenv.Need(t, "skopeo")
 	testenv.NeedTool(t, "cosign")
@@ -114,6 +115,12 @@ func TestImageKeyless(t *testing.T) {
 	wantRefused(t, "unpack, keyless", bale(t, append(append([]string{"unpack", "--to", "registry:" + site}, id...), bundle)...), all, []imagetest.Image{unsigned, other})
 	if _, err := os.Stat(site); !os.IsNotExist(err) {
 		t.Fatalf("%s exists after a refused unpack (%v)", site, err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	wantRefused(t, "copy, keyless", bale(t, append(append([]string{"copy"}, id...), bundle, "oci:"+out)...), all, []imagetest.Image{unsigned, other})
+	wantRefused(t, "serve, keyless", baleTimeout(t, time.Minute, append(append([]string{"serve", "--addr", "127.0.0.1:0"}, id...), bundle)...), all, []imagetest.Image{unsigned, other})
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("%s exists after a refused copy (%v)", out, err)
 	}
 	res = mustBale(t, append(append([]string{"unpack", "--to", "registry:" + site}, id...), signedBundle)...)
 	if !strings.Contains(res.stderr, "certificate identity "+keylessWho) {
