@@ -84,7 +84,11 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			jobsFlag,
 			quietFlag,
 			imageKeyFlag,
-		}, append(referrerFlags(), append(remoteFlags("src"), remoteFlags("dest")...)...)...),
+			imageIdentityFlag,
+			imageIdentityRegexpFlag,
+			imageIssuerFlag,
+			imageIssuerRegexpFlag,
+		}, append(referrerFlags(), append(remoteFlags("src"), append(remoteFlags("dest"), trustFlags()...)...)...)...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, max(cx.NArg(), 2), "SRC [PATCH...] DST"); err != nil {
 				return err
@@ -127,8 +131,12 @@ registry_to_skopeo_dir.sh do today; the last two pull from and push to live regi
 			}
 			var src layout.Source
 			if srcLoc.Kind == kindBundle {
+				// Each bundle's own signatures (a base and its patches), before anything is read.
+				if err := checkBundleTrust(cx, cx.App.ErrWriter, srcArgs); err != nil {
+					return err
+				}
 				src, err = archive.OpenSource(cx.Context, srcArgs)
-			} else {
+			} else if err = notBundleTrust(cx, srcLoc); err == nil {
 				src, err = openSourceFlags(cx, srcLoc)
 			}
 			if err != nil {

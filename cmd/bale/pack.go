@@ -85,6 +85,7 @@ Examples:
    bale pack --images images.list --platform linux/amd64 -o release-amd64.tar.zst dir:./images
    bale pack --images images.list -o release.tar.zst docker://registry.ci.example:5000/kubesphere
    bale pack --base release-1.0.tar.zst -o patch-1.1.tar.zst registry:/srv/release-1.1
+   bale pack --sign-key cosign.key -o release.tar.zst registry:/srv/release-1.0   # COSIGN_PASSWORD
 
 ` + exitCodesHelp,
 		Flags: append([]cli.Flag{
@@ -101,6 +102,7 @@ Examples:
 			jobsFlag,
 			quietFlag,
 			imageKeyFlag,
+			&cli.StringFlag{Name: "sign-key", Usage: "sign the bundle once written with the private key in `FILE` (as bale sign --key: cosign.key with COSIGN_PASSWORD, or PEM PKCS#8 ECDSA, Ed25519, RSA): the signature is written beside it, OUT.sigstore.json"},
 		}, append(referrerFlags(), remoteFlags("src")...)...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "SOURCE"); err != nil {
@@ -144,6 +146,10 @@ Examples:
 				return usagef("--remove-absent-tags needs --base: it removes tags the bases have")
 			}
 			opt.RemoveAbsentTags = cx.Bool("remove-absent-tags")
+			signer, err := packSigner(cx)
+			if err != nil {
+				return err
+			}
 			src, err := openSourceFlags(cx, loc)
 			if err != nil {
 				return err
@@ -200,6 +206,11 @@ Examples:
 			size, files, err := bundleSize(out, c)
 			if err != nil {
 				return err
+			}
+			if signer != nil { // only the catalog is read again
+				if err := signBundle(cx, signer, out); err != nil {
+					return fmt.Errorf("%s was written, not signed: %w", out, err)
+				}
 			}
 			kind := "bundle"
 			if c.IsPatch() {

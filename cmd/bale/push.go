@@ -50,7 +50,11 @@ Example (the site side of an installer):
 			jobsFlag,
 			quietFlag,
 			imageKeyFlag,
-		}, append(referrerFlags(), remoteFlags("dest")...)...), remoteFlags("src")...),
+			imageIdentityFlag,
+			imageIdentityRegexpFlag,
+			imageIssuerFlag,
+			imageIssuerRegexpFlag,
+		}, append(referrerFlags(), append(remoteFlags("dest"), trustFlags()...)...)...), remoteFlags("src")...),
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() < 2 {
 				return usagef("push takes BUNDLE [PATCH...]|LOCATION docker://HOST[/PREFIX] (see bale push --help)")
@@ -92,12 +96,19 @@ Example (the site side of an installer):
 				case len(srcArgs) > 1:
 					return usagef("%s is not a bundle: push takes several bundles, or one location", a)
 				default:
+					if err := notBundleTrust(cx, loc); err != nil {
+						return err
+					}
 					if src, err = openSourceFlags(cx, loc); err != nil {
 						return err
 					}
 				}
 			}
 			if src == nil {
+				// Each bundle's own signatures, then its images': refused, nothing is pushed.
+				if err := checkBundleTrust(cx, cx.App.ErrWriter, bundles); err != nil {
+					return err
+				}
 				if err := checkBundleSignatures(cx, bundles); err != nil {
 					return err
 				}

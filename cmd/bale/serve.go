@@ -39,12 +39,16 @@ Examples:
    bale serve --addr 0.0.0.0:443 --tls-cert site.crt --tls-key site.key /media/usb/release.tar.zst.001
 
 ` + exitCodesHelp,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:5000", Usage: "listen on `HOST:PORT` (port 0: any free port, printed)"},
 			&cli.StringFlag{Name: "tls-cert", Usage: "serve https with the certificate in `FILE` (PEM; with --tls-key)"},
 			&cli.StringFlag{Name: "tls-key", Usage: "the private key of --tls-cert, in `FILE` (PEM)"},
 			imageKeyFlag,
-		},
+			imageIdentityFlag,
+			imageIdentityRegexpFlag,
+			imageIssuerFlag,
+			imageIssuerRegexpFlag,
+		}, trustFlags()...),
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() == 0 {
 				return usagef("serve takes BUNDLE [PATCH...] (see bale serve --help)")
@@ -64,6 +68,10 @@ Examples:
 				if loc.Kind != kindBundle {
 					return usagef("%s is not a bundle: bale serve serves bundle files (serve a registry storage dir with docker-registry)", a)
 				}
+			}
+			// Each bundle's own signatures, then its images', before it listens.
+			if err := checkBundleTrust(cx, cx.App.ErrWriter, cx.Args().Slice()); err != nil {
+				return err
 			}
 			if err := checkBundleSignatures(cx, cx.Args().Slice()); err != nil {
 				return err // --image-key: an image without a valid signature is not served

@@ -34,8 +34,9 @@ func startServeArgs(t *testing.T, scheme string, args ...string) *testenv.Regist
 	return reg
 }
 
-// startServeLogged starts bale serve with args, waits for the line that says where it listens,
-// and returns the server and a function that gives the lines it has written to stderr since.
+// startServeLogged starts bale serve with args, waits for the line that says where it listens
+// (serving ... on ...; lines before it, such as who signed, are skipped), and returns the
+// server and a function that gives the lines it has written to stderr since.
 func startServeLogged(t *testing.T, scheme string, args ...string) (*testenv.Registry, func() []string) {
 	t.Helper()
 	cmd := exec.Command(baleBin, args...)
@@ -52,9 +53,18 @@ func startServeLogged(t *testing.T, scheme string, args ...string) (*testenv.Reg
 	var later []string
 	go func() {
 		sc := bufio.NewScanner(stderr)
-		for n := 0; sc.Scan(); n++ {
-			if n == 0 {
-				first <- sc.Text()
+		found, before := false, ""
+		defer func() {
+			if !found { // it stopped before it listened: what it said
+				first <- before
+			}
+		}()
+		for sc.Scan() {
+			if !found { // what it says before (who signed the bundles) is not kept
+				if found = strings.HasPrefix(sc.Text(), "serving "); found {
+					first <- sc.Text()
+				}
+				before += sc.Text() + "\n"
 				continue
 			}
 			mu.Lock()

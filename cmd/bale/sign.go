@@ -79,23 +79,41 @@ At the site: bale verify --key cosign.pub release.tar.zst.
 				return err
 			}
 			for _, p := range cx.Args().Slice() {
-				c, err := archive.ReadCatalog(p)
-				if err != nil {
+				if err := signBundle(cx, s, p); err != nil {
 					return err
 				}
-				sig, err := bundlesig.SignCatalog(cx.Context, s, c)
-				if err != nil {
-					return err
-				}
-				out, err := bundlesig.WriteFile(p, sig)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cx.App.ErrWriter, "signed %s (bundle %s) with key %s (%s): %s\n", p, c.Meta.ID, s.Fingerprint(), s.Name(), out)
 			}
 			return nil
 		},
 	}
+}
+
+// signBundle signs the bundle at path (its catalog, read from the file) with s and writes the
+// signature beside it; for bale sign and pack --sign-key.
+func signBundle(cx *cli.Context, s *bundlesig.Signer, path string) error {
+	c, err := archive.ReadCatalog(path)
+	if err != nil {
+		return err
+	}
+	sig, err := bundlesig.SignCatalog(cx.Context, s, c)
+	if err != nil {
+		return err
+	}
+	out, err := bundlesig.WriteFile(path, sig)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cx.App.ErrWriter, "signed %s (bundle %s) with key %s (%s): %s\n", path, c.Meta.ID, s.Fingerprint(), s.Name(), out)
+	return nil
+}
+
+// packSigner is the signer of pack --sign-key, loaded before anything is packed (a wrong
+// password fails first); nil without the flag.
+func packSigner(cx *cli.Context) (*bundlesig.Signer, error) {
+	if cx.String("sign-key") == "" {
+		return nil, nil
+	}
+	return bundlesig.LoadSigner(cx.String("sign-key"), readPassword)
 }
 
 // printStatement prints the statement of the bundle at path.

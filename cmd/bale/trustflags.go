@@ -25,9 +25,10 @@ func trustFlags() []cli.Flag {
 	}
 }
 
-// trustOptions are the trust flags as given.
+// trustOptions are the trust flags as given; --trusted-root given for the images' signers
+// alone (--image-certificate-identity) is not the bundle's.
 func trustOptions(cx *cli.Context) bundlesig.TrustOptions {
-	return bundlesig.TrustOptions{
+	o := bundlesig.TrustOptions{
 		Keys:           cx.StringSlice("key"),
 		Identity:       cx.String("certificate-identity"),
 		IdentityRegexp: cx.String("certificate-identity-regexp"),
@@ -35,6 +36,10 @@ func trustOptions(cx *cli.Context) bundlesig.TrustOptions {
 		IssuerRegexp:   cx.String("certificate-oidc-issuer-regexp"),
 		TrustedRoot:    cx.String("trusted-root"),
 	}
+	if o.Empty() && !imageKeyless(cx).Empty() {
+		o.TrustedRoot = ""
+	}
+	return o
 }
 
 // loadTrust loads the trust flags, or when none is given the site policy (BALE_POLICY, else

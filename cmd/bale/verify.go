@@ -29,7 +29,8 @@ Distribution serves it: the tag's current link and index link, a revision link f
 manifest (index children included), a _layers link for every config and layer, each holding
 the digest it must; a tag directory without a current link (listed, but 404) is a problem.
 With --image-key, every image must also carry a valid cosign signature by one of the keys
-(exit 6 names those that do not).
+(exit 6 names those that do not); --image-certificate-identity[-regexp] with
+--image-certificate-oidc-issuer[-regexp] and --trusted-root accepts keyless ones (offline).
 A bundle's own signatures (BUNDLE.sigstore.json beside it, see bale sign) are checked first,
 from the catalog alone: with --key or --certificate-identity the bundle must be signed and
 every signature must verify with one of the signers given; without, a signature found must
@@ -40,7 +41,7 @@ when it exists) gives the signers; see "Signed bundles" in the README.
 Prints every problem found and exits non-zero if there is any.
 
 ` + exitCodesHelp,
-		Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document (problems included) on standard output"}, imageKeyFlag}, trustFlags()...),
+		Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document (problems included) on standard output"}, imageKeyFlag, imageIdentityFlag, imageIdentityRegexpFlag, imageIssuerFlag, imageIssuerRegexpFlag}, trustFlags()...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "BUNDLE|LOCATION"); err != nil {
 				return err

@@ -30,7 +30,7 @@ import (
 )
 
 // rowNames are the comparisons, in the order they run; -only picks among them.
-var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "referrers", "unpack", "serve", "serve-load", "serve-pulls", "s3", "release-file", "limits", "scale"}
+var rowNames = []string{"copy-select", "copy-dir-to-registry", "unpack-to-dir", "pack-dir", "pack", "list", "sign", "referrers", "unpack", "serve", "serve-load", "serve-pulls", "s3", "release-file", "limits", "scale"}
 
 // Targets: ratios are bale time / reference time.
 const (
@@ -361,13 +361,18 @@ func (b *bench) runAll() error {
 		}
 	}
 	b.drop(b.tree)
-	if b.want("pack") || b.want("list") || b.want("unpack") || b.want("serve") || b.want("serve-load") || b.want("serve-pulls") || b.want("s3") || b.want("release-file") {
+	if b.want("pack") || b.want("list") || b.want("sign") || b.want("unpack") || b.want("serve") || b.want("serve-load") || b.want("serve-pulls") || b.want("s3") || b.want("release-file") {
 		if err := b.pack(); err != nil {
 			return err
 		}
 	}
 	if b.want("list") {
 		if err := b.list(); err != nil {
+			return err
+		}
+	}
+	if b.want("sign") { // in sign.go
+		if err := b.sign(); err != nil {
 			return err
 		}
 	}

@@ -41,7 +41,7 @@ func (e *Error) Error() string {
 	for i, f := range e.Failures {
 		lines[i] = "  " + f.String()
 	}
-	return fmt.Sprintf("%d image(s) without a valid signature by the --image-key keys:\n%s", len(e.Failures), strings.Join(lines, "\n"))
+	return fmt.Sprintf("%d image(s) without a valid signature by the signers given (--image-key, --image-certificate-identity):\n%s", len(e.Failures), strings.Join(lines, "\n"))
 }
 
 // Unwrap makes errors.Is(err, ErrUnsigned) true.
@@ -51,7 +51,7 @@ func (e *Error) Unwrap() error { return ErrUnsigned }
 type Signed struct {
 	Ref    layout.Ref
 	Digest digest.Digest
-	Key    string // the key file
+	Key    string // the key file, or the certificate identity and issuer
 	By     string // the cosign tag or the bundle referrer's digest
 }
 

@@ -69,8 +69,17 @@ func (k *Keys) checkSimpleSigning(src layout.Source, repo string, d digest.Diges
 				break
 			}
 		}
+		if name == "" && k.keyless != nil {
+			if err := k.keyless.checkLayer(l, sigBytes, raw); err != nil {
+				why = append(why, fmt.Sprintf("layer %s: %s: %v", l.Digest, k.keyless.name, err))
+			} else {
+				name = k.keyless.name
+			}
+		}
 		if name == "" {
-			why = append(why, fmt.Sprintf("layer %s: the signature verifies with none of the keys", l.Digest))
+			if len(k.keys) > 0 {
+				why = append(why, fmt.Sprintf("layer %s: the signature verifies with none of the keys", l.Digest))
+			}
 			continue
 		}
 		// Only a payload whose signature verified is parsed.
@@ -137,14 +146,27 @@ func (k *Keys) checkBundle(src layout.Source, repo string, d digest.Digest, ref 
 			why = append(why, fmt.Sprintf("%s: %v", kk.name, err))
 			continue
 		}
-		if res.Statement == nil || res.Statement.PredicateType != SignPredicateType {
-			pt := ""
-			if res.Statement != nil {
-				pt = res.Statement.PredicateType
-			}
-			return "", refused("sigstore bundle %s is an attestation of type %q, not a cosign signature (%s)", layer.Digest, pt, SignPredicateType)
-		}
-		return kk.name, nil
+		return kk.name, checkSignStatement(res, layer.Digest)
 	}
-	return "", refused("sigstore bundle %s verifies with none of the keys (%s)", layer.Digest, strings.Join(why, "; "))
+	if k.keyless != nil {
+		res, err := k.keyless.verify(&b, verify.WithArtifactDigest("sha256", sum))
+		if err == nil {
+			return k.keyless.name, checkSignStatement(res, layer.Digest)
+		}
+		why = append(why, fmt.Sprintf("%s: %v", k.keyless.name, err))
+	}
+	return "", refused("sigstore bundle %s verifies with none of the signers (%s)", layer.Digest, strings.Join(why, "; "))
+}
+
+// checkSignStatement refuses a verified sigstore bundle (layer d) whose statement is not
+// cosign's image signature but another attestation.
+func checkSignStatement(res *verify.VerificationResult, d digest.Digest) error {
+	if res.Statement == nil || res.Statement.PredicateType != SignPredicateType {
+		pt := ""
+		if res.Statement != nil {
+			pt = res.Statement.PredicateType
+		}
+		return refused("sigstore bundle %s is an attestation of type %q, not a cosign signature (%s)", d, pt, SignPredicateType)
+	}
+	return nil
 }

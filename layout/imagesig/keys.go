@@ -1,10 +1,15 @@
 // Package imagesig checks, offline, that images carry a valid cosign signature among the
 // referrers their layout (a bundle, registry storage, a live registry) holds, made by one of
-// the public keys a site trusts. Two forms are accepted, as cosign v2 writes them:
+// the public keys a site trusts or, keyless (LoadSigners), with a certificate of a trusted
+// root that names an identity and OIDC issuer it trusts (the certificate checked at the time
+// an RFC 3161 timestamp or log entry in the signature vouches for, offline). Two forms are
+// accepted, as cosign v2 writes them:
 //
 //   - the tag scheme <repo>:sha256-<hex>.sig: a manifest whose layers are simple-signing
 //     payloads (application/vnd.dev.cosign.simplesigning.v1+json), each with its signature
-//     in the annotation dev.cosignproject.cosign/signature; the payload's
+//     in the annotation dev.cosignproject.cosign/signature (keyless: its certificate and
+//     timestamp or Rekor bundle in dev.sigstore.cosign/certificate, /rfc3161timestamp and
+//     /bundle); the payload's
 //     critical.image.docker-manifest-digest must be the image's digest;
 //   - a sigstore bundle (cosign sign --new-bundle-format): an OCI 1.1 referrer of artifact
 //     type application/vnd.dev.sigstore.bundle.v0.3+json whose DSSE envelope holds an in-toto
@@ -33,9 +38,11 @@ import (
 // ErrKey marks a key file that cannot be used: unreadable, or no PEM public key.
 var ErrKey = errors.New("image signature key")
 
-// Keys are the public keys any one of which may have signed an image.
+// Keys are the public keys, and the keyless identity (LoadSigners), any one of which may
+// have signed an image.
 type Keys struct {
-	keys []key
+	keys    []key
+	keyless *keyless
 }
 
 // key is one trusted public key, as a verifier of simple-signing signatures and of sigstore
@@ -101,11 +108,14 @@ func parseKey(name string, pub crypto.PublicKey) (key, error) {
 	return key{name: name, sig: v, bundles: bv}, nil
 }
 
-// Names are the files the keys came from, in the order given.
+// Names are the files the keys came from, in the order given, and the keyless identity.
 func (k *Keys) Names() []string {
 	out := make([]string, len(k.keys))
 	for i, kk := range k.keys {
 		out[i] = kk.name
+	}
+	if k.keyless != nil {
+		out = append(out, k.keyless.name)
 	}
 	return out
 }
