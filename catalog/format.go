@@ -1,12 +1,9 @@
-// Settling what depends on the whole catalog: which indexes are sparse, and the oldest format
-// that holds the catalog.
+// Settling what depends on the whole catalog: which indexes are sparse, and the format.
 
 package catalog
 
 import (
 	"github.com/opencontainers/go-digest"
-
-	"github.com/bale-project/bale/layout"
 )
 
 // Settle sets what depends on the whole catalog from its content: every index record's Absent
@@ -27,46 +24,16 @@ func (c *Catalog) settle() {
 	}
 }
 
-// settleFormat settles sparse indexes (settleAbsent) and sets the format to the oldest that
-// holds the catalog: 3 with referrers or nested indexes, 2 with sparse indexes, else 1.
+// settleFormat settles sparse indexes (settleAbsent) and sets the format: every catalog bale
+// writes is format 4, whatever it holds (sparse indexes, referrers, nested indexes).
 func (c *Catalog) settleFormat() {
-	sparse := c.settleAbsent()
-	switch {
-	case c.needsFormat3():
-		c.Meta.Format = formatReferrers
-	case sparse:
-		c.Meta.Format = formatSparse
-	default:
-		c.Meta.Format = 1
-	}
-}
-
-// needsFormat3 reports whether c holds referrers or an index with an index child.
-func (c *Catalog) needsFormat3() bool {
-	for _, r := range c.Repos {
-		if len(r.Referrers) > 0 {
-			return true
-		}
-	}
-	for _, b := range c.Blobs {
-		if b.NotCarried {
-			return true
-		}
-	}
-	for _, m := range c.Manifests {
-		for _, ch := range m.Children {
-			if cm := c.Manifests[ch]; cm != nil && layout.IsIndexType(cm.MediaType) {
-				return true
-			}
-		}
-	}
-	return false
+	c.settleAbsent()
+	c.Meta.Format = FormatVersion
 }
 
 // settleAbsent sets every index record's Absent to its children that a repository holding
-// the index does not hold, and reports whether any index is sparse: what is recorded does not
-// depend on the order images were added in.
-func (c *Catalog) settleAbsent() bool {
+// the index does not hold: what is recorded does not depend on the order images were added in.
+func (c *Catalog) settleAbsent() {
 	absent := map[digest.Digest]map[digest.Digest]bool{}
 	for _, r := range c.Repos {
 		for _, d := range r.Manifests {
@@ -84,7 +51,6 @@ func (c *Catalog) settleAbsent() bool {
 			}
 		}
 	}
-	sparse := false
 	for d, rec := range c.Manifests {
 		rec.Absent = nil
 		for _, ch := range rec.Children {
@@ -92,9 +58,7 @@ func (c *Catalog) settleAbsent() bool {
 				rec.Absent = append(rec.Absent, ch)
 			}
 		}
-		sparse = sparse || len(rec.Absent) > 0
 	}
-	return sparse
 }
 
 // SparseIndexes counts the index records with absent children.
