@@ -209,6 +209,38 @@ func checkFile(path string) error {
 }
 
 func readTx(tx *bolt.Tx, c *Catalog) error {
+	if err := readHead(tx, c); err != nil {
+		return err
+	}
+	v1 := tx.Bucket(bucketV1)
+	if err := eachJSON(v1.Bucket(bucketManifests), "manifests", func(d digest.Digest, v []byte) error {
+		m := &ManifestRecord{}
+		if err := json.Unmarshal(v, m); err != nil {
+			return err
+		}
+		c.Manifests[d] = m
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := eachJSON(v1.Bucket(bucketBlobs), "blobs", func(d digest.Digest, v []byte) error {
+		b := &BlobRecord{}
+		if err := json.Unmarshal(v, b); err != nil {
+			return err
+		}
+		c.Blobs[d] = b
+		return nil
+	}); err != nil {
+		return err
+	}
+	if c.Meta.Format >= formatFlat {
+		return readFlat(v1, c)
+	}
+	return readNested(v1, c)
+}
+
+// readHead reads the meta and the bases of the catalog in tx into c.
+func readHead(tx *bolt.Tx, c *Catalog) error {
 	v1 := tx.Bucket(bucketV1)
 	if v1 == nil {
 		return fmt.Errorf("no %q bucket: %w", bucketV1, ErrFormat)
@@ -246,27 +278,6 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 			}
 		}
 	}
-
-	if err := eachJSON(v1.Bucket(bucketManifests), "manifests", func(d digest.Digest, v []byte) error {
-		m := &ManifestRecord{}
-		if err := json.Unmarshal(v, m); err != nil {
-			return err
-		}
-		c.Manifests[d] = m
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := eachJSON(v1.Bucket(bucketBlobs), "blobs", func(d digest.Digest, v []byte) error {
-		b := &BlobRecord{}
-		if err := json.Unmarshal(v, b); err != nil {
-			return err
-		}
-		c.Blobs[d] = b
-		return nil
-	}); err != nil {
-		return err
-	}
 	// bases/ exists in patches only; the order of --base is kept in each record.
 	if bb := v1.Bucket(bucketBases); bb != nil {
 		if err := eachJSON(bb, "bases", func(d digest.Digest, v []byte) error {
@@ -282,10 +293,7 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 		}
 		slices.SortStableFunc(c.Bases, func(a, b Base) int { return a.Order - b.Order })
 	}
-	if c.Meta.Format >= formatFlat {
-		return readFlat(v1, c)
-	}
-	return readNested(v1, c)
+	return nil
 }
 
 // readNested reads the repositories of a catalog of format 1 to 3: a bucket per repository.
