@@ -83,8 +83,8 @@ const (
 	childDeadline = 2 * time.Second
 )
 
-// FuzzCatalogRead checks that Read never panics, crashes or hangs on any file: a bundle's
-// catalog comes from outside. Whatever it accepts must be safe to Validate and ComputeID.
+// FuzzCatalogRead checks that Read, and OpenStream and Walk (bale list of a format-4 bundle),
+// never panic, crash or hang on any file: a bundle's catalog comes from outside. Whatever it accepts must be safe to Validate and ComputeID.
 // A hang is reported as a failure after readDeadline (the stuck goroutine is abandoned).
 func FuzzCatalogRead(f *testing.F) {
 	f.Add([]byte{})
@@ -97,6 +97,7 @@ func FuzzCatalogRead(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
+			streamWalk(p)
 			c, err := catalog.Read(p)
 			if err != nil {
 				return
@@ -183,8 +184,8 @@ func TestReadCorruptCatalog(t *testing.T) {
 	}
 }
 
-// readInChild checks that Read of b returns (with an error if refuse), in a child process
-// killed after childDeadline.
+// readInChild checks that Read of b, and OpenStream and Walk of it, return (with an error if
+// refuse), in a child process killed after childDeadline.
 func readInChild(t *testing.T, b []byte, refuse bool) {
 	t.Helper()
 	p := writeTemp(t, b)
@@ -198,10 +199,10 @@ func readInChild(t *testing.T, b []byte, refuse bool) {
 	switch {
 	case ctx.Err() != nil:
 		t.Errorf("Read did not return within %v", childDeadline)
-	case err != nil || !strings.Contains(out.String(), "READ RESULT: "):
-		t.Errorf("Read crashed (%v):\n%s", err, firstLines(out.String(), 3))
-	case refuse && !strings.Contains(out.String(), "READ RESULT: error"):
-		t.Errorf("Read accepted the file:\n%s", firstLines(out.String(), 3))
+	case err != nil || !strings.Contains(out.String(), "READ RESULT: ") || !strings.Contains(out.String(), "STREAM RESULT: "):
+		t.Errorf("Read or Stream crashed (%v):\n%s", err, firstLines(out.String(), 3))
+	case refuse && (!strings.Contains(out.String(), "READ RESULT: error") || !strings.Contains(out.String(), "STREAM RESULT: error")):
+		t.Errorf("Read or Stream accepted the file:\n%s", firstLines(out.String(), 3))
 	}
 }
 
@@ -211,12 +212,29 @@ func TestReadChildProcess(t *testing.T) {
 	if p == "" {
 		t.Skip("child process of TestReadCorruptCatalog")
 	}
+	if err := streamWalk(p); err != nil {
+		fmt.Println("STREAM RESULT: error")
+	} else {
+		fmt.Println("STREAM RESULT: accepted")
+	}
 	_, err := catalog.Read(p)
 	if err != nil {
 		fmt.Println("READ RESULT: error")
 		return
 	}
 	fmt.Println("READ RESULT: accepted")
+}
+
+// streamWalk reads the catalog at p as bale list does (catalog.OpenStream, Walk, Validate of
+// each repository).
+func streamWalk(p string) error {
+	s, err := catalog.OpenStream(p, "catalog.db")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	_, err = s.Walk(func(repo *catalog.Catalog) error { return repo.Validate() })
+	return err
 }
 
 func writeTemp(t *testing.T, b []byte) string {
