@@ -228,33 +228,13 @@ func (r *Reader) Close() error {
 }
 
 func (r *Reader) readCatalog() error {
-	hdr, err := r.tr.Next()
-	if err != nil {
-		return fmt.Errorf("reading bundle head: %v (not a bale bundle, or damaged): %w", err, ErrBundle)
-	}
-	if hdr.Name != CatalogName || !isRegular(hdr) {
-		return fmt.Errorf("first member is %q, want the catalog %q (not a bale bundle?): %w", hdr.Name, CatalogName, ErrBundle)
-	}
-	if hdr.Size > MaxCatalogSize || hdr.Size < 0 {
-		return fmt.Errorf("catalog of %d bytes exceeds %d: %w", hdr.Size, MaxCatalogSize, ErrBundle)
-	}
-	f, err := os.CreateTemp("", "bale-catalog-*.db")
+	name, n, err := r.extractCatalog()
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
-	n, err := io.Copy(f, r.tr)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("reading catalog: %v (truncated or damaged): %w", err, ErrBundle)
-	}
-	if n != hdr.Size {
-		return fmt.Errorf("catalog truncated at %d of %d bytes: %w", n, hdr.Size, ErrBundle)
-	}
+	defer os.Remove(name)
 	r.catSize = n
-	c, err := catalog.ReadAs(f.Name(), CatalogName)
+	c, err := catalog.ReadAs(name, CatalogName)
 	if err != nil {
 		return fmt.Errorf("bundle %w", err)
 	}
@@ -266,6 +246,39 @@ func (r *Reader) readCatalog() error {
 	}
 	r.cat = c
 	return nil
+}
+
+// extractCatalog copies the first member, which must be the catalog, to a new temporary file
+// and returns its name (the caller removes it) and size.
+func (r *Reader) extractCatalog() (string, int64, error) {
+	hdr, err := r.tr.Next()
+	if err != nil {
+		return "", 0, fmt.Errorf("reading bundle head: %v (not a bale bundle, or damaged): %w", err, ErrBundle)
+	}
+	if hdr.Name != CatalogName || !isRegular(hdr) {
+		return "", 0, fmt.Errorf("first member is %q, want the catalog %q (not a bale bundle?): %w", hdr.Name, CatalogName, ErrBundle)
+	}
+	if hdr.Size > MaxCatalogSize || hdr.Size < 0 {
+		return "", 0, fmt.Errorf("catalog of %d bytes exceeds %d: %w", hdr.Size, MaxCatalogSize, ErrBundle)
+	}
+	f, err := os.CreateTemp("", "bale-catalog-*.db")
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := io.Copy(f, r.tr)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n != hdr.Size {
+		err = fmt.Errorf("catalog truncated at %d of %d bytes: %w", n, hdr.Size, ErrBundle)
+	} else if err != nil {
+		err = fmt.Errorf("reading catalog: %v (truncated or damaged): %w", err, ErrBundle)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", 0, err
+	}
+	return f.Name(), n, nil
 }
 
 func isRegular(h *tar.Header) bool {
@@ -458,6 +471,31 @@ func (r *Reader) finish() error {
 func ReadCatalog(path string) (*catalog.Catalog, error) {
 	c, _, err := readCatalogFile(path)
 	return c, err
+}
+
+// ExtractCatalog copies the catalog member at the head of the bundle at path (the first volume
+// of a volume set) to a temporary file, without reading it: for catalog.OpenStream, which
+// reads it in place. remove deletes the file.
+func ExtractCatalog(path string) (file string, remove func(), err error) {
+	if first := FirstVolume(path); first != "" {
+		path = first
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	zr, err := zstd.NewReader(f, decoderOptions(zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))...)
+	if err != nil {
+		return "", nil, err
+	}
+	defer zr.Close()
+	br := &Reader{dec: zr, tr: tar.NewReader(zr)}
+	file, _, err = br.extractCatalog()
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return file, func() { os.Remove(file) }, nil
 }
 
 // readCatalogFile is ReadCatalog that also returns the size of the catalog member.

@@ -12,6 +12,9 @@ var (
 	bucketBases     = []byte("bases")
 	bucketRemoved   = []byte("removed")
 	bucketReferrers = []byte("referrers")
+	// bucketRevisions holds, from format 4, every repository's manifests (repos/<repo>/manifests
+	// of formats 1 to 3), keyed <repo>\x00<digest>.
+	bucketRevisions = []byte("revisions")
 
 	keyFormat  = []byte("format")
 	keyCreated = []byte("created")

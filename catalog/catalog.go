@@ -13,17 +13,19 @@ import (
 
 // FormatVersion is the newest catalog and bundle format this package reads and writes: 2 adds
 // sparse indexes (ManifestRecord.Absent); 3 adds referrers (Repo.Referrers) and indexes whose
-// children are indexes; 4 adds additive patches (a patch records only what it adds to its
-// bases, and its id binds them). A bundle is written in the oldest format that holds it
-// (requiredFormat): 1, which bale 0.1 reads, 2, 3 or 4, which older bales refuse rather than
-// misread.
+// children are indexes; 4 lays the repositories out flat (one bucket per kind of record, keyed
+// <repo>\x00<name>, instead of buckets per repository), which halves the bytes a tag takes,
+// and adds additive patches (a patch records only what it adds to its bases, and its id binds
+// them). Every catalog bale writes anew is format 4 (older bales refuse it rather than misread
+// it); formats 1 to 3 are still read.
 const FormatVersion = 4
 
 // The first format with sparse indexes, the first with referrers and nested indexes, and the
-// first with additive patches.
+// first with the flat layout and additive patches.
 const (
 	formatSparse    = 2
 	formatReferrers = 3
+	formatFlat      = 4
 	formatAdditive  = 4
 )
 
@@ -126,7 +128,7 @@ type Catalog struct {
 // New returns an empty catalog of the current format.
 func New() *Catalog {
 	return &Catalog{
-		Meta:      Meta{Format: 1},
+		Meta:      Meta{Format: FormatVersion},
 		Repos:     map[string]*Repo{},
 		Manifests: map[digest.Digest]*ManifestRecord{},
 		Blobs:     map[digest.Digest]*BlobRecord{},

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"os"
 	"runtime/debug"
@@ -25,9 +24,13 @@ const PageSize = 4096
 // not know.
 var ErrFormat = errors.New("not a bale catalog of a known format")
 
-// Write stores c as a new bbolt database at path (which must not exist). Equal catalogs give
-// byte-identical files: bbolt allocates pages while it walks a Go map of the buckets changed in
-// a transaction, so each Update changes one bucket path only, and keys go in sorted order.
+// Write stores c as a new bbolt database at path (which must not exist), in the layout of
+// c.Meta.Format: a catalog built anew is settled to format 4 (flat buckets, pages filled
+// whole); a catalog read from a bundle of format 1 to 3 and written unchanged (bale catalog -o
+// BUNDLE) keeps its format and is written as bale 0.3 wrote it, byte for byte, so that what
+// it means to older bales does not change. Equal catalogs give byte-identical files: bbolt
+// allocates pages while it walks a Go map of the buckets changed in a transaction, so each
+// Update changes one bucket path only, and keys go in sorted order.
 func Write(path string, c *Catalog) error {
 	c.settle()
 	// A fixed page size, so the file does not depend on the writer's OS page size.
@@ -60,6 +63,7 @@ type kv struct{ k, v []byte }
 // writeSteps returns the transactions that write c, each filling one new bucket at the end of
 // a path of existing ones.
 func writeSteps(c *Catalog) []func(*bolt.Tx) error {
+	nested := c.Meta.Format < formatFlat
 	fill := func(items []kv, path ...[]byte) func(*bolt.Tx) error {
 		return func(tx *bolt.Tx) error {
 			b, err := tx.CreateBucketIfNotExists(path[0])
@@ -70,6 +74,10 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 				if b, err = b.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}
+			}
+			if !nested {
+				// Keys go in sorted order: pages filled whole, not split in halves.
+				b.FillPercent = 1.0
 			}
 			for _, it := range items {
 				if err := b.Put(it.k, it.v); err != nil {
@@ -99,7 +107,9 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 		fill(meta, bucketV1, bucketMeta),
 		fill(manifests, bucketV1, bucketManifests),
 		fill(blobs, bucketV1, bucketBlobs),
-		fill(nil, bucketV1, bucketRepos),
+	}
+	if nested {
+		steps = append(steps, fill(nil, bucketV1, bucketRepos))
 	}
 	if len(c.Bases) > 0 {
 		var bases []kv
@@ -109,43 +119,10 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 		slices.SortFunc(bases, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
 		steps = append(steps, fill(bases, bucketV1, bucketBases))
 	}
-	tags := map[string][]kv{}
-	for _, e := range c.Entries() {
-		if e.Tag != "" {
-			tags[e.Repo] = append(tags[e.Repo], kv{[]byte(e.Tag), []byte(e.Digest)})
-		}
+	if nested {
+		return append(steps, nestedSteps(c, fill)...)
 	}
-	for _, name := range c.RepoNames() {
-		r, n := c.Repos[name], []byte(name)
-		steps = append(steps,
-			fill(nil, bucketV1, bucketRepos, n),
-			fill(digestKeys(r.Manifests), bucketV1, bucketRepos, n, bucketManifests),
-			fill(digestKeys(r.Pinned), bucketV1, bucketRepos, n, bucketPinned),
-			fill(tags[name], bucketV1, bucketRepos, n, bucketTags))
-		if len(r.Removed) > 0 {
-			var removed []kv
-			for _, t := range slices.Sorted(maps.Keys(r.Removed)) {
-				removed = append(removed, kv{[]byte(t), []byte(r.Removed[t])})
-			}
-			steps = append(steps, fill(removed, bucketV1, bucketRepos, n, bucketRemoved))
-		}
-		if len(r.Referrers) > 0 {
-			var refs []kv
-			for _, d := range slices.Sorted(maps.Keys(r.Referrers)) {
-				refs = append(refs, kv{[]byte(d), mustJSON(r.Referrers[d])})
-			}
-			steps = append(steps, fill(refs, bucketV1, bucketRepos, n, bucketReferrers))
-		}
-	}
-	return steps
-}
-
-func digestKeys(ds []digest.Digest) []kv {
-	out := make([]kv, len(ds))
-	for i, d := range ds {
-		out[i] = kv{k: []byte(d), v: []byte{}}
-	}
-	return out
+	return append(steps, flatSteps(c, fill)...)
 }
 
 func mustJSON(v any) []byte {
@@ -232,6 +209,38 @@ func checkFile(path string) error {
 }
 
 func readTx(tx *bolt.Tx, c *Catalog) error {
+	if err := readHead(tx, c); err != nil {
+		return err
+	}
+	v1 := tx.Bucket(bucketV1)
+	if err := eachJSON(v1.Bucket(bucketManifests), "manifests", func(d digest.Digest, v []byte) error {
+		m := &ManifestRecord{}
+		if err := json.Unmarshal(v, m); err != nil {
+			return err
+		}
+		c.Manifests[d] = m
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := eachJSON(v1.Bucket(bucketBlobs), "blobs", func(d digest.Digest, v []byte) error {
+		b := &BlobRecord{}
+		if err := json.Unmarshal(v, b); err != nil {
+			return err
+		}
+		c.Blobs[d] = b
+		return nil
+	}); err != nil {
+		return err
+	}
+	if c.Meta.Format >= formatFlat {
+		return readFlat(v1, c)
+	}
+	return readNested(v1, c)
+}
+
+// readHead reads the meta and the bases of the catalog in tx into c.
+func readHead(tx *bolt.Tx, c *Catalog) error {
 	v1 := tx.Bucket(bucketV1)
 	if v1 == nil {
 		return fmt.Errorf("no %q bucket: %w", bucketV1, ErrFormat)
@@ -269,27 +278,6 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 			}
 		}
 	}
-
-	if err := eachJSON(v1.Bucket(bucketManifests), "manifests", func(d digest.Digest, v []byte) error {
-		m := &ManifestRecord{}
-		if err := json.Unmarshal(v, m); err != nil {
-			return err
-		}
-		c.Manifests[d] = m
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := eachJSON(v1.Bucket(bucketBlobs), "blobs", func(d digest.Digest, v []byte) error {
-		b := &BlobRecord{}
-		if err := json.Unmarshal(v, b); err != nil {
-			return err
-		}
-		c.Blobs[d] = b
-		return nil
-	}); err != nil {
-		return err
-	}
 	// bases/ exists in patches only; the order of --base is kept in each record.
 	if bb := v1.Bucket(bucketBases); bb != nil {
 		if err := eachJSON(bb, "bases", func(d digest.Digest, v []byte) error {
@@ -306,6 +294,11 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 		slices.SortStableFunc(c.Bases, func(a, b Base) int { return a.Order - b.Order })
 	}
 	c.additive = c.Meta.Format >= formatAdditive && len(c.Bases) > 0
+	return nil
+}
+
+// readNested reads the repositories of a catalog of format 1 to 3: a bucket per repository.
+func readNested(v1 *bolt.Bucket, c *Catalog) error {
 	repos := v1.Bucket(bucketRepos)
 	if repos == nil {
 		return fmt.Errorf("no repos bucket: %w", ErrFormat)

@@ -138,10 +138,20 @@ func boltFile(t *testing.T, fn func(tx *bolt.Tx) error) string {
 	return p
 }
 
-// editCatalog writes the small fixture catalog and then changes it with fn.
+// editCatalog writes the small fixture catalog in the layout of formats 1 to 3 (format 1) and
+// then changes it with fn.
 func editCatalog(t *testing.T, fn func(v1 *bolt.Bucket) error) string {
 	t.Helper()
-	p, _ := writeCatalog(t, newFixture().smallCatalog(t))
+	p := filepath.Join(t.TempDir(), "catalog.db")
+	if err := catalog.WriteNested(p, newFixture().smallCatalog(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	return editFile(t, p, fn)
+}
+
+// editFile changes the catalog at p with fn in one Update.
+func editFile(t *testing.T, p string, fn func(v1 *bolt.Bucket) error) string {
+	t.Helper()
 	db, err := bolt.Open(p, 0o644, nil)
 	if err != nil {
 		t.Fatal(err)

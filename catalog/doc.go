@@ -2,7 +2,8 @@
 // blobs. In memory it is a Catalog; on disk it is a bbolt database, the first member of every
 // bundle, so that listing a bundle reads only the head of the file.
 //
-// The database schema (bucket v1; format versions 1 to 3, specified in docs/bundle-format.md):
+// The database schema (bucket v1; format versions 1 to 4, specified in docs/bundle-format.md).
+// Formats 1 to 3 keep a bucket per repository:
 //
 //	v1/                                   bucket
 //	├── meta/                             bucket
@@ -23,6 +24,16 @@
 //	├── manifests/  <digest> -> JSON ManifestRecord
 //	└── blobs/      <digest> -> JSON BlobRecord    every blob of the images, manifests included;
 //	                                               "base" set when a patch does not carry it
+//
+// Format 4, which bale writes, keeps meta, manifests, blobs and bases and lays the
+// repositories out flat, one bucket per kind keyed <repo>\x00<tag or digest> (flat.go):
+//
+//	v1/
+//	├── revisions/ <repo>\x00<digest> -> ""                every manifest of the repo
+//	├── pinned/    <repo>\x00<digest> -> ""
+//	├── tags/      <repo>\x00<tag>    -> "sha256:<hex>"
+//	├── removed/   <repo>\x00<tag>    -> "sha256:<hex>"    patches only, optional
+//	└── referrers/ <repo>\x00<digest> -> JSON ReferrerRecord  optional
 //
 // Every read is one View and every write one Update; values are decoded inside the
 // transaction.

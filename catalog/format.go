@@ -1,12 +1,9 @@
-// Settling what depends on the whole catalog: which indexes are sparse, and the oldest format
-// that holds the catalog.
+// Settling what depends on the whole catalog: which indexes are sparse, and the format.
 
 package catalog
 
 import (
 	"github.com/opencontainers/go-digest"
-
-	"github.com/bale-project/bale/layout"
 )
 
 // Settle sets what depends on the whole catalog from its content: every index record's Absent
@@ -27,59 +24,11 @@ func (c *Catalog) settle() {
 	}
 }
 
-// settleFormat settles sparse indexes (settleAbsent) and sets the format (requiredFormat).
+// settleFormat settles sparse indexes (settleAbsent) and sets the format: every catalog bale
+// writes is format 4, whatever it holds (sparse indexes, referrers, nested indexes).
 func (c *Catalog) settleFormat() {
 	c.settleAbsent()
-	c.Meta.Format = c.requiredFormat()
-}
-
-// requiredFormat is the one place that decides which format a settled catalog is written in:
-// the oldest that holds it, so that older bales read every bundle they can. 4 for an additive
-// patch (MakePatch); 3 with referrers, nested indexes or layers not carried; 2 with sparse
-// indexes; else 1. Everything that needs a newer format adds its case here.
-func (c *Catalog) requiredFormat() int {
-	switch {
-	case c.Additive():
-		return formatAdditive
-	case c.needsFormat3():
-		return formatReferrers
-	case c.hasSparse():
-		return formatSparse
-	default:
-		return 1
-	}
-}
-
-// hasSparse reports whether an index record has absent children (settleAbsent sets them).
-func (c *Catalog) hasSparse() bool {
-	for _, m := range c.Manifests {
-		if len(m.Absent) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// needsFormat3 reports whether c holds referrers or an index with an index child.
-func (c *Catalog) needsFormat3() bool {
-	for _, r := range c.Repos {
-		if len(r.Referrers) > 0 {
-			return true
-		}
-	}
-	for _, b := range c.Blobs {
-		if b.NotCarried {
-			return true
-		}
-	}
-	for _, m := range c.Manifests {
-		for _, ch := range m.Children {
-			if cm := c.Manifests[ch]; cm != nil && layout.IsIndexType(cm.MediaType) {
-				return true
-			}
-		}
-	}
-	return false
+	c.Meta.Format = FormatVersion
 }
 
 // settleAbsent sets every index record's Absent to its children that a repository holding

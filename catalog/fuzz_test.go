@@ -31,12 +31,14 @@ func tinyCatalog(t testing.TB) *catalog.Catalog {
 	return c
 }
 
-// TestWriteFuzzSeed regenerates the committed seed of FuzzCatalogRead (go test -run
+// TestWriteFuzzSeed regenerates the committed format-4 seed of FuzzCatalogRead (go test -run
 // TestWriteFuzzSeed -update ./catalog) and otherwise checks that it is still what Write
-// produces, so the seed stays a valid catalog of the current format.
+// produces, so the seed stays a valid catalog of the current format. The seed small-catalog
+// is the same catalog as bale 0.3 wrote it (format 1, a bucket per repository), kept for the
+// reader of formats 1 to 3 and for TestReadCorruptCatalog's offsets.
 func TestWriteFuzzSeed(t *testing.T) {
 	_, b := writeCatalog(t, tinyCatalog(t))
-	seed := filepath.Join("testdata", "fuzz", "FuzzCatalogRead", "small-catalog")
+	seed := filepath.Join("testdata", "fuzz", "FuzzCatalogRead", "small-catalog-format4")
 	enc := "go test fuzz v1\n[]byte(" + quoteBytes(b) + ")\n"
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(seed), 0o755); err != nil {
@@ -81,8 +83,8 @@ const (
 	childDeadline = 2 * time.Second
 )
 
-// FuzzCatalogRead checks that Read never panics, crashes or hangs on any file: a bundle's
-// catalog comes from outside. Whatever it accepts must be safe to Validate and ComputeID.
+// FuzzCatalogRead checks that Read, and OpenStream and Walk (bale list of a format-4 bundle),
+// never panic, crash or hang on any file: a bundle's catalog comes from outside. Whatever it accepts must be safe to Validate and ComputeID.
 // A hang is reported as a failure after readDeadline (the stuck goroutine is abandoned).
 func FuzzCatalogRead(f *testing.F) {
 	f.Add([]byte{})
@@ -95,6 +97,7 @@ func FuzzCatalogRead(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
+			streamWalk(p)
 			c, err := catalog.Read(p)
 			if err != nil {
 				return
@@ -111,10 +114,10 @@ func FuzzCatalogRead(f *testing.F) {
 	})
 }
 
-// seedBytes decodes the committed FuzzCatalogRead seed (a catalog written by Write).
-func seedBytes(t *testing.T) []byte {
+// seedBytes decodes the committed FuzzCatalogRead seed name (a catalog written by Write).
+func seedBytes(t *testing.T, name string) []byte {
 	t.Helper()
-	enc, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzCatalogRead", "small-catalog"))
+	enc, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzCatalogRead", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +137,7 @@ func seedBytes(t *testing.T) []byte {
 // a child process, so a panic, a fatal fault or a runaway read cannot take the other tests
 // down; the child is killed after childDeadline.
 func TestReadCorruptCatalog(t *testing.T) {
-	seed := seedBytes(t)
+	seed := seedBytes(t, "small-catalog")
 	if _, err := catalog.Read(writeTemp(t, seed)); err != nil {
 		t.Fatalf("the unchanged seed does not read: %v", err)
 	}
@@ -176,22 +179,30 @@ func TestReadCorruptCatalog(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := tt.mutate(append([]byte(nil), seed...))
-			p := writeTemp(t, b)
-			ctx, cancel := context.WithTimeout(context.Background(), childDeadline)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestReadChildProcess$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "BALE_TEST_READ_CATALOG="+p)
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			err := cmd.Run()
-			switch {
-			case ctx.Err() != nil:
-				t.Errorf("Read did not return within %v", childDeadline)
-			case err != nil || !strings.Contains(out.String(), "READ RESULT: error"):
-				t.Errorf("Read crashed or accepted the file (%v):\n%s", err, firstLines(out.String(), 3))
-			}
+			readInChild(t, tt.mutate(append([]byte(nil), seed...)), true)
 		})
+	}
+}
+
+// readInChild checks that Read of b, and OpenStream and Walk of it, return (with an error if
+// refuse), in a child process killed after childDeadline.
+func readInChild(t *testing.T, b []byte, refuse bool) {
+	t.Helper()
+	p := writeTemp(t, b)
+	ctx, cancel := context.WithTimeout(context.Background(), childDeadline)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestReadChildProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "BALE_TEST_READ_CATALOG="+p)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	switch {
+	case ctx.Err() != nil:
+		t.Errorf("Read did not return within %v", childDeadline)
+	case err != nil || !strings.Contains(out.String(), "READ RESULT: ") || !strings.Contains(out.String(), "STREAM RESULT: "):
+		t.Errorf("Read or Stream crashed (%v):\n%s", err, firstLines(out.String(), 3))
+	case refuse && (!strings.Contains(out.String(), "READ RESULT: error") || !strings.Contains(out.String(), "STREAM RESULT: error")):
+		t.Errorf("Read or Stream accepted the file:\n%s", firstLines(out.String(), 3))
 	}
 }
 
@@ -201,12 +212,29 @@ func TestReadChildProcess(t *testing.T) {
 	if p == "" {
 		t.Skip("child process of TestReadCorruptCatalog")
 	}
+	if err := streamWalk(p); err != nil {
+		fmt.Println("STREAM RESULT: error")
+	} else {
+		fmt.Println("STREAM RESULT: accepted")
+	}
 	_, err := catalog.Read(p)
 	if err != nil {
 		fmt.Println("READ RESULT: error")
 		return
 	}
 	fmt.Println("READ RESULT: accepted")
+}
+
+// streamWalk reads the catalog at p as bale list does (catalog.OpenStream, Walk, Validate of
+// each repository).
+func streamWalk(p string) error {
+	s, err := catalog.OpenStream(p, "catalog.db")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	_, err = s.Walk(func(repo *catalog.Catalog) error { return repo.Validate() })
+	return err
 }
 
 func writeTemp(t *testing.T, b []byte) string {

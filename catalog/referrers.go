@@ -32,6 +32,16 @@ type Attachment struct {
 // something already attached to it. Attachments whose subject the catalog does not hold in
 // that repository stay images. attached[i] belongs to images[i], sorted by kind then digest.
 func (c *Catalog) ImageAttachments() (images []Entry, attached [][]Attachment) {
+	images, attached, _ = c.ImageAttachmentsSplit()
+	return images, attached
+}
+
+// ImageAttachmentsSplit is ImageAttachments, and how many of the images come first: the
+// images after them are attachments whose subject the catalog does not hold in their
+// repository, each shown as an image of its own, in entry order. (A lister that goes one
+// repository at a time puts those of every repository last, as ImageAttachments of the whole
+// catalog does.)
+func (c *Catalog) ImageAttachmentsSplit() (images []Entry, attached [][]Attachment, owned int) {
 	type key struct {
 		repo string
 		d    digest.Digest
@@ -82,6 +92,7 @@ func (c *Catalog) ImageAttachments() (images []Entry, attached [][]Attachment) {
 		}
 		pending = rest
 	}
+	owned = len(images)
 	for _, a := range pending { // subject not held: shown as an image of its own
 		images = append(images, a.Entry)
 		attached = append(attached, nil)
@@ -94,7 +105,7 @@ func (c *Catalog) ImageAttachments() (images []Entry, attached [][]Attachment) {
 			return strings.Compare(string(a.Digest), string(b.Digest))
 		})
 	}
-	return images, attached
+	return images, attached, owned
 }
 
 // CountKinds counts attachments by kind, leaving out referrers indexes, sorted by kind.

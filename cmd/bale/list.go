@@ -84,8 +84,10 @@ the image). --json lists each of them under its image ("referrers", "referrerKin
 Helm charts (a config of Helm's media type: CHART, VERSION) and file artifacts (under files/,
 not a container image: FILE, TAG) follow in tables of their own; --json gives every entry a
 "kind" (image, chart or file) and a chart's "name" and "version", a file's "name".
-For a bundle only the catalog at the head of the file is read, and its signatures (bale sign)
-are checked and shown; --key or --certificate-identity refuse it (exit 6) unless signed by one
+For a bundle only the catalog at the head of the file is read (format 4: in place, one
+repository at a time, never whole; its id is checked before anything is printed, and a
+mismatch prints nothing), and its signatures (bale sign) are checked and shown; --key or
+--certificate-identity refuse it (exit 6) unless signed by one
 of them.
 
 On a terminal the lines fit its width (the window size, else $COLUMNS, else 80): DIGEST shows
@@ -104,7 +106,22 @@ cut there, as with kubectl). --json is always whole.
 			if err := checkArgs(cx, 1, "BUNDLE|LOCATION"); err != nil {
 				return err
 			}
-			loc, c, err := loadCatalogArg(cx, cx.Args().First())
+			loc, err := parseLocation(cx.Args().First(), true)
+			if err != nil {
+				return err
+			}
+			// A bundle of format 4 is read in place, one repository at a time (listStream);
+			// older ones, and every other location, are read whole.
+			var out listOutput
+			var c *catalog.Catalog
+			if loc.Kind == kindBundle {
+				c, out, err = listStream(loc)
+			}
+			if c == nil && err == nil {
+				if c, err = loadCatalog(cx, loc); err == nil {
+					out = listOf(loc, c)
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -121,7 +138,6 @@ cut there, as with kubectl). --json is always whole.
 			} else if err := notBundleTrust(cx, loc); err != nil {
 				return err
 			}
-			out := listOf(loc, c)
 			out.Signatures = sigs
 			if cx.Bool("json") {
 				enc := json.NewEncoder(cx.App.Writer)
@@ -243,8 +259,16 @@ func listOf(loc location, c *catalog.Catalog) listOutput {
 	if loc.Kind == kindBundle || loc.Kind == kindCatalog {
 		out.Format, out.Created, out.Bale = c.Meta.Format, &c.Meta.Created, c.Meta.BaleVersion
 	}
-	images, attached := c.ImageAttachments()
-	for i, e := range images {
+	out.Images, _ = listImages(c, out.Images)
+	return out
+}
+
+// listImages appends the rows of c's images to images, and says how many of them are images
+// proper: those after are attachments whose subject c does not hold, listed last.
+func listImages(c *catalog.Catalog, images []listImage) ([]listImage, int) {
+	entries, attached, owned := c.ImageAttachmentsSplit()
+	owned += len(images)
+	for i, e := range entries {
 		m := c.Manifests[e.Digest]
 		im := listImage{Repo: e.Repo, Tag: e.Tag, Digest: string(e.Digest), Size: c.ImageSize(e.Digest)}
 		im.Kind, im.Name, im.Version = kindOf(c, e.Repo, e.Tag, e.Digest)
@@ -261,9 +285,9 @@ func listOf(loc location, c *catalog.Catalog) listOutput {
 			im.Referrers = append(im.Referrers, lr)
 		}
 		im.Kinds = catalog.CountKinds(attached[i])
-		out.Images = append(out.Images, im)
+		images = append(images, im)
 	}
-	return out
+	return images, owned
 }
 
 // imagesSummary says how many images c holds and, when there are any, how many referrers
