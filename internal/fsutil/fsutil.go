@@ -130,3 +130,31 @@ func RemoveDir(dir string) error {
 	}
 	return os.RemoveAll(tmp)
 }
+
+// TempName returns an unused temporary name in dir, of the kind Sweep removes; nothing is
+// left at it. For a writer that renames its outputs into place at the end of a run.
+func TempName(dir string) (string, error) {
+	f, err := os.CreateTemp(dir, tempPattern)
+	if err != nil {
+		return "", err
+	}
+	name := f.Name()
+	f.Close()
+	return name, os.Remove(name)
+}
+
+// WriteNew writes r into the new file p (it must not exist) and gives it mode.
+func WriteNew(p string, r io.Reader, mode os.FileMode) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -22,8 +22,16 @@ var ErrLocked = errors.New("locked by another bale")
 // Lock takes the exclusive lock of dir (which must exist) without waiting: an flock on
 // dir/.bale.lock, released by the returned function or when the process ends, even by kill -9.
 func Lock(dir string) (func(), error) {
-	p := filepath.Join(dir, LockName)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, FileMode)
+	f, err := lockFile(dir)
+	if err != nil {
+		return nil, err
+	}
+	return func() { unlockFile(f) }, nil
+}
+
+// lockFile opens dir/.bale.lock and takes its exclusive flock without waiting.
+func lockFile(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, LockName), os.O_RDWR|os.O_CREATE, FileMode)
 	if err != nil {
 		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}
@@ -34,10 +42,13 @@ func Lock(dir string) (func(), error) {
 		}
 		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	return f, nil
+}
+
+// unlockFile releases the flock lockFile took and closes the file.
+func unlockFile(f *os.File) {
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	f.Close()
 }
 
 // Lock file contents: a writer that holds the lock marks it dirty, and clean when it lets go.
@@ -56,22 +67,11 @@ var (
 // calls after a success and after an error alike: every writer removes its own temporary
 // files on an error, so only a process that did not return leaves any.
 func LockSwept(dir string) (func(), error) {
-	p := filepath.Join(dir, LockName)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, FileMode)
+	f, err := lockFile(dir)
 	if err != nil {
-		return nil, fmt.Errorf("locking %s: %w", dir, err)
+		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s: another bale is writing there; wait for it to finish and run this again: %w", dir, ErrLocked)
-		}
-		return nil, fmt.Errorf("locking %s: %w", dir, err)
-	}
-	unlock := func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}
+	unlock := func() { unlockFile(f) }
 	mark := make([]byte, len(markClean)+1)
 	n, _ := f.ReadAt(mark, 0)
 	if !bytes.Equal(mark[:n], markClean) {
@@ -84,7 +84,7 @@ func LockSwept(dir string) (func(), error) {
 		err = f.Sync()
 	} else {
 		unlock()
-		return nil, fmt.Errorf("marking %s: %w", p, err)
+		return nil, fmt.Errorf("marking %s: %w", f.Name(), err)
 	}
 	return func() {
 		setMark(f, markClean) // not synced: if it is lost, the next bale sweeps

@@ -21,6 +21,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 
+	"github.com/bale-project/bale/internal/fsutil"
 	"github.com/bale-project/bale/internal/written"
 	"github.com/bale-project/bale/layout"
 )
@@ -221,7 +222,7 @@ func (w *Writer) drop(e *entry, err error) error {
 // place puts blob d at a new temporary name in the directory: a hard link to the blob file
 // where src keeps blobs as files on this file system, else a copy; verified either way.
 func (w *Writer) place(src layout.Source, repoName string, d layout.Descriptor) (string, error) {
-	tmp, err := tempName(w.root)
+	tmp, err := fsutil.TempName(w.root)
 	if err != nil {
 		return "", err
 	}
@@ -248,7 +249,7 @@ func (w *Writer) place(src layout.Source, repoName string, d layout.Descriptor) 
 		return "", err
 	}
 	defer rc.Close()
-	if err := writeNew(tmp, layout.NewVerifier(rc, d), 0o644); err != nil {
+	if err := fsutil.WriteNew(tmp, layout.NewVerifier(rc, d), 0o644); err != nil {
 		os.Remove(tmp)
 		return "", err
 	}
@@ -423,33 +424,6 @@ func (w *Writer) record() error {
 		}
 	}
 	return rec.Save(w.root)
-}
-
-// tempName returns an unused temporary name in dir (nothing is left there).
-func tempName(dir string) (string, error) {
-	f, err := os.CreateTemp(dir, ".bale-tmp-")
-	if err != nil {
-		return "", err
-	}
-	name := f.Name()
-	f.Close()
-	return name, os.Remove(name)
-}
-
-// writeNew writes r into the new file p with mode.
-func writeNew(p string, r io.Reader, mode fs.FileMode) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, r)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 var _ layout.Sink = (*Writer)(nil)

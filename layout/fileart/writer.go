@@ -3,7 +3,6 @@ package fileart
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -224,7 +223,7 @@ func (w *Writer) extract(o *output, l layout.Descriptor, src layout.Source, mode
 // with mode (a hard link shares the blob's inode, which stays read-only: mode without its
 // write bits).
 func (w *Writer) placeFile(o *output, repo string, l layout.Descriptor, src layout.Source, mode fs.FileMode) error {
-	tmp, err := tempName(filepath.Dir(o.target))
+	tmp, err := fsutil.TempName(filepath.Dir(o.target))
 	if err != nil {
 		return err
 	}
@@ -246,7 +245,7 @@ func (w *Writer) placeFile(o *output, repo string, l layout.Descriptor, src layo
 		return err
 	}
 	defer rc.Close()
-	if err := writeNew(tmp, layout.NewVerifier(rc, l), mode); err != nil {
+	if err := fsutil.WriteNew(tmp, layout.NewVerifier(rc, l), mode); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -293,33 +292,6 @@ func (w *Writer) link(fsrc layout.FileSource, repo string, l layout.Descriptor, 
 		return false, os.Remove(tmp)
 	}
 	return true, nil
-}
-
-// tempName returns an unused temporary name in dir (nothing is left there).
-func tempName(dir string) (string, error) {
-	f, err := os.CreateTemp(dir, ".bale-tmp-")
-	if err != nil {
-		return "", err
-	}
-	name := f.Name()
-	f.Close()
-	return name, os.Remove(name)
-}
-
-// writeNew writes r into the new file p with mode.
-func writeNew(p string, r io.Reader, mode fs.FileMode) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, r)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Commit renames every output into place (a directory replaces the one there, moved aside
