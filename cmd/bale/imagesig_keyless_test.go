@@ -122,6 +122,17 @@ func TestImageKeyless(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("%s exists after a refused copy (%v)", out, err)
 	}
+	// pack refuses to pack the images without a keyless signature, and with --keep-going packs
+	// the others and names those (exit 5).
+	packed := filepath.Join(t.TempDir(), "packed.tar.zst")
+	wantRefused(t, "pack, keyless", bale(t, append(append([]string{"pack", "-o", packed}, id...), "registry:"+root)...), all, []imagetest.Image{unsigned, other})
+	if _, err := os.Stat(packed); !os.IsNotExist(err) {
+		t.Fatalf("%s exists after a refused pack (%v)", packed, err)
+	}
+	if res := bale(t, append(append([]string{"pack", "--keep-going", "-o", packed}, id...), "registry:"+root)...); res.code != exitPartial {
+		t.Errorf("pack --keep-going, keyless: exit %d, want %d\n%s", res.code, exitPartial, res.stderr)
+	}
+	mustBale(t, append(append([]string{"verify"}, id...), packed)...)
 	res = mustBale(t, append(append([]string{"unpack", "--to", "registry:" + site}, id...), signedBundle)...)
 	if !strings.Contains(res.stderr, "certificate identity "+keylessWho) {
 		t.Errorf("unpack does not say who signed the images:\n%s", res.stderr)

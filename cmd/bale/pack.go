@@ -102,6 +102,11 @@ Examples:
 			jobsFlag,
 			quietFlag,
 			imageKeyFlag,
+			imageIdentityFlag,
+			imageIdentityRegexpFlag,
+			imageIssuerFlag,
+			imageIssuerRegexpFlag,
+			&cli.StringFlag{Name: "trusted-root", Usage: "keyless image signatures: the sigstore trusted_root.json in `FILE`; checked offline, nothing is fetched"},
 			&cli.StringFlag{Name: "sign-key", Usage: "sign the bundle once written with the private key in `FILE` (as bale sign --key: cosign.key with COSIGN_PASSWORD, or PEM PKCS#8 ECDSA, Ed25519, RSA): the signature is written beside it, OUT.sigstore.json"},
 		}, append(referrerFlags(), remoteFlags("src")...)...),
 		Action: func(cx *cli.Context) error {
