@@ -102,7 +102,7 @@ Examples:
 			jobsFlag,
 			quietFlag,
 			imageKeyFlag,
-			&cli.StringFlag{Name: "sign-key", Usage: "sign the bundle once written with the private key in `FILE` (as bale sign --key: cosign.key with COSIGN_PASSWORD, or PEM PKCS#8 ECDSA, Ed25519, RSA): the signature is written into the bundle as its member bale/signatures/1.sigstore.json, right after the catalog; a bundle split by --volume-size is signed beside its first volume, OUT.001.sigstore.json (its statement names the volumes' sha256, known only once they are written)"},
+			&cli.StringFlag{Name: "sign-key", Usage: "sign the bundle as it is written with the private key in `FILE` (as bale sign --key: cosign.key with COSIGN_PASSWORD, or PEM PKCS#8 ECDSA, Ed25519, RSA): the signature is written into the bundle as its member bale/signatures/1.sigstore.json, right after the catalog; a bundle split by --volume-size is signed beside its first volume, OUT.001.sigstore.json (its statement names the volumes' sha256, known only once they are written)"},
 		}, append(referrerFlags(), remoteFlags("src")...)...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "SOURCE"); err != nil {
