@@ -25,10 +25,20 @@
 // writes several blobs at once (the blob pipeline) while the next member is read.
 package archive
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+)
 
 // CatalogName is the tar name of the catalog, always the first member.
 const CatalogName = "bale/catalog.db"
+
+// SignatureName is the tar name of signature member n (from 1): a sigstore bundle over the
+// bundle's statement, written by bale pack --sign-key right after the catalog, whose meta
+// records each signature member's size (catalog.Meta.Signatures).
+func SignatureName(n int) string {
+	return "bale/signatures/" + strconv.Itoa(n) + ".sigstore.json"
+}
 
 // MaxCatalogSize bounds the catalog a reader accepts.
 const MaxCatalogSize = 256 << 20

@@ -80,6 +80,7 @@ type Reader struct {
 	tr      *tar.Reader
 	cat     *catalog.Catalog
 	catSize int64 // bytes of the catalog member
+	sigs    []SignatureMember
 	cur     *Member
 	blobs   map[digest.Digest]bool
 	links   map[string]digest.Digest // expected link members: name -> content
@@ -245,7 +246,7 @@ func (r *Reader) readCatalog() error {
 		return fmt.Errorf("bundle catalog id %s does not match its content (%s): %w", c.Meta.ID, id, ErrBundle)
 	}
 	r.cat = c
-	return nil
+	return r.readSignatures()
 }
 
 // extractCatalog copies the first member, which must be the catalog, to a new temporary file
@@ -500,17 +501,9 @@ func ExtractCatalog(path string) (file string, remove func(), err error) {
 
 // readCatalogFile is ReadCatalog that also returns the size of the catalog member.
 func readCatalogFile(path string) (*catalog.Catalog, int64, error) {
-	if first := FirstVolume(path); first != "" {
-		path = first
-	}
-	f, err := os.Open(path)
+	r, err := openHead(path)
 	if err != nil {
 		return nil, 0, err
-	}
-	defer f.Close()
-	r, err := newReader(f, true)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
 	defer r.Close()
 	return r.cat, r.catSize, nil

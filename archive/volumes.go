@@ -83,7 +83,7 @@ func writeVolumes(ctx context.Context, path string, c *catalog.Catalog, src layo
 	if len(sw.vols)+2 > MaxVolumes {
 		return fmt.Errorf("%d volumes of %d bytes: more than %d; give a larger --volume-size", len(sw.vols)+2, opt.VolumeSize, MaxVolumes)
 	}
-	c.Meta.Volumes = nil
+	c.Meta.Volumes, c.Meta.Signatures = nil, nil // signatures live beside the first volume
 	for i := range sw.vols {
 		sw.vols[i].Name = filepath.Base(VolumeName(path, i+2))
 		c.Meta.Volumes = append(c.Meta.Volumes, sw.vols[i])

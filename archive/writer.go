@@ -29,12 +29,21 @@ type WriteOptions struct {
 	// VolumeSize, when positive, makes WriteFile split the bundle into volumes of at most
 	// that many bytes (PATH.001, PATH.002, ...; see FirstVolume).
 	VolumeSize int64
+	// Sign, if set, is given the finished catalog before anything is written and returns the
+	// signatures (sigstore bundles over its statement, bundlesig.SignCatalog) written as the
+	// members bale/signatures/<n>.sigstore.json right after the catalog, whose meta records
+	// their sizes. A split bundle cannot carry them (its statement names the volumes' sha256,
+	// known only at the end): with VolumeSize, Write refuses Sign.
+	Sign func(c *catalog.Catalog) ([][]byte, error)
 }
 
 // WriteFile writes the bundle of c to path through a temporary file in the same directory; on
 // any error nothing is left at path or beside it.
 func WriteFile(ctx context.Context, path string, c *catalog.Catalog, src layout.Source, opt WriteOptions) (err error) {
 	if opt.VolumeSize > 0 {
+		if opt.Sign != nil {
+			return fmt.Errorf("%s: a bundle split into volumes is signed beside its first volume (bale sign), not inside it", path)
+		}
 		return writeVolumes(ctx, path, c, src, opt)
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), ".bale-tmp-*")
@@ -63,6 +72,10 @@ func WriteFile(ctx context.Context, path string, c *catalog.Catalog, src layout.
 // c is a patch) read from src and verified, the repository links, the tags. c must be finished (catalog.Finish). A cancelled ctx stops it
 // between blobs.
 func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Source, opt WriteOptions) (err error) {
+	sigs, err := signatures(c, opt)
+	if err != nil {
+		return err
+	}
 	dbBytes, err := catalogBytes(c)
 	if err != nil {
 		return err
@@ -80,7 +93,39 @@ func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Sour
 	if err := mw.file(CatalogName, 0o444, dbBytes); err != nil {
 		return err
 	}
+	for i, sig := range sigs {
+		if err := mw.file(SignatureName(i+1), 0o444, sig); err != nil {
+			return err
+		}
+	}
 	return writeData(ctx, mw, c, src, opt)
+}
+
+// signatures makes the signature members of c with opt.Sign and records their sizes in c's
+// meta (none without Sign: a catalog read from a signed bundle and written again carries no
+// signature members).
+func signatures(c *catalog.Catalog, opt WriteOptions) ([][]byte, error) {
+	c.Meta.Signatures = nil
+	if opt.Sign == nil {
+		return nil, nil
+	}
+	if c.Meta.Format < catalog.FormatVersion {
+		return nil, fmt.Errorf("signing bundle %s: a format-%d catalog cannot carry signature members (format %d can)", c.Meta.ID, c.Meta.Format, catalog.FormatVersion)
+	}
+	sigs, err := opt.Sign(c)
+	if err != nil {
+		return nil, fmt.Errorf("signing bundle %s: %w", c.Meta.ID, err)
+	}
+	if len(sigs) > catalog.MaxSignatures {
+		return nil, fmt.Errorf("signing bundle %s: %d signatures, at most %d", c.Meta.ID, len(sigs), catalog.MaxSignatures)
+	}
+	for _, s := range sigs {
+		if len(s) == 0 || len(s) > catalog.MaxSignatureSize {
+			return nil, fmt.Errorf("signing bundle %s: a signature of %d bytes, want 1 to %d", c.Meta.ID, len(s), catalog.MaxSignatureSize)
+		}
+		c.Meta.Signatures = append(c.Meta.Signatures, int64(len(s)))
+	}
+	return sigs, nil
 }
 
 // newMemberWriter writes tar members into fw with c's mtime.

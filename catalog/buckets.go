@@ -21,4 +21,6 @@ var (
 	keyBale    = []byte("bale")
 	keyID      = []byte("id")
 	keyVolumes = []byte("volumes")
+	// keySignatures holds the sizes of the signature members after the catalog (format 4).
+	keySignatures = []byte("signatures")
 )

@@ -45,6 +45,10 @@ type Meta struct {
 	// Volumes are the files after the first of a bundle split into volumes (bale pack
 	// --volume-size), but the last, which holds only the seek table; empty for one file.
 	Volumes []Volume `json:"volumes,omitempty"`
+	// Signatures are the sizes of the signature members that follow the catalog member
+	// (bale/signatures/<n>.sigstore.json, n from 1; bale pack --sign-key), in order; empty
+	// when the bundle carries none. Like Volumes, outside the id and the signed statement.
+	Signatures []int64 `json:"signatures,omitempty"`
 }
 
 // Volume is one file of a split bundle: its name (without directory), size and sha256.

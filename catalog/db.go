@@ -87,11 +87,14 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 			return nil
 		}
 	}
-	meta := []kv{ // sorted keys: bale, created, format, id, volumes
+	meta := []kv{ // sorted keys: bale, created, format, id, signatures, volumes
 		{keyBale, []byte(c.Meta.BaleVersion)},
 		{keyCreated, []byte(c.Meta.Created.UTC().Format(time.RFC3339))},
 		{keyFormat, []byte(strconv.Itoa(c.Meta.Format))},
 		{keyID, []byte(c.Meta.ID)},
+	}
+	if len(c.Meta.Signatures) > 0 {
+		meta = append(meta, kv{keySignatures, mustJSON(c.Meta.Signatures)})
 	}
 	if len(c.Meta.Volumes) > 0 {
 		meta = append(meta, kv{keyVolumes, mustJSON(c.Meta.Volumes)})
@@ -278,6 +281,11 @@ func readHead(tx *bolt.Tx, c *Catalog) error {
 			}
 		}
 	}
+	if v := meta.Get(keySignatures); v != nil {
+		if err := readSignatureSizes(v, &c.Meta); err != nil {
+			return fmt.Errorf("meta signatures: %w", err)
+		}
+	}
 	// bases/ exists in patches only; the order of --base is kept in each record.
 	if bb := v1.Bucket(bucketBases); bb != nil {
 		if err := eachJSON(bb, "bases", func(d digest.Digest, v []byte) error {
@@ -414,4 +422,32 @@ func eachJSON(b *bolt.Bucket, what string, fn func(d digest.Digest, v []byte) er
 		}
 		return nil
 	})
+}
+
+// MaxSignatures and MaxSignatureSize bound the signature members a catalog may record.
+const (
+	MaxSignatures    = 99
+	MaxSignatureSize = 1 << 20
+)
+
+// readSignatureSizes reads meta/signatures, a JSON array of member sizes, into m.
+func readSignatureSizes(v []byte, m *Meta) error {
+	if err := checkKV(keySignatures, v); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(v, &m.Signatures); err != nil {
+		return fmt.Errorf("%v: %w", err, ErrFormat)
+	}
+	if len(m.Signatures) == 0 || len(m.Signatures) > MaxSignatures {
+		return fmt.Errorf("%d signature members, want 1 to %d: %w", len(m.Signatures), MaxSignatures, ErrFormat)
+	}
+	for _, n := range m.Signatures {
+		if n <= 0 || n > MaxSignatureSize {
+			return fmt.Errorf("a signature member of %d bytes, want 1 to %d: %w", n, MaxSignatureSize, ErrFormat)
+		}
+	}
+	if m.Format < formatAdditive {
+		return fmt.Errorf("signature members in a format-%d catalog (format 4 brought them): %w", m.Format, ErrFormat)
+	}
+	return nil
 }

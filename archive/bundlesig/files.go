@@ -114,9 +114,10 @@ func readSmall(path string) ([]byte, error) {
 }
 
 // VerifyFile reads the catalog of the bundle at path (its head only: the id is recomputed
-// from it) and checks the signatures beside it against t (Verify).
+// from it) and checks every signature of it against t (Verify): those it carries as members
+// after the catalog (bale pack --sign-key) and those beside it (bale sign), all of them.
 func VerifyFile(path string, t *Trust) (*catalog.Catalog, []Signature, error) {
-	c, err := archive.ReadCatalog(path)
+	c, members, err := archive.ReadSignatures(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -124,8 +125,49 @@ func VerifyFile(path string, t *Trust) (*catalog.Catalog, []Signature, error) {
 	if err != nil {
 		return c, nil, err
 	}
-	sigs, err := Verify(c, found, t)
+	sigs, err := Verify(c, append(inFile(path, members), found...), t)
 	return c, sigs, err
+}
+
+// FindAll returns every signature of the bundle at path, whose catalog c was read: the
+// members it carries (read again from its head only when c records some), then the files
+// beside it.
+func FindAll(path string, c *catalog.Catalog) ([]Found, error) {
+	var out []Found
+	if len(c.Meta.Signatures) > 0 {
+		rc, members, err := archive.ReadSignatures(path)
+		if err != nil {
+			return nil, err
+		}
+		if rc.Meta.ID != c.Meta.ID {
+			return nil, fmt.Errorf("%s changed while it was read (bundle %s, then %s): %w", path, c.Meta.ID, rc.Meta.ID, archive.ErrBundle)
+		}
+		out = inFile(path, members)
+	}
+	beside, err := ReadFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, beside...), nil
+}
+
+// Signed reports whether the bundle at path has any signature, in it or beside it, reading
+// no more than the member headers at its head (the catalog is decompressed, not parsed).
+func Signed(path string) (bool, error) {
+	files, err := Files(path)
+	if err != nil || len(files) > 0 {
+		return len(files) > 0, err
+	}
+	return archive.CarriesSignatures(path)
+}
+
+// inFile names the signature members of the bundle at path as Found.
+func inFile(path string, members []archive.SignatureMember) []Found {
+	out := make([]Found, len(members))
+	for i, m := range members {
+		out[i] = Found{Name: m.Name + " in " + path, Raw: m.Raw}
+	}
+	return out
 }
 
 // WriteFile writes sig, a signature of the bundle at path, beside it: over the file of a

@@ -10,7 +10,9 @@
 // sigstore's (github.com/sigstore/sigstore-go and github.com/sigstore/sigstore); keys are
 // cosign's key files or PEM private keys.
 //
-// A signature made later lives beside the bundle, in <bundle>.sigstore.json (more signers:
+// bale pack --sign-key writes its signature inside the bundle, as the member
+// bale/signatures/1.sigstore.json after the catalog (archive.SignatureName). A signature made
+// later lives beside the bundle, in <bundle>.sigstore.json (more signers:
 // <bundle>.<n>.sigstore.json); for a split bundle, beside its first volume.
 package bundlesig
 

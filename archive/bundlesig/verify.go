@@ -88,7 +88,7 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Unsigned {
-		return fmt.Sprintf("bundle %s is not signed (no signature beside it), and a signer is required (--key, --certificate-identity, or the site policy)", e.ID)
+		return fmt.Sprintf("bundle %s is not signed (no signature in it or beside it), and a signer is required (--key, --certificate-identity, or the site policy)", e.ID)
 	}
 	lines := make([]string, len(e.Failures))
 	for i, f := range e.Failures {

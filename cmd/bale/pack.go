@@ -107,7 +107,7 @@ Examples:
 			imageIssuerFlag,
 			imageIssuerRegexpFlag,
 			&cli.StringFlag{Name: "trusted-root", Usage: "keyless image signatures: the sigstore trusted_root.json in `FILE`; checked offline, nothing is fetched"},
-			&cli.StringFlag{Name: "sign-key", Usage: "sign the bundle once written with the private key in `FILE` (as bale sign --key: cosign.key with COSIGN_PASSWORD, or PEM PKCS#8 ECDSA, Ed25519, RSA): the signature is written beside it, OUT.sigstore.json"},
+			&cli.StringFlag{Name: "sign-key", Usage: "sign the bundle as it is written with the private key in `FILE` (as bale sign --key: cosign.key with COSIGN_PASSWORD, or PEM PKCS#8 ECDSA, Ed25519, RSA): the signature is written into the bundle as its member bale/signatures/1.sigstore.json, right after the catalog; a bundle split by --volume-size is signed beside its first volume, OUT.001.sigstore.json (its statement names the volumes' sha256, known only once they are written)"},
 		}, append(referrerFlags(), remoteFlags("src")...)...),
 		Action: func(cx *cli.Context) error {
 			if err := checkArgs(cx, 1, "SOURCE"); err != nil {
@@ -200,6 +200,9 @@ Examples:
 				begin([]*catalog.Catalog{c})
 			}
 			opt.Write.Progress = func(d digest.Digest, size int64) { step(d, size) }
+			if signer != nil && opt.Write.VolumeSize == 0 {
+				opt.Write.Sign = inFileSigner(cx, signer)
+			}
 			stageArchive(loc, out, &opt)
 			c, err := archive.Pack(cx.Context, out, src, refs, opt)
 			pull.Finish(c != nil)
@@ -212,7 +215,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if signer != nil { // only the catalog is read again
+			if signer != nil && opt.Write.VolumeSize > 0 { // only the catalog is read again
 				if err := signBundle(cx, signer, out); err != nil {
 					return fmt.Errorf("%s was written, not signed: %w", out, err)
 				}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/archive/bundlesig"
+	"github.com/bale-project/bale/catalog"
 )
 
 func signCommand() *cli.Command {
@@ -22,7 +23,9 @@ catalog alone, naming the bundle id (every tag, manifest and blob digest and siz
 bases and a split bundle's volumes. The signature is a sigstore bundle, written beside the
 bundle as BUNDLE.sigstore.json (another signer: BUNDLE.2.sigstore.json, ...; a split bundle
 is signed through its first volume, BUNDLE.001.sigstore.json); signing again with the same
-key replaces its file. Every bale command finds these files by name.
+key replaces its file. Every bale command finds these files by name, and the signature that
+bale pack --sign-key writes inside a bundle (its member bale/signatures/1.sigstore.json):
+all of them count.
 
    bale sign --key cosign.key release.tar.zst
 
@@ -105,6 +108,19 @@ func signBundle(cx *cli.Context, s *bundlesig.Signer, path string) error {
 	}
 	fmt.Fprintf(cx.App.ErrWriter, "signed %s (bundle %s) with key %s (%s): %s\n", path, c.Meta.ID, s.Fingerprint(), s.Name(), out)
 	return nil
+}
+
+// inFileSigner signs, for pack --sign-key, the statement of the catalog about to be written:
+// the signature becomes the bundle's member bale/signatures/1.sigstore.json.
+func inFileSigner(cx *cli.Context, s *bundlesig.Signer) func(*catalog.Catalog) ([][]byte, error) {
+	return func(c *catalog.Catalog) ([][]byte, error) {
+		sig, err := bundlesig.SignCatalog(cx.Context, s, c)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(cx.App.ErrWriter, "signed bundle %s with key %s (%s): its member %s\n", c.Meta.ID, s.Fingerprint(), s.Name(), archive.SignatureName(1))
+		return [][]byte{sig}, nil
+	}
 }
 
 // packSigner is the signer of pack --sign-key, loaded before anything is packed (a wrong

@@ -78,8 +78,8 @@ func checkBundleTrust(cx *cli.Context, w io.Writer, paths []string) error {
 		return err
 	}
 	for _, p := range paths {
-		if t == nil { // no signers: only signatures found are checked; none, nothing to read
-			if files, err := bundlesig.Files(p); err != nil || len(files) == 0 {
+		if t == nil { // no signers: only signatures found (in it or beside it) are checked
+			if signed, err := bundlesig.Signed(p); err != nil || !signed {
 				continue
 			}
 		}
@@ -142,7 +142,7 @@ func bundleSignatures(cx *cli.Context, path string, c *catalog.Catalog) ([]bundl
 	if err != nil {
 		return nil, err
 	}
-	found, err := bundlesig.ReadFiles(path)
+	found, err := bundlesig.FindAll(path, c)
 	if err != nil {
 		return nil, err
 	}
