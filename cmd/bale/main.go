@@ -169,8 +169,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.As(err, &ec):
 		return ec.ExitCode()
-	case errors.Is(err, layout.ErrDigestMismatch), errors.Is(err, archive.ErrBundle), errors.Is(err, archive.ErrVolume),
-		errors.Is(err, catalog.ErrInconsistent), errors.Is(err, catalog.ErrFormat), errors.Is(err, layout.ErrInvalid):
+	case isDamaged(err):
 		return exitInvalid
 	case errors.Is(err, layout.ErrNotFound):
 		return exitNotFound
@@ -178,6 +177,13 @@ func exitCode(err error) int {
 		return exitUnsigned
 	}
 	return exitError
+}
+
+// isDamaged reports whether err says that what bale read is damaged: a digest that does not
+// match, a malformed bundle or catalog (exit 4).
+func isDamaged(err error) bool {
+	return errors.Is(err, layout.ErrDigestMismatch) || errors.Is(err, archive.ErrBundle) || errors.Is(err, archive.ErrVolume) ||
+		errors.Is(err, catalog.ErrInconsistent) || errors.Is(err, catalog.ErrFormat) || errors.Is(err, layout.ErrInvalid)
 }
 
 // checkArgs checks that the command got n arguments (options after them were moved before

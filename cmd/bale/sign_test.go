@@ -202,6 +202,20 @@ func TestSignTampered(t *testing.T) {
 	os.WriteFile(forged+".sigstore.json", good, 0o644)
 	wantExit6(t, "changed catalog", "verify", "--key", pub, forged)
 	wantExit6(t, "changed catalog, no key", "verify", forged)
+	// A flipped byte in the catalog, nothing recomputed: damaged (exit 4) without signers,
+	// untrusted (exit 6) when signers are required, and nothing is unpacked.
+	flipped := filepath.Join(t.TempDir(), "a.tar.zst")
+	flipCatalogByte(t, a, flipped)
+	os.WriteFile(flipped+".sigstore.json", good, 0o644)
+	wantExit6(t, "flipped catalog byte", "verify", "--key", pub, flipped)
+	site := filepath.Join(t.TempDir(), "site")
+	wantExit6(t, "flipped catalog byte, unpack", "unpack", "--key", pub, "--to", "registry:"+site, flipped)
+	if _, err := os.Stat(site); !os.IsNotExist(err) {
+		t.Errorf("%s exists after a refused unpack (%v)", site, err)
+	}
+	if res := bale(t, "verify", flipped); res.code != exitInvalid {
+		t.Errorf("flipped catalog byte, no key: exit %d, want %d\n%s", res.code, exitInvalid, res.stderr)
+	}
 
 	os.WriteFile(b+".sigstore.json", good, 0o644)
 	wantExit6(t, "moved from another bundle", "verify", "--key", pub, b)
@@ -268,6 +282,32 @@ func flipSigField(t *testing.T, raw []byte, field string) []byte {
 // catalog is consistent and only the signature can tell.
 func forgeCatalog(t *testing.T, in, out string) {
 	t.Helper()
+	replaceCatalog(t, in, out, func(db []byte) []byte { return forgedCatalog(t, db) })
+}
+
+// flipCatalogByte writes to out the bundle at in with one byte of its catalog's records
+// flipped (the digest of the first tag: the catalog stays a sound database, its id no longer
+// matches), as damage in transit would, with nothing recomputed.
+func flipCatalogByte(t *testing.T, in, out string) {
+	t.Helper()
+	replaceCatalog(t, in, out, func(db []byte) []byte {
+		i := bytes.Index(db, []byte("sha256:"))
+		if i < 0 {
+			t.Fatal("no digest in the catalog")
+		}
+		db = bytes.Clone(db)
+		if db[i+7] == 'a' {
+			db[i+7] = 'b'
+		} else {
+			db[i+7] = 'a'
+		}
+		return db
+	})
+}
+
+// replaceCatalog writes to out the bundle at in with its catalog replaced by change(catalog).
+func replaceCatalog(t *testing.T, in, out string, change func([]byte) []byte) {
+	t.Helper()
 	zstd := testenv.Need(t, "zstd")
 	raw, err := exec.Command(zstd, "-dc", in).Output()
 	if err != nil {
@@ -289,7 +329,7 @@ func forgeCatalog(t *testing.T, in, out string) {
 			t.Fatal(err)
 		}
 		if h.Name == "bale/catalog.db" {
-			data = forgedCatalog(t, data)
+			data = change(data)
 			h.Size = int64(len(data))
 		}
 		if err := tw.WriteHeader(h); err != nil {

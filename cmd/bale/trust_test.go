@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/bale-project/bale/internal/imagetest"
 	"github.com/bale-project/bale/internal/testenv"
 )
@@ -201,5 +204,33 @@ func TestSignPack(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(bad + "*"); len(m) != 0 {
 		t.Errorf("a pack refused for its key wrote %v", m)
+	}
+}
+
+// TestTrustUnpackS3: unpack into s3:// refuses (exit 6) a bundle signed by another key, and an
+// unsigned patch on a signed base, before anything is written: the bucket (versitygw or MinIO,
+// started by the test) holds no object afterwards; signed by the key given, it unpacks.
+func TestTrustUnpackS3(t *testing.T) {
+	testenv.NeedTool(t, "cosign")
+	a, patch, _, pub, otherPub := trustChain(t)
+	srv := testenv.StartS3(t)
+	srv.SetEnv(t)
+	srv.MakeBucket(t, "site")
+	objects := func() int {
+		out, err := srv.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("site")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Contents)
+	}
+	for _, r := range trustRefusals(a, patch, pub, otherPub) {
+		wantExit6(t, "unpack to s3://, "+r.what, append([]string{"unpack", "--to", "s3://site/x"}, r.args...)...)
+		if n := objects(); n != 0 {
+			t.Fatalf("unpack to s3://, %s: %d objects in the bucket after a refused unpack", r.what, n)
+		}
+	}
+	mustBale(t, "unpack", "--key", pub, "--to", "s3://site/x", a)
+	if objects() == 0 {
+		t.Fatal("unpack --key of the signed bundle wrote nothing")
 	}
 }

@@ -83,7 +83,7 @@ func checkBundleTrust(cx *cli.Context, w io.Writer, paths []string) error {
 				continue
 			}
 		}
-		_, sigs, err := bundlesig.VerifyFile(p, t)
+		_, sigs, err := verifyTrusted(p, t)
 		if err != nil {
 			return fmt.Errorf("%s: nothing was read from it: %w", p, err)
 		}
@@ -96,6 +96,17 @@ func checkBundleTrust(cx *cli.Context, w io.Writer, paths []string) error {
 		}
 	}
 	return nil
+}
+
+// verifyTrusted is bundlesig.VerifyFile, with one rule of bale's: when signers are required (t
+// set) and the catalog they would vouch for is damaged (a flipped byte fails its id), the
+// bundle is as untrusted as one with a bad signature (exit 6, not 4).
+func verifyTrusted(path string, t *bundlesig.Trust) (*catalog.Catalog, []bundlesig.Signature, error) {
+	c, sigs, err := bundlesig.VerifyFile(path, t)
+	if err != nil && t != nil && isDamaged(err) {
+		return c, sigs, fmt.Errorf("it cannot be checked against its signers: %v: %w", err, bundlesig.ErrUntrusted)
+	}
+	return c, sigs, err
 }
 
 // timeNote is ", at TIME" when the signature has a verified time.

@@ -68,7 +68,7 @@ Prints every problem found and exits non-zero if there is any.
 					return err
 				}
 				var sc *catalog.Catalog
-				sc, sigs, err = bundlesig.VerifyFile(loc.Path, t)
+				sc, sigs, err = verifyTrusted(loc.Path, t)
 				if err != nil {
 					c, problems = sc, []error{err}
 					break
