@@ -82,8 +82,8 @@ const exitCodesHelp = `EXIT CODES:
    5  pack --keep-going: the bundle was written without the images it names
    6  a signature check failed, nothing written: --image-key: images without a valid signature
       by the keys given, named; --key, --certificate-identity (or the site policy, BALE_POLICY):
-      the bundle is not signed by them; any bundle signature found that does not verify or is
-      over another bundle
+      the bundle is not signed by them, or its catalog is damaged; any bundle signature found
+      that does not verify or is over another bundle
    130  interrupted (Ctrl-C, SIGTERM): stopped between blobs, temporary files removed`
 
 func newApp() *cli.App {
