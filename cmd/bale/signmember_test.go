@@ -120,10 +120,14 @@ func TestSignMember(t *testing.T) {
 	wantExit6(t, "another signer, unpack", "unpack", "--key", otherPub, "--to", "registry:"+site, a, patch)
 	untouched("another signer")
 	// The member's size is the catalog's record: a member of another size, or one the catalog
-	// does not record, makes the bundle malformed (§8), whatever its signature.
+	// does not record, makes the bundle malformed (§8), whatever its signature: exit 4, and
+	// exit 6 when signers are required (a damaged bundle is untrusted).
 	rewriteSignature(t, zstd, a, tampered, append(bytes.Clone(good), ' '), false)
-	if res := bale(t, "verify", "--key", pub, tampered); res.code != exitInvalid || !strings.Contains(res.stderr, "the catalog records") {
+	if res := bale(t, "verify", tampered); res.code != exitInvalid || !strings.Contains(res.stderr, "the catalog records") {
 		t.Errorf("member longer than recorded: exit %d, want %d\n%s", res.code, exitInvalid, res.stderr)
+	}
+	if res := bale(t, "verify", "--key", pub, tampered); res.code != exitUnsigned || !strings.Contains(res.stderr, "the catalog records") {
+		t.Errorf("member longer than recorded, --key: exit %d, want %d\n%s", res.code, exitUnsigned, res.stderr)
 	}
 	stripSignatureRecord(t, zstd, a, tampered)
 	if res := bale(t, "verify", tampered); res.code != exitInvalid {
