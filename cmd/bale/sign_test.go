@@ -7,9 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -308,70 +306,28 @@ func flipCatalogByte(t *testing.T, in, out string) {
 // replaceCatalog writes to out the bundle at in with its catalog replaced by change(catalog).
 func replaceCatalog(t *testing.T, in, out string, change func([]byte) []byte) {
 	t.Helper()
-	zstd := testenv.Need(t, "zstd")
-	raw, err := exec.Command(zstd, "-dc", in).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(bytes.NewReader(raw))
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
+	rewriteBundle(t, testenv.Need(t, "zstd"), in, out, func(h *tar.Header, data []byte) []byte {
 		if h.Name == "bale/catalog.db" {
-			data = change(data)
-			h.Size = int64(len(data))
+			return change(data)
 		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(data)
-	}
-	tw.Close()
-	cmd := exec.Command(zstd, "-q", "-o", out)
-	cmd.Stdin = &buf
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("zstd: %v\n%s", err, b)
-	}
+		return data
+	})
 }
 
-// forgedCatalog is the catalog db with a tag "forged" added beside an existing one.
+// forgedCatalog is the catalog db with a tag "forged" added beside an existing one and the
+// id recomputed.
 func forgedCatalog(t *testing.T, db []byte) []byte {
 	t.Helper()
-	dir := t.TempDir()
-	p := filepath.Join(dir, "in.db")
-	os.WriteFile(p, db, 0o644)
-	c, err := catalog.Read(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range c.Repos {
-		for _, d := range r.Tags {
-			r.Tags["forged"] = d
+	return editCatalog(t, db, func(c *catalog.Catalog) {
+		for _, r := range c.Repos {
+			for _, d := range r.Tags {
+				r.Tags["forged"] = d
+				break
+			}
 			break
 		}
-		break
-	}
-	c.Meta.ID = c.ComputeID()
-	q := filepath.Join(dir, "out.db")
-	if err := catalog.Write(q, c); err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.ReadFile(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+		c.Meta.ID = c.ComputeID()
+	})
 }
 
 // TestSignUnpackList: unpack and list take the trust flags. unpack refuses (exit 6) before
