@@ -33,6 +33,11 @@ import (
 // CatalogName is the tar name of the catalog, always the first member.
 const CatalogName = "bale/catalog.db"
 
+// ListName is the tar name of the list member of a format-5 bundle: what bale list prints,
+// rendered from the catalog (archive/listing), right after the catalog member and before
+// the signature members; the catalog records its size and sha256 (catalog.Meta.List).
+const ListName = "bale/list.jsonl"
+
 // SignatureName is the tar name of signature member n (from 1): a sigstore bundle over the
 // bundle's statement, written by bale pack --sign-key right after the catalog, whose meta
 // records each signature member's size (catalog.Meta.Signatures).

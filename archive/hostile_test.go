@@ -34,8 +34,11 @@ type genuine struct {
 func newGenuine(t testing.TB) *genuine {
 	t.Helper()
 	fx := newFixture(t)
-	g := &genuine{fx: fx, bundle: fx.bundle(t)}
-	g.members = readMembers(t, g.bundle)
+	// A format-4 bundle: every member after the catalog is a blob or a link (the list member
+	// of format 5 has its own cases, listmember_test.go).
+	g := &genuine{fx: fx}
+	g.members = format4(t, readMembers(t, fx.bundle(t)))
+	g.bundle = craft(t, g.members)
 	g.nBlobs = len(fx.blobs)
 	for i, m := range g.members {
 		if i > 0 && isTagLink(m.hdr.Name) {

@@ -83,7 +83,7 @@ func TestAdditivePatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Meta.Format != 4 || len(c.Bases) != 1 || c.Meta.ID != pc.Meta.ID {
+	if c.Meta.Format != 5 || len(c.Bases) != 1 || c.Meta.ID != pc.Meta.ID {
 		t.Errorf("patch format %d, bases %v, id %s (packed %s)", c.Meta.Format, c.Bases, c.Meta.ID, pc.Meta.ID)
 	}
 	var got []string

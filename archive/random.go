@@ -74,7 +74,7 @@ func OpenRandom(ctx context.Context, path string) (*Bundle, error) {
 }
 
 // layout computes the data offset of every carried blob, as Write lays the members out after
-// a catalog member of dbSize bytes and the signature members its meta records, and returns the length of the tar stream.
+// a catalog member of dbSize bytes and the list and signature members its meta records, and returns the length of the tar stream.
 func (b *Bundle) layout(dbSize int64) (int64, error) {
 	c := b.Catalog
 	mtime := c.Meta.Created.UTC().Truncate(time.Second)
@@ -90,6 +90,11 @@ func (b *Bundle) layout(dbSize int64) (int64, error) {
 	}
 	if _, err := member(CatalogName, 0o444, dbSize); err != nil {
 		return 0, err
+	}
+	if l := c.Meta.List; l != nil { // read and checked with the catalog (readList)
+		if _, err := member(ListName, 0o444, l.Size); err != nil {
+			return 0, err
+		}
 	}
 	for i, size := range c.Meta.Signatures { // read and checked with the catalog (readSignatures)
 		if _, err := member(SignatureName(i+1), 0o444, size); err != nil {

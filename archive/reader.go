@@ -246,6 +246,9 @@ func (r *Reader) readCatalog() error {
 		return fmt.Errorf("bundle catalog id %s does not match its content (%s): %w", c.Meta.ID, id, ErrBundle)
 	}
 	r.cat = c
+	if err := r.readList(); err != nil {
+		return err
+	}
 	return r.readSignatures()
 }
 

@@ -138,9 +138,9 @@ func TestBundleMembers(t *testing.T) {
 	if len(ms) == 0 || ms[0].hdr.Name != archive.CatalogName {
 		t.Fatalf("first member %q, want %q", ms[0].hdr.Name, archive.CatalogName)
 	}
-	wantTotal := 1 + len(fx.blobs) + len(fx.links)
+	wantTotal := 2 + len(fx.blobs) + len(fx.links)
 	if len(ms) != wantTotal {
-		t.Errorf("%d members, want catalog + %d blobs + %d links = %d", len(ms), len(fx.blobs), len(fx.links), wantTotal)
+		t.Errorf("%d members, want catalog + list + %d blobs + %d links = %d", len(ms), len(fx.blobs), len(fx.links), wantTotal)
 	}
 	seen := map[string]bool{}
 	const (
@@ -168,9 +168,9 @@ func TestBundleMembers(t *testing.T) {
 		if int64(len(m.body)) != h.Size {
 			t.Errorf("member %s: %d bytes, header says %d", h.Name, len(m.body), h.Size)
 		}
-		if i == 0 {
-			if h.Mode != 0o444 {
-				t.Errorf("catalog mode %o, want 0444", h.Mode)
+		if i <= 1 {
+			if want := []string{archive.CatalogName, archive.ListName}[i]; h.Name != want || h.Mode != 0o444 {
+				t.Errorf("member %d: %s mode %o, want %s 0444", i, h.Name, h.Mode, want)
 			}
 			continue
 		}

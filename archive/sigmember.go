@@ -57,7 +57,7 @@ func ReadSignatures(path string) (*catalog.Catalog, []SignatureMember, error) {
 	return r.cat, r.sigs, nil
 }
 
-// CarriesSignatures reports whether the member after the catalog of the bundle at path (the
+// CarriesSignatures reports whether the member after the catalog (and the list member) of the bundle at path (the
 // first volume of a volume set) is a signature member, without parsing the catalog: a quick
 // test before the catalog and the signatures are read and checked (ReadSignatures).
 func CarriesSignatures(path string) (bool, error) {
@@ -81,6 +81,11 @@ func CarriesSignatures(path string) (bool, error) {
 	}
 	if hdr, err = tr.Next(); err != nil {
 		return false, nil
+	}
+	if hdr.Name == ListName { // format 5: the list member comes first
+		if hdr, err = tr.Next(); err != nil {
+			return false, nil
+		}
 	}
 	return hdr.Name == SignatureName(1), nil
 }

@@ -68,8 +68,8 @@ func TestSignatureMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	members := readMembers(t, raw)
-	if members[0].hdr.Name != archive.CatalogName || members[1].hdr.Name != got[0].Name || members[2].hdr.Name != got[1].Name {
-		t.Fatalf("member order %s, %s, %s", members[0].hdr.Name, members[1].hdr.Name, members[2].hdr.Name)
+	if members[0].hdr.Name != archive.CatalogName || members[1].hdr.Name != archive.ListName || members[2].hdr.Name != got[0].Name || members[3].hdr.Name != got[1].Name {
+		t.Fatalf("member order %s, %s, %s, %s", members[0].hdr.Name, members[1].hdr.Name, members[2].hdr.Name, members[3].hdr.Name)
 	}
 
 	// Stream: every blob and link, past the signatures.

@@ -88,11 +88,15 @@ func writeVolumes(ctx context.Context, path string, c *catalog.Catalog, src layo
 		sw.vols[i].Name = filepath.Base(VolumeName(path, i+2))
 		c.Meta.Volumes = append(c.Meta.Volumes, sw.vols[i])
 	}
+	list, err := listMember(c)
+	if err != nil {
+		return err
+	}
 	dbBytes, err := catalogBytes(c)
 	if err != nil {
 		return err
 	}
-	// The first volume: the catalog member alone.
+	// The first volume: the catalog member and the list member.
 	first, err := sw.temp()
 	if err != nil {
 		return err
@@ -103,6 +107,10 @@ func writeVolumes(ctx context.Context, path string, c *catalog.Catalog, src layo
 	}
 	cm := newMemberWriter(cw, c)
 	if err := cm.file(CatalogName, 0o444, dbBytes); err != nil {
+		cw.closeFrames()
+		return err
+	}
+	if err := cm.list(list); err != nil {
 		cw.closeFrames()
 		return err
 	}

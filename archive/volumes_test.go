@@ -45,12 +45,16 @@ func TestVolumes(t *testing.T) {
 		}
 		cat = append(cat, b...)
 	}
-	// The same members after the catalog, which differs only by the volumes it lists.
+	// The same members after the catalog and the list member, which differ only by the
+	// volumes they list.
 	got, want := readMembers(t, cat), readMembers(t, fx.bundle(t))
 	if len(got) != len(want) {
 		t.Fatalf("%d members in the volumes, %d in the single file", len(got), len(want))
 	}
-	for i := 1; i < len(got); i++ {
+	if got[1].hdr.Name != archive.ListName || !bytes.Contains(got[1].body, []byte(`"volumes":[{"name":"`)) {
+		t.Errorf("member 1 is %s, want the list member naming the volumes", got[1].hdr.Name)
+	}
+	for i := 2; i < len(got); i++ {
 		if got[i].hdr.Name != want[i].hdr.Name || !bytes.Equal(got[i].body, want[i].body) {
 			t.Fatalf("member %d differs: %s / %s", i, got[i].hdr.Name, want[i].hdr.Name)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/bale-project/bale/archive/listing"
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/registry"
@@ -72,6 +73,10 @@ func WriteFile(ctx context.Context, path string, c *catalog.Catalog, src layout.
 // c is a patch) read from src and verified, the repository links, the tags. c must be finished (catalog.Finish). A cancelled ctx stops it
 // between blobs.
 func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Source, opt WriteOptions) (err error) {
+	list, err := listMember(c)
+	if err != nil {
+		return err
+	}
 	sigs, err := signatures(c, opt)
 	if err != nil {
 		return err
@@ -93,6 +98,9 @@ func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Sour
 	if err := mw.file(CatalogName, 0o444, dbBytes); err != nil {
 		return err
 	}
+	if err := mw.list(list); err != nil {
+		return err
+	}
 	for i, sig := range sigs {
 		if err := mw.file(SignatureName(i+1), 0o444, sig); err != nil {
 			return err
@@ -109,8 +117,8 @@ func signatures(c *catalog.Catalog, opt WriteOptions) ([][]byte, error) {
 	if opt.Sign == nil {
 		return nil, nil
 	}
-	if c.Meta.Format < catalog.FormatVersion {
-		return nil, fmt.Errorf("signing bundle %s: a format-%d catalog cannot carry signature members (format %d can)", c.Meta.ID, c.Meta.Format, catalog.FormatVersion)
+	if c.Meta.Format < catalog.FormatCatalog {
+		return nil, fmt.Errorf("signing bundle %s: a format-%d catalog cannot carry signature members (format %d can)", c.Meta.ID, c.Meta.Format, catalog.FormatCatalog)
 	}
 	sigs, err := opt.Sign(c)
 	if err != nil {
@@ -126,6 +134,27 @@ func signatures(c *catalog.Catalog, opt WriteOptions) ([][]byte, error) {
 		c.Meta.Signatures = append(c.Meta.Signatures, int64(len(s)))
 	}
 	return sigs, nil
+}
+
+// listMember makes c, a catalog of format 4, the catalog of a format-5 bundle: it renders the
+// list member (listing.Render) and records its size and sha256 in c's meta (meta/list),
+// which the catalog member then holds. A catalog of an older format is written as it is,
+// without the member (nil).
+func listMember(c *catalog.Catalog) ([]byte, error) {
+	c.Meta.List = nil
+	if c.Meta.Format < catalog.FormatCatalog {
+		return nil, nil
+	}
+	c.Meta.Format = catalog.FormatVersion
+	b, err := listing.Render(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > catalog.MaxListSize {
+		return nil, fmt.Errorf("list member of bundle %s: %d bytes, at most %d", c.Meta.ID, len(b), catalog.MaxListSize)
+	}
+	c.Meta.List = &catalog.ListMember{Size: int64(len(b)), Digest: digest.FromBytes(b)}
+	return b, nil
 }
 
 // newMemberWriter writes tar members into fw with c's mtime.
@@ -258,6 +287,18 @@ func (m memberWriter) file(name string, mode int64, b []byte) error {
 	return nil
 }
 
+// list writes the list member b (none when nil) in a frame of its own: the frame is cut
+// right before its header, so that bale list decodes it without the catalog (§2.1).
+func (m memberWriter) list(b []byte) error {
+	if b == nil {
+		return nil
+	}
+	if err := m.cut(); err != nil {
+		return err
+	}
+	return m.file(ListName, 0o444, b)
+}
+
 func (m memberWriter) blob(src layout.Source, repo string, d layout.Descriptor) error {
 	name, err := registry.PathFor(registry.BlobData{Digest: d.Digest})
 	if err != nil {
@@ -290,6 +331,11 @@ func (m memberWriter) link(spec registry.PathSpec, d digest.Digest) error {
 // header. Compressed layers do not shrink, so for them the prediction is close; uncompressed
 // layers make the real bundle smaller.
 func PredictSize(c *catalog.Catalog) (int64, error) {
+	c = c.Clone()
+	list, err := listMember(c)
+	if err != nil {
+		return 0, err
+	}
 	dbBytes, err := catalogBytes(c)
 	if err != nil {
 		return 0, err
@@ -302,6 +348,9 @@ func PredictSize(c *catalog.Catalog) (int64, error) {
 	tw := tar.NewWriter(zw)
 	mw := memberWriter{tw: tw, mtime: c.Meta.Created.UTC().Truncate(time.Second)}
 	if err := mw.file(CatalogName, 0o444, dbBytes); err != nil {
+		return 0, err
+	}
+	if err := mw.list(list); err != nil {
 		return 0, err
 	}
 	// Blob members with their headers but no content: the content is counted at full size.

@@ -23,4 +23,6 @@ var (
 	keyVolumes = []byte("volumes")
 	// keySignatures holds the sizes of the signature members after the catalog (format 4).
 	keySignatures = []byte("signatures")
+	// keyList holds the size and sha256 of the list member after the catalog (format 5).
+	keyList = []byte("list")
 )

@@ -286,8 +286,8 @@ func TestFromSourceSparse(t *testing.T) {
 	if !reflect.DeepEqual(r.Manifests, sortedDigests(idx, sha(f.amd.data))) || c.Manifests[sha(f.arm.data)] != nil {
 		t.Errorf("manifests %v: want the index and the amd64 child only", r.Manifests)
 	}
-	if c.Meta.Format != catalog.FormatVersion {
-		t.Errorf("format %d, want %d", c.Meta.Format, catalog.FormatVersion)
+	if c.Meta.Format != catalog.FormatCatalog {
+		t.Errorf("format %d, want %d", c.Meta.Format, catalog.FormatCatalog)
 	}
 	if err := c.Finish(); err != nil {
 		t.Fatalf("Finish: %v", err)
@@ -297,11 +297,11 @@ func TestFromSourceSparse(t *testing.T) {
 		t.Fatal(err)
 	}
 	back, err := catalog.Read(p)
-	if err != nil || back.Meta.Format != catalog.FormatVersion || !reflect.DeepEqual(back.Manifests[idx].Absent, rec.Absent) || back.Validate() != nil {
+	if err != nil || back.Meta.Format != catalog.FormatCatalog || !reflect.DeepEqual(back.Manifests[idx].Absent, rec.Absent) || back.Validate() != nil {
 		t.Fatalf("read back: %v, %+v", err, back)
 	}
 	full, err := catalog.FromSource(s, refs, catalog.BuildOptions{})
-	if err != nil || full.Meta.Format != catalog.FormatVersion || len(full.Manifests[idx].Absent) != 0 {
+	if err != nil || full.Meta.Format != catalog.FormatCatalog || len(full.Manifests[idx].Absent) != 0 {
 		t.Errorf("without platforms: format %d, absent %v, %v", full.Meta.Format, full.Manifests[idx].Absent, err)
 	}
 

@@ -16,9 +16,15 @@ import (
 // children are indexes; 4 lays the repositories out flat (one bucket per kind of record, keyed
 // <repo>\x00<name>, instead of buckets per repository), which halves the bytes a tag takes,
 // and adds additive patches (a patch records only what it adds to its bases, and its id binds
-// them). Every catalog bale writes anew is format 4 (older bales refuse it rather than misread
-// it); formats 1 to 3 are still read.
-const FormatVersion = 4
+// them); 5 is format 4 in a bundle that carries the list member (bale/list.jsonl, recorded in
+// meta/list) right after the catalog. Every catalog bale builds is format 4 (FormatCatalog),
+// and every bundle bale writes is format 5 (older bales refuse it rather than misread it);
+// formats 1 to 4 are still read.
+const FormatVersion = 5
+
+// FormatCatalog is the format of every catalog bale builds (and of a catalog file written by
+// bale catalog -o); the bundle writer makes it format 5 when it adds the list member.
+const FormatCatalog = 4
 
 // The first format with sparse indexes, the first with referrers and nested indexes, and the
 // first with the flat layout and additive patches.
@@ -27,6 +33,7 @@ const (
 	formatReferrers = 3
 	formatFlat      = 4
 	formatAdditive  = 4
+	formatList      = 5
 )
 
 // ErrNotFound reports a tag, manifest or blob the catalog does not hold.
@@ -49,6 +56,16 @@ type Meta struct {
 	// (bale/signatures/<n>.sigstore.json, n from 1; bale pack --sign-key), in order; empty
 	// when the bundle carries none. Like Volumes, outside the id and the signed statement.
 	Signatures []int64 `json:"signatures,omitempty"`
+	// List is the size and sha256 of the list member that follows the catalog member
+	// (bale/list.jsonl, format 5): what bale list prints, rendered from this catalog. Like
+	// Signatures, outside the id; the signed statement names it.
+	List *ListMember `json:"list,omitempty"`
+}
+
+// ListMember records the list member of a format-5 bundle: its size and sha256.
+type ListMember struct {
+	Size   int64         `json:"size"`
+	Digest digest.Digest `json:"digest"`
 }
 
 // Volume is one file of a split bundle: its name (without directory), size and sha256.
@@ -132,7 +149,7 @@ type Catalog struct {
 // New returns an empty catalog of the current format.
 func New() *Catalog {
 	return &Catalog{
-		Meta:      Meta{Format: FormatVersion},
+		Meta:      Meta{Format: FormatCatalog},
 		Repos:     map[string]*Repo{},
 		Manifests: map[digest.Digest]*ManifestRecord{},
 		Blobs:     map[digest.Digest]*BlobRecord{},

@@ -59,7 +59,7 @@ func Compose(base *Catalog, patches ...*Catalog) (*Catalog, error) {
 			}
 		}
 	}
-	out.Meta.Volumes, out.Meta.Signatures = nil, nil
+	out.Meta.Volumes, out.Meta.Signatures, out.Meta.List = nil, nil, nil
 	for _, p := range patches {
 		if p.Meta.Created.After(out.Meta.Created) {
 			out.Meta.Created = p.Meta.Created

@@ -87,11 +87,14 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 			return nil
 		}
 	}
-	meta := []kv{ // sorted keys: bale, created, format, id, signatures, volumes
+	meta := []kv{ // sorted keys: bale, created, format, id, list, signatures, volumes
 		{keyBale, []byte(c.Meta.BaleVersion)},
 		{keyCreated, []byte(c.Meta.Created.UTC().Format(time.RFC3339))},
 		{keyFormat, []byte(strconv.Itoa(c.Meta.Format))},
 		{keyID, []byte(c.Meta.ID)},
+	}
+	if c.Meta.List != nil {
+		meta = append(meta, kv{keyList, mustJSON(c.Meta.List)})
 	}
 	if len(c.Meta.Signatures) > 0 {
 		meta = append(meta, kv{keySignatures, mustJSON(c.Meta.Signatures)})
@@ -281,6 +284,11 @@ func readHead(tx *bolt.Tx, c *Catalog) error {
 			}
 		}
 	}
+	if v := meta.Get(keyList); v != nil {
+		if err := readListMember(v, &c.Meta); err != nil {
+			return fmt.Errorf("meta list: %w", err)
+		}
+	}
 	if v := meta.Get(keySignatures); v != nil {
 		if err := readSignatureSizes(v, &c.Meta); err != nil {
 			return fmt.Errorf("meta signatures: %w", err)
@@ -429,6 +437,31 @@ const (
 	MaxSignatures    = 99
 	MaxSignatureSize = 1 << 20
 )
+
+// MaxListSize bounds the list member a catalog may record.
+const MaxListSize = 1 << 30
+
+// readListMember reads meta/list, the JSON {"size":N,"digest":"sha256:..."}, into m.
+func readListMember(v []byte, m *Meta) error {
+	if err := checkKV(keyList, v); err != nil {
+		return err
+	}
+	var l ListMember
+	if err := json.Unmarshal(v, &l); err != nil {
+		return fmt.Errorf("%v: %w", err, ErrFormat)
+	}
+	if l.Size <= 0 || l.Size > MaxListSize {
+		return fmt.Errorf("a list member of %d bytes, want 1 to %d: %w", l.Size, MaxListSize, ErrFormat)
+	}
+	if l.Digest.Algorithm() != digest.SHA256 || l.Digest.Validate() != nil {
+		return fmt.Errorf("list member digest %q is not sha256:<64 hex digits>: %w", l.Digest, ErrFormat)
+	}
+	if m.Format < formatList {
+		return fmt.Errorf("a list member in a format-%d catalog (format 5 brought it): %w", m.Format, ErrFormat)
+	}
+	m.List = &l
+	return nil
+}
 
 // readSignatureSizes reads meta/signatures, a JSON array of member sizes, into m.
 func readSignatureSizes(v []byte, m *Meta) error {

@@ -217,7 +217,9 @@ func TestReadRefuses(t *testing.T) {
 			_, err := tx.CreateBucket([]byte("v1"))
 			return err
 		}), true, "meta"},
-		{"format 5", editCatalog(t, setMeta("format", "5")), true, "a newer bale may read it"},
+		{"format 6", editCatalog(t, setMeta("format", "6")), true, "a newer bale may read it"},
+		{"format 5 nested", editCatalog(t, setMeta("format", "5")), true, "revisions"},
+		{"list in format 3", editCatalog(t, setMeta("list", `{"size":10,"digest":"sha256:`+strings.Repeat("a", 64)+`"}`)), true, "format 5 brought it"},
 		{"format 02", editCatalog(t, setMeta("format", "02")), true, "a newer bale may read it"},
 		{"format 10", editCatalog(t, setMeta("format", "10")), true, "a newer bale may read it"},
 		{"format 01", editCatalog(t, setMeta("format", "01")), true, ""},

@@ -25,10 +25,11 @@ func (c *Catalog) settle() {
 }
 
 // settleFormat settles sparse indexes (settleAbsent) and sets the format: every catalog bale
-// writes is format 4, whatever it holds (sparse indexes, referrers, nested indexes).
+// builds is format 4, whatever it holds (sparse indexes, referrers, nested indexes); the bundle
+// writer makes it format 5.
 func (c *Catalog) settleFormat() {
 	c.settleAbsent()
-	c.Meta.Format = FormatVersion
+	c.Meta.Format = FormatCatalog
 }
 
 // settleAbsent sets every index record's Absent to its children that a repository holding

@@ -27,8 +27,8 @@ func referrersCatalog(t *testing.T) (*catalog.Catalog, blob, blob) {
 	t.Helper()
 	f := newFixture()
 	c := f.smallCatalog(t)
-	if c.Meta.Format != catalog.FormatVersion {
-		t.Fatalf("the small catalog is format %d, want %d", c.Meta.Format, catalog.FormatVersion)
+	if c.Meta.Format != catalog.FormatCatalog {
+		t.Fatalf("the small catalog is format %d, want %d", c.Meta.Format, catalog.FormatCatalog)
 	}
 	sbom := artifactJSON("application/spdx+json", f.single, "sbom")
 	sig := artifactJSON("application/vnd.dev.cosign.artifact.sig.v1+json", sbom, "sig")
@@ -37,8 +37,8 @@ func referrersCatalog(t *testing.T) (*catalog.Catalog, blob, blob) {
 	cosign := manifestJSON(layout.MediaTypeOCIManifest, f.cfgOCI, blob{ociLayer, []byte("cosign payload")})
 	c.Add("app", layout.ReferrersTag(sha(f.single.data))+".sig", &layout.Image{Manifest: parse(t, cosign)}, nil)
 	c.Settle()
-	if c.Meta.Format != catalog.FormatVersion {
-		t.Fatalf("a catalog with referrers is format %d, want %d", c.Meta.Format, catalog.FormatVersion)
+	if c.Meta.Format != catalog.FormatCatalog {
+		t.Fatalf("a catalog with referrers is format %d, want %d", c.Meta.Format, catalog.FormatCatalog)
 	}
 	c.Meta.ID = c.ComputeID()
 	if err := c.Validate(); err != nil {
@@ -58,7 +58,7 @@ func TestReferrersCatalog(t *testing.T) {
 	if d := catalogDiff(got, c); d != "" {
 		t.Errorf("Read(Write(c)) differs:\n%s", d)
 	}
-	if got.Meta.Format != catalog.FormatVersion || got.Validate() != nil || got.ComputeID() != c.Meta.ID {
+	if got.Meta.Format != catalog.FormatCatalog || got.Validate() != nil || got.ComputeID() != c.Meta.ID {
 		t.Errorf("read back: format %d, validate %v", got.Meta.Format, got.Validate())
 	}
 	refs := got.Referrers("app", sha(f.single.data))
@@ -120,8 +120,8 @@ func TestNestedIndexFormat(t *testing.T) {
 	if err := c.Finish(); err != nil {
 		t.Fatalf("Finish: %v", err)
 	}
-	if c.Meta.Format != catalog.FormatVersion {
-		t.Errorf("format %d, want %d", c.Meta.Format, catalog.FormatVersion)
+	if c.Meta.Format != catalog.FormatCatalog {
+		t.Errorf("format %d, want %d", c.Meta.Format, catalog.FormatCatalog)
 	}
 	closure := c.ManifestClosure(sha(outer.data))
 	if want := []digest.Digest{sha(outer.data), sha(f.index.data), sha(f.amd.data), sha(f.arm.data)}; !slices.Equal(closure, want) {

@@ -75,8 +75,8 @@ func TestSettleImageByImage(t *testing.T) {
 	}
 	check := func(t *testing.T, how string, c *catalog.Catalog, absent map[digest.Digest][]digest.Digest) {
 		t.Helper()
-		if c.Meta.Format != catalog.FormatVersion { // format 4 whatever the catalog holds
-			t.Errorf("%s: format %d, want %d", how, c.Meta.Format, catalog.FormatVersion)
+		if c.Meta.Format != catalog.FormatCatalog { // format 4 whatever the catalog holds
+			t.Errorf("%s: format %d, want %d", how, c.Meta.Format, catalog.FormatCatalog)
 		}
 		for d, m := range c.Manifests {
 			if !slices.Equal(m.Absent, absent[d]) {

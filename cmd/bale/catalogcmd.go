@@ -52,8 +52,13 @@ makes a patch that carries exactly what the site lacks:
 	}
 }
 
-// writeCatalogFile writes c to path through a temporary file and a rename.
+// writeCatalogFile writes c to path through a temporary file and a rename. A catalog file is
+// at most format 4: the catalog of a format-5 bundle is written without its meta/list (the
+// list member is a bundle's, not a catalog file's).
 func writeCatalogFile(path string, c *catalog.Catalog) error {
+	if c.Meta.Format > catalog.FormatCatalog {
+		c.Meta.Format, c.Meta.List = catalog.FormatCatalog, nil
+	}
 	dir, err := os.MkdirTemp(filepath.Dir(path), ".bale-tmp-")
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -91,15 +92,34 @@ func tableWidth(widths []int) int {
 }
 
 // fitColumns shortens the cells of rows so that no line of the table (header included) is
-// wider than width runes, and returns the new rows (rows itself is not changed). Only the
-// columns with a Shorten function shrink: the widest of them shrinks first, one rune at a
-// time, never below its Min nor its header. When even that is too wide, the lines are as
-// narrow as the minimums allow and no narrower. width <= 0 keeps every cell whole.
+// wider than width runes, and returns the new rows (rows itself is not changed): fitWidths of
+// the columns' widths, then shortenCell of every cell. width <= 0 keeps every cell whole.
 func fitColumns(cols []column, rows [][]string, width int) [][]string {
 	widths := columnWidths(cols, rows)
+	if width <= 0 || tableWidth(widths) <= width {
+		return rows
+	}
+	widths = fitWidths(cols, widths, width)
+	out := make([][]string, len(rows))
+	for r, row := range rows {
+		out[r] = make([]string, len(row))
+		for i, cell := range row {
+			out[r][i] = shortenCell(cols, i, cell, widths[i])
+		}
+	}
+	return out
+}
+
+// fitWidths returns the target width of each column of a table whose columns are widths
+// wide (each its widest cell, the header included) so that no line is wider than width
+// runes. Only the columns with a Shorten function shrink: the widest of them shrinks first,
+// one rune at a time, never below its Min nor its header. When even that is too wide, the
+// lines are as narrow as the minimums allow and no narrower. width <= 0 keeps widths.
+func fitWidths(cols []column, widths []int, width int) []int {
+	widths = slices.Clone(widths)
 	excess := tableWidth(widths) - width
 	if width <= 0 || excess <= 0 {
-		return rows
+		return widths
 	}
 	floor := make([]int, len(cols))
 	for i, c := range cols {
@@ -117,17 +137,16 @@ func fitColumns(cols []column, rows [][]string, width int) [][]string {
 		}
 		widths[widest]--
 	}
-	out := make([][]string, len(rows))
-	for r, row := range rows {
-		out[r] = make([]string, len(row))
-		for i, cell := range row {
-			if i < len(cols) && cols[i].Shorten != nil && runeWidth(cell) > widths[i] {
-				cell = cols[i].Shorten(cell, widths[i])
-			}
-			out[r][i] = cell
-		}
+	return widths
+}
+
+// shortenCell is cell of column i cut to target runes by the column's Shorten, or cell
+// itself when it fits or the column keeps its cells whole.
+func shortenCell(cols []column, i int, cell string, target int) string {
+	if i < len(cols) && cols[i].Shorten != nil && runeWidth(cell) > target {
+		return cols[i].Shorten(cell, target)
 	}
-	return out
+	return cell
 }
 
 // writeTable prints the headers of cols and rows as aligned columns, two spaces apart, with

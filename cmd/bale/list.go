@@ -10,64 +10,18 @@ import (
 
 	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/archive/bundlesig"
+	"github.com/bale-project/bale/archive/listing"
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/internal/units"
-	"github.com/bale-project/bale/layout"
 )
 
-// listImage is one row of `bale list`.
-type listImage struct {
-	// Kind is "image", "chart" (a Helm chart) or "file" (a file artifact under files/).
-	Kind layout.Kind `json:"kind"`
-	// Name and Version: a chart's name and version, or a file artifact's name (its tag is Tag).
-	Name      string   `json:"name,omitempty"`
-	Version   string   `json:"version,omitempty"`
-	Repo      string   `json:"repo"`
-	Tag       string   `json:"tag,omitempty"`
-	Digest    string   `json:"digest"`
-	MediaType string   `json:"mediaType"`
-	Platforms []string `json:"platforms,omitempty"`
-	// Absent, for a sparse index, counts the children (platforms) it names and does not hold.
-	Absent int   `json:"absent,omitempty"`
-	Size   int64 `json:"size"`
-	// Referrers are what belongs to the image: signatures, attestations, SBOMs and other
-	// referrers of it or of a manifest below it (and theirs), and its referrers tags.
-	Referrers []listReferrer `json:"referrers,omitempty"`
-	// Kinds counts Referrers by kind, referrers tags left out.
-	Kinds []catalog.KindCount `json:"referrerKinds,omitempty"`
-}
-
-// listReferrer is one thing that belongs to an image in `bale list --json`.
-type listReferrer struct {
-	Tag       string `json:"tag,omitempty"` // a cosign tag or a referrers tag
-	Digest    string `json:"digest"`
-	Subject   string `json:"subject"`
-	Kind      string `json:"kind"` // artifact type, cosign suffix or "referrers-index"
-	MediaType string `json:"mediaType"`
-	Size      int64  `json:"size"`
-}
-
-// listOutput is the JSON document of `bale list --json`.
-type listOutput struct {
-	Location string      `json:"location"`
-	ID       string      `json:"id"`
-	Format   int         `json:"format,omitempty"`
-	Created  *time.Time  `json:"created,omitempty"`
-	Bale     string      `json:"bale,omitempty"`
-	Images   []listImage `json:"images"`
-	Blobs    int         `json:"blobs"`
-	Bytes    int64       `json:"bytes"`
-	// Patch details: the bases, and what the bundle carries of its blobs.
-	Bases        []catalog.Base `json:"bases,omitempty"`
-	CarriedBlobs int            `json:"carriedBlobs"`
-	CarriedBytes int64          `json:"carriedBytes"`
-	Removed      []string       `json:"removedTags,omitempty"`
-
-	// Signatures are a bundle's signatures that verified (see bale sign).
-	Signatures []bundlesig.Signature `json:"signatures,omitempty"`
-	// Additive is set for a format-4 patch: Images are what it adds to or moves in its bases.
-	Additive bool `json:"additive,omitempty"`
-}
+// listImage, listReferrer and listOutput are the rows and the --json document of `bale list`
+// (package listing: the writer renders the list member of a bundle from them).
+type (
+	listImage    = listing.Image
+	listReferrer = listing.Referrer
+	listOutput   = listing.Output
+)
 
 func listCommand() *cli.Command {
 	return &cli.Command{
@@ -138,7 +92,9 @@ cut there, as with kubectl). --json is always whole.
 			} else if err := notBundleTrust(cx, loc); err != nil {
 				return err
 			}
-			out.Signatures = sigs
+			if len(sigs) > 0 {
+				out.Signatures = sigs
+			}
 			if cx.Bool("json") {
 				enc := json.NewEncoder(cx.App.Writer)
 				enc.SetIndent("", "  ")
@@ -197,37 +153,13 @@ var listColumns = []column{
 func listRows(images []listImage, short bool) [][]string {
 	rows := make([][]string, 0, len(images))
 	for _, im := range images {
-		tag := im.Tag
-		if tag == "" {
-			tag = "<pinned>"
-		}
-		ps := strings.Join(im.Platforms, ",")
-		if im.Absent > 0 {
-			ps += fmt.Sprintf(" (sparse: %d of %d platforms)", len(im.Platforms), len(im.Platforms)+im.Absent)
-		}
-		dg := im.Digest
-		if short {
-			dg = shortDigest(dg)
-		}
-		rows = append(rows, []string{im.Repo, tag, dg, shortType(im.MediaType), ps, units.Bytes(im.Size), referrersCell(im.Kinds)})
+		rows = append(rows, listing.Cells(im, short))
 	}
 	return rows
 }
 
-// shortDigest is the algorithm and the first 12 hex digits of d, as docker shows an image ID:
-// sha256:7ad081014c69.
-func shortDigest(d string) string {
-	algo, hex, ok := strings.Cut(d, ":")
-	if !ok {
-		algo, hex = "", d
-	} else {
-		algo += ":"
-	}
-	if len(hex) > 12 {
-		hex = hex[:12]
-	}
-	return algo + hex
-}
+// shortDigest is listing.ShortDigest.
+func shortDigest(d string) string { return listing.ShortDigest(d) }
 
 // shortenPlatforms cuts the end of a list of platforms but keeps its sparse note whole, or
 // else as "(sparse 1/2)", while there is room for it.
@@ -251,43 +183,12 @@ func shortenPlatforms(s string, width int) string {
 }
 
 func listOf(loc location, c *catalog.Catalog) listOutput {
-	out := listOutput{Location: loc.String(), ID: c.Meta.ID, Blobs: len(c.Blobs), Bytes: c.TotalBlobBytes(), Images: []listImage{},
-		Bases: c.Bases, Additive: c.Additive(), CarriedBlobs: len(c.CarriedBlobs()), CarriedBytes: c.CarriedBytes()}
-	for _, e := range c.Removals() {
-		out.Removed = append(out.Removed, e.Repo+":"+e.Tag)
+	out := listing.Of(c)
+	out.Location = loc.String()
+	if loc.Kind != kindBundle && loc.Kind != kindCatalog {
+		out.Format, out.Created, out.Bale = 0, nil, ""
 	}
-	if loc.Kind == kindBundle || loc.Kind == kindCatalog {
-		out.Format, out.Created, out.Bale = c.Meta.Format, &c.Meta.Created, c.Meta.BaleVersion
-	}
-	out.Images, _ = listImages(c, out.Images)
 	return out
-}
-
-// listImages appends the rows of c's images to images, and says how many of them are images
-// proper: those after are attachments whose subject c does not hold, listed last.
-func listImages(c *catalog.Catalog, images []listImage) ([]listImage, int) {
-	entries, attached, owned := c.ImageAttachmentsSplit()
-	owned += len(images)
-	for i, e := range entries {
-		m := c.Manifests[e.Digest]
-		im := listImage{Repo: e.Repo, Tag: e.Tag, Digest: string(e.Digest), Size: c.ImageSize(e.Digest)}
-		im.Kind, im.Name, im.Version = kindOf(c, e.Repo, e.Tag, e.Digest)
-		if m != nil {
-			im.MediaType = m.MediaType
-			im.Platforms = c.Platforms(m)
-			im.Absent = len(m.Absent)
-		}
-		for _, a := range attached[i] {
-			lr := listReferrer{Tag: a.Tag, Digest: string(a.Digest), Subject: string(a.Subject), Kind: a.Kind}
-			if am := c.Manifests[a.Digest]; am != nil {
-				lr.MediaType, lr.Size = am.MediaType, am.Size
-			}
-			im.Referrers = append(im.Referrers, lr)
-		}
-		im.Kinds = catalog.CountKinds(attached[i])
-		images = append(images, im)
-	}
-	return images, owned
 }
 
 // imagesSummary says how many images c holds and, when there are any, how many referrers
@@ -303,35 +204,4 @@ func imagesSummary(c *catalog.Catalog) string {
 		s += fmt.Sprintf(" and %d referrers", n)
 	}
 	return s
-}
-
-// referrersCell is the REFERRERS cell of an image: how many of each kind, e.g.
-// "2 sig, 1 att, 1 spdx+json".
-func referrersCell(kinds []catalog.KindCount) string {
-	var parts []string
-	for _, k := range kinds {
-		name := k.Kind
-		if i := strings.LastIndex(name, "/"); i >= 0 {
-			name = name[i+1:]
-		}
-		if name == "" {
-			name = "referrer"
-		}
-		parts = append(parts, fmt.Sprintf("%d %s", k.Count, name))
-	}
-	return strings.Join(parts, ", ")
-}
-
-func shortType(mt string) string {
-	switch mt {
-	case layout.MediaTypeDockerManifest:
-		return "docker"
-	case layout.MediaTypeDockerManifestList:
-		return "docker-list"
-	case layout.MediaTypeOCIManifest:
-		return "oci"
-	case layout.MediaTypeOCIIndex:
-		return "oci-index"
-	}
-	return mt
 }

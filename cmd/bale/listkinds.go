@@ -8,21 +8,14 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/bale-project/bale/archive/listing"
 	"github.com/bale-project/bale/catalog"
-	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout"
 )
 
-// kindOf is what manifest d tagged tag in repo is (catalog.Kind), with a chart's name and
-// version or a file artifact's name.
+// kindOf is listing.KindOf.
 func kindOf(c *catalog.Catalog, repo, tag string, d digest.Digest) (kind layout.Kind, name, version string) {
-	switch kind = c.Kind(repo, d); kind {
-	case layout.KindChart:
-		name, version = layout.ChartName(repo, tag)
-	case layout.KindFile:
-		name = layout.FileName(repo)
-	}
-	return kind, name, version
+	return listing.KindOf(c, repo, tag, d)
 }
 
 // chartColumns and fileColumns are the columns of the CHART and FILE tables of `bale list`.
@@ -75,7 +68,7 @@ func writeListTables(w io.Writer, all []listImage, width int) (string, error) {
 	if len(charts) > 0 {
 		var rows [][]string
 		for _, im := range charts {
-			rows = append(rows, []string{im.Name, cellOr(im.Version, "<pinned>"), im.Repo, digestCell(im.Digest, short), units.Bytes(im.Size), referrersCell(im.Kinds)})
+			rows = append(rows, listing.Cells(im, short))
 		}
 		add(chartColumns, rows, charts)
 		counts += fmt.Sprintf(", %d charts", len(charts))
@@ -83,7 +76,7 @@ func writeListTables(w io.Writer, all []listImage, width int) (string, error) {
 	if len(files) > 0 {
 		var rows [][]string
 		for _, im := range files {
-			rows = append(rows, []string{im.Name, cellOr(im.Tag, "<pinned>"), digestCell(im.Digest, short), units.Bytes(im.Size), referrersCell(im.Kinds)})
+			rows = append(rows, listing.Cells(im, short))
 		}
 		add(fileColumns, rows, files)
 		counts += fmt.Sprintf(", %d files", len(files))
@@ -106,22 +99,6 @@ func writeListTables(w io.Writer, all []listImage, width int) (string, error) {
 		}
 	}
 	return counts, nil
-}
-
-// cellOr is s, or instead when s is empty.
-func cellOr(s, instead string) string {
-	if s == "" {
-		return instead
-	}
-	return s
-}
-
-// digestCell is d, in its short form when short.
-func digestCell(d string, short bool) string {
-	if short {
-		return shortDigest(d)
-	}
-	return d
 }
 
 // diffKindLine is the text of one tag of `bale diff` (sign "+", "-" or "~"): repo:tag for an

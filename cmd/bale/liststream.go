@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/bale-project/bale/archive"
+	"github.com/bale-project/bale/archive/listing"
 	"github.com/bale-project/bale/catalog"
 )
 
@@ -40,7 +41,7 @@ func listStream(loc location) (*catalog.Catalog, listOutput, error) {
 			out.Removed = append(out.Removed, e.Repo+":"+e.Tag)
 		}
 		var owned int
-		out.Images, owned = listImages(repo, out.Images)
+		out.Images, owned = listing.Images(repo, out.Images)
 		tail = append(tail, out.Images[owned:]...)
 		out.Images = out.Images[:owned]
 		return nil
@@ -52,6 +53,7 @@ func listStream(loc location) (*catalog.Catalog, listOutput, error) {
 		return nil, out, fmt.Errorf("%s: bundle catalog id %s does not match its content (%s): %w", loc.Path, s.Meta.ID, res.ID, archive.ErrBundle)
 	}
 	out.Images = append(out.Images, tail...)
+	listing.Group(out.Images)
 	out.Blobs, out.Bytes, out.CarriedBlobs, out.CarriedBytes = res.Blobs, res.BlobBytes, res.CarriedBlobs, res.CarriedBytes
 	head := catalog.New()
 	head.Meta, head.Bases = s.Meta, s.Bases

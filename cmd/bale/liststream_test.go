@@ -26,7 +26,7 @@ func TestListStream(t *testing.T) {
 	mustBale(t, "catalog", "-o", cat, bundle)
 
 	streamed, whole := mustBale(t, "list", bundle).stdout, mustBale(t, "list", cat).stdout
-	if want := strings.Replace(whole, "; catalog format 4,", "; bundle format 4,", 1); streamed != want || !strings.Contains(whole, "; catalog format 4,") {
+	if want := strings.Replace(whole, "; catalog format 4,", "; bundle format 5,", 1); streamed != want || !strings.Contains(whole, "; catalog format 4,") {
 		t.Errorf("bale list BUNDLE:\n%s\nbale list CATALOG:\n%s", streamed, whole)
 	}
 	var a, b map[string]any

@@ -64,7 +64,7 @@ func TestPatchAdditive(t *testing.T) {
 		t.Fatal(err)
 	}
 	changed := []imagetest.Image{imageNamed(r.corpus[1], "rel/app-4:v1"), imageNamed(r.corpus[1], "rel/app-5:v1"), imageNamed(r.corpus[1], "rel/new:v1")}
-	if info.Format != 4 || !info.Additive || len(info.Bases) != 1 || info.Bases[0].Name != a {
+	if info.Format != 5 || !info.Additive || len(info.Bases) != 1 || info.Bases[0].Name != a {
 		t.Errorf("patch: format %d, additive %v, bases %+v", info.Format, info.Additive, info.Bases)
 	}
 	checkListedImages(t, info.Images, changed)

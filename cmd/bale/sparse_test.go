@@ -32,7 +32,7 @@ func TestSparseIndex(t *testing.T) {
 			sparse = append(sparse, img)
 		}
 	}
-	if len(sparse) == 0 || strings.Count(ls, "(sparse: 1 of 2 platforms)") != len(sparse) || !strings.Contains(ls, "format 4") {
+	if len(sparse) == 0 || strings.Count(ls, "(sparse: 1 of 2 platforms)") != len(sparse) || !strings.Contains(ls, "format 5") {
 		t.Fatalf("bale list of the sparse bundle:\n%s", ls)
 	}
 	if v := mustBale(t, "verify", bundle).stdout; !strings.Contains(v, fmt.Sprintf("sparse: %d index(es)", len(sparse))) {
