@@ -63,6 +63,23 @@ func TestStatement(t *testing.T) {
 	if want := `{"_type":"https://in-toto.io/Statement/v1","predicate":{"bases":[],"format":1,"volumes":[]},"predicateType":"https://github.com/bale-project/bale/bundle/v1","subject":[{"digest":{"sha256":"` + strings.Repeat("b", 64) + `"},"name":"bale-bundle"}]}`; string(got) != want {
 		t.Errorf("statement of a full bundle:\n got %s\nwant %s", got, want)
 	}
+	// Format 5: the list member, as meta/list records it, and the same bytes from plain fields
+	// (what bale list builds from the member's header and the digest it computed).
+	full.Meta.Format = 5
+	full.Meta.List = &catalog.ListMember{Size: 1234, Digest: digest.Digest("sha256:" + strings.Repeat("4", 64))}
+	got, err = bundlesig.Statement(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"_type":"https://in-toto.io/Statement/v1","predicate":{"bases":[],"format":5,"list":{"digest":"sha256:` + strings.Repeat("4", 64) +
+		`","size":1234},"volumes":[]},"predicateType":"https://github.com/bale-project/bale/bundle/v1","subject":[{"digest":{"sha256":"` + strings.Repeat("b", 64) + `"},"name":"bale-bundle"}]}`; string(got) != want {
+		t.Errorf("statement of a format-5 bundle:\n got %s\nwant %s", got, want)
+	}
+	plain, err := bundlesig.StatementOf(bundlesig.Covers{ID: idB, Predicate: bundlesig.Predicate{Format: 5,
+		List: &bundlesig.List{Digest: "sha256:" + strings.Repeat("4", 64), Size: 1234}}})
+	if err != nil || string(plain) != string(got) {
+		t.Errorf("StatementOf plain fields: %s (%v), want %s", plain, err, got)
+	}
 	full.Meta.ID = "sha256:ABC"
 	if _, err := bundlesig.Statement(full); err == nil {
 		t.Error("a statement of a malformed id was made")

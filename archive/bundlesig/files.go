@@ -151,6 +151,16 @@ func FindAll(path string, c *catalog.Catalog) ([]Found, error) {
 	return append(out, beside...), nil
 }
 
+// FindWith is FindAll for a bundle whose signature members were read already (members,
+// from its head): those, then the signatures beside it.
+func FindWith(path string, members []archive.SignatureMember) ([]Found, error) {
+	beside, err := ReadFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	return append(inFile(path, members), beside...), nil
+}
+
 // Signed reports whether the bundle at path has any signature, in it or beside it, reading
 // no more than the member headers at its head (the catalog is decompressed, not parsed).
 func Signed(path string) (bool, error) {

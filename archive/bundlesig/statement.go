@@ -59,6 +59,16 @@ type Predicate struct {
 	Bases []string `json:"bases"`
 	// Volumes are a split bundle's data volumes, as meta/volumes records them; empty otherwise.
 	Volumes []catalog.Volume `json:"volumes"`
+	// List is the list member of a format-5 bundle (bale/list.jsonl), as meta/list records
+	// it; absent for older formats, whose statements stay as they were. bale list checks the
+	// signatures against it before it prints the member's rows.
+	List *List `json:"list,omitempty"`
+}
+
+// List is the sha256 and size of a bundle's list member.
+type List struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
 }
 
 // Covers is what a statement binds: the bundle id and the predicate.
@@ -76,13 +86,26 @@ func CoversOf(c *catalog.Catalog) Covers {
 		cv.Bases = append(cv.Bases, b.ID)
 	}
 	cv.Volumes = append(cv.Volumes, c.Meta.Volumes...)
+	if l := c.Meta.List; l != nil {
+		cv.List = &List{Digest: string(l.Digest), Size: l.Size}
+	}
 	return cv
 }
 
-// Statement returns the statement of the bundle whose catalog is c: RFC 8785 canonical JSON
-// (keys sorted, no spaces), so that every bale rebuilds the same bytes from the catalog.
-func Statement(c *catalog.Catalog) ([]byte, error) {
-	cv := CoversOf(c)
+// Statement returns the statement of the bundle whose catalog is c (StatementOf its
+// CoversOf).
+func Statement(c *catalog.Catalog) ([]byte, error) { return StatementOf(CoversOf(c)) }
+
+// StatementOf returns the statement that binds cv: RFC 8785 canonical JSON (keys sorted, no
+// spaces), so that every bale rebuilds the same bytes, from a bundle's catalog (Statement) or
+// from its list member's header and digest (bale list). Nil Bases and Volumes are empty.
+func StatementOf(cv Covers) ([]byte, error) {
+	if cv.Bases == nil {
+		cv.Bases = []string{}
+	}
+	if cv.Volumes == nil {
+		cv.Volumes = []catalog.Volume{}
+	}
 	hex, err := idHex(cv.ID)
 	if err != nil {
 		return nil, err

@@ -109,13 +109,19 @@ const maxSignature = 1 << 20
 // It returns them, or an *Error (ErrUntrusted) naming each that did not; with t given, a
 // bundle without any signature fails too.
 func Verify(c *catalog.Catalog, found []Found, t *Trust) ([]Signature, error) {
-	stmt, err := Statement(c)
+	return VerifyCovers(CoversOf(c), found, t)
+}
+
+// VerifyCovers is Verify against the statement that binds cv (StatementOf): for a bundle
+// whose catalog was not read (bale list of a format-5 bundle: cv from its list member).
+func VerifyCovers(cv Covers, found []Found, t *Trust) ([]Signature, error) {
+	stmt, err := StatementOf(cv)
 	if err != nil {
 		return nil, err
 	}
 	if len(found) == 0 {
 		if t != nil {
-			return nil, &Error{ID: c.Meta.ID, Unsigned: true}
+			return nil, &Error{ID: cv.ID, Unsigned: true}
 		}
 		return nil, nil
 	}
@@ -129,11 +135,11 @@ func Verify(c *catalog.Catalog, found []Found, t *Trust) ([]Signature, error) {
 			failed = append(failed, Failure{Source: f.Name, Reason: err.Error()})
 			continue
 		}
-		s.Source, s.Covers = f.Name, CoversOf(c)
+		s.Source, s.Covers = f.Name, cv
 		good = append(good, *s)
 	}
 	if len(failed) > 0 {
-		return good, &Error{ID: c.Meta.ID, Failures: failed}
+		return good, &Error{ID: cv.ID, Failures: failed}
 	}
 	return good, nil
 }

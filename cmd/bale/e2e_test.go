@@ -295,6 +295,10 @@ func checkUnpacked(t *testing.T, f *fixture, bundle string) {
 		if out, err := exec.Command("tar", "--zstd", "-xf", bundle, "-C", z).CombinedOutput(); err != nil {
 			t.Fatalf("tar --zstd -xf: %v\n%s", err, out)
 		}
+		// A format-5 bundle: its list member lands beside the catalog, outside the storage.
+		if _, err := os.Stat(filepath.Join(z, "bale", "list.jsonl")); err != nil {
+			t.Errorf("tar --zstd -xf: no list member: %v", err)
+		}
 		checkServed(t, z, "", f.corpus.Images)
 	})
 }

@@ -36,8 +36,13 @@ func TestListStream(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustBale(t, "list", "--json", cat).stdout), &b); err != nil {
 		t.Fatal(err)
 	}
-	delete(a, "location")
-	delete(b, "location")
+	if a["format"] != 5.0 || b["format"] != 4.0 {
+		t.Errorf("bale list --json: the bundle is format %v, its catalog file %v; want 5 and 4", a["format"], b["format"])
+	}
+	for _, k := range []string{"location", "format"} {
+		delete(a, k)
+		delete(b, k)
+	}
 	ja, _ := json.MarshalIndent(a, "", " ")
 	jb, _ := json.MarshalIndent(b, "", " ")
 	if !bytes.Equal(ja, jb) || len(a["images"].([]any)) == 0 {

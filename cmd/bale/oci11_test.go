@@ -289,6 +289,7 @@ func TestOCI11RoundTrip(t *testing.T) {
 	bundle := filepath.Join(work, "oci11.tar.zst")
 	mustBale(t, "pack", "--src-tls-verify=false", "-o", bundle, "docker://"+src.Addr)
 	checkOCI11List(t, bundle, c, refs)
+	checkListHead(t, bundle)
 	fromStorage := filepath.Join(work, "storage.tar.zst")
 	mustBale(t, "pack", "-o", fromStorage, "registry:"+src.Root)
 	checkOCI11List(t, fromStorage, c, refs)

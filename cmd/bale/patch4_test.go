@@ -60,6 +60,7 @@ func TestPatchAdditive(t *testing.T) {
 		Format   int
 		Additive bool
 	}
+	checkListHead(t, ab)
 	if err := json.Unmarshal([]byte(mustBale(t, "list", "--json", ab).stdout), &info); err != nil {
 		t.Fatal(err)
 	}

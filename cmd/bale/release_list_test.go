@@ -81,6 +81,7 @@ func TestListReleaseKinds(t *testing.T) {
 	src := "registry:../../testdata/sample-registry"
 	mustBale(t, "pack", "-f", rel1, "-o", old, src)
 
+	checkListHead(t, old)
 	res := mustBale(t, "list", "--json", old)
 	var doc struct{ Images []listedKind }
 	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil {

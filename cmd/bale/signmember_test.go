@@ -55,8 +55,8 @@ func TestSignMember(t *testing.T) {
 			t.Errorf("pack --sign-key wrote %v beside the bundle", m)
 		}
 		names := tarNames(t, p)
-		if len(names) < 3 || names[0] != "bale/catalog.db" || names[1] != sigMember {
-			t.Fatalf("members of %s: %v, want bale/catalog.db then %s", p, names[:min(len(names), 3)], sigMember)
+		if len(names) < 3 || names[0] != "bale/catalog.db" || names[1] != "bale/list.jsonl" || names[2] != sigMember {
+			t.Fatalf("members of %s: %v, want bale/catalog.db, bale/list.jsonl, then %s", p, names[:min(len(names), 3)], sigMember)
 		}
 	}
 

@@ -26,6 +26,7 @@ func TestSparseIndex(t *testing.T) {
 	mustBale(t, "pack", "--platform", "linux/amd64", "--platform", "linux/s390x", "-o", bundle, "registry:"+f.registry)
 	checkList(t, bundle, f.corpus.Images) // every tag keeps its digest, indexes included
 	ls := mustBale(t, "list", bundle).stdout
+	checkListHead(t, bundle)
 	var sparse []imagetest.Image
 	for _, img := range f.corpus.Images {
 		if img.IsIndex() {

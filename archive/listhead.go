@@ -1,0 +1,231 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/bale-project/bale/archive/listing"
+	"github.com/bale-project/bale/catalog"
+)
+
+// ErrNoListHead reports a bundle that cannot be listed from its list member without its
+// catalog: no seek table (recompressed, or a stream), no frame starting right after the
+// catalog member, or no list member there (format 1 to 4). Its catalog is read instead.
+var ErrNoListHead = errors.New("no list member at a frame start")
+
+// ListHead is the list member of a format-5 bundle found from the seek table, without
+// decoding the catalog: its header (first line), size and sha256, and the signature members
+// that follow it. Rows decodes the member again and hands out its rows.
+type ListHead struct {
+	Header     listing.Header
+	Size       int64
+	Digest     digest.Digest
+	Signatures []SignatureMember
+
+	ra      io.ReaderAt
+	end     int64 // compressed size of the bundle
+	start   int64 // compressed offset of the frame the list member's header starts
+	release func()
+}
+
+// OpenListHead finds the list member of the bundle at path (a file, or a volume set whose
+// volumes are found by name; bale list checks their sizes with CheckVolumes from the
+// header): it decodes the head of frame 0 for the catalog member's tar header, computes where
+// the list member starts (the catalog's data rounded up to 512 bytes), takes the frame of the
+// seek table that starts exactly there, and decodes from it the list member, hashing it, and
+// the signature members after it. ErrNoListHead when any of that is not as bale writes it.
+func OpenListHead(path string) (*ListHead, error) {
+	ra, size, release, err := openHeadAccess(path)
+	if err != nil {
+		return nil, err
+	}
+	lh := &ListHead{ra: ra, end: size, release: release}
+	if err := lh.find(); err != nil {
+		release()
+		return nil, err
+	}
+	return lh, nil
+}
+
+// openHeadAccess opens the file at path, or the volume set whose first volume it names with
+// every PATH.NNN found after it, as one io.ReaderAt, without reading any of it.
+func openHeadAccess(path string) (io.ReaderAt, int64, func(), error) {
+	first := FirstVolume(path)
+	if first == "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, 0, nil, err
+		}
+		return f, fi.Size(), func() { f.Close() }, nil
+	}
+	base := strings.TrimSuffix(first, ".001")
+	vs := &volumeSet{}
+	for i := 1; i <= MaxVolumes && fileExists(VolumeName(base, i)); i++ {
+		if err := vs.open(VolumeName(base, i)); err != nil {
+			vs.Close()
+			return nil, 0, nil, err
+		}
+	}
+	return vs, vs.size, func() { vs.Close() }, nil
+}
+
+// find sets lh from the head of the bundle (OpenListHead).
+func (lh *ListHead) find() error {
+	t, err := readSeekTable(lh.ra, lh.end)
+	if errors.Is(err, errNoSeekTable) || (err == nil && t.frames() < 2) {
+		return ErrNoListHead
+	}
+	if err != nil {
+		return err
+	}
+	// Frame 0 is the catalog member's: its tar header is the first block.
+	zr, err := zstd.NewReader(io.NewSectionReader(lh.ra, 0, t.off[1]), headDecoder()...)
+	if err != nil {
+		return err
+	}
+	hdr, err := tar.NewReader(zr).Next()
+	zr.Close()
+	if err != nil || hdr.Name != CatalogName || hdr.Size < 0 || hdr.Size > MaxCatalogSize {
+		return ErrNoListHead // not a bale bundle: the catalog path says why
+	}
+	listOff := tarBlock + (hdr.Size+tarBlock-1)/tarBlock*tarBlock
+	var raw int64
+	lh.start = -1
+	for i := range t.frames() {
+		if raw == listOff {
+			lh.start = t.off[i]
+			break
+		}
+		if raw += int64(t.raw[i]); raw > listOff {
+			break
+		}
+	}
+	if lh.start < 0 {
+		return ErrNoListHead
+	}
+	return lh.pass(func(line []byte) error {
+		h, err := listing.ParseHeader(line)
+		if err != nil {
+			return fmt.Errorf("%s: %w: %w", ListName, err, ErrBundle)
+		}
+		if h.Format != catalog.FormatVersion {
+			return ErrNoListHead // the catalog path reads it, or says which format it is
+		}
+		lh.Header = h
+		return errStopRows
+	}, true)
+}
+
+// errStopRows ends the row lines of a pass early (the first pass reads the header only).
+var errStopRows = errors.New("stop")
+
+// headDecoder are the options of the decoders of the head: one goroutine, small buffers.
+func headDecoder() []zstd.DOption {
+	return decoderOptions(zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+}
+
+// pass decodes the list member from its frame, hashing it whole, and hands its lines to fn
+// in turn (the header first) until fn returns errStopRows; first records its size and
+// digest and reads the signature members after it, a later pass requires the same digest.
+func (lh *ListHead) pass(fn func(line []byte) error, first bool) error {
+	zr, err := zstd.NewReader(io.NewSectionReader(lh.ra, lh.start, lh.end-lh.start), headDecoder()...)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	tr := tar.NewReader(zr)
+	hdr, err := tr.Next()
+	if err != nil || hdr.Name != ListName || !isRegular(hdr) || hdr.Size <= 0 || hdr.Size > catalog.MaxListSize {
+		if first {
+			return ErrNoListHead // not format 5, or damaged: the catalog path reads it
+		}
+		return fmt.Errorf("the list member %s changed while it was read: %w", ListName, ErrBundle)
+	}
+	h := sha256.New()
+	br := bufio.NewReaderSize(io.TeeReader(tr, h), 64<<10)
+	stopped := false
+	for {
+		line, err := br.ReadBytes('\n')
+		if err == io.EOF && len(line) == 0 {
+			break
+		}
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("reading the list member %s: %v (truncated or damaged): %w", ListName, err, ErrBundle)
+		}
+		if !stopped {
+			if ferr := fn(bytes.TrimSuffix(line, []byte("\n"))); errors.Is(ferr, errStopRows) {
+				stopped = true
+			} else if ferr != nil {
+				return ferr
+			}
+		}
+	}
+	return lh.finish(tr, hdr.Size, h, first)
+}
+
+// finish checks the digest of the list member of size bytes hashed by h and, on the first
+// pass, reads the signature members that follow it.
+func (lh *ListHead) finish(tr *tar.Reader, size int64, h hash.Hash, first bool) error {
+	d := digest.NewDigest(digest.SHA256, h)
+	if !first {
+		if d != lh.Digest || size != lh.Size {
+			return fmt.Errorf("the list member %s changed while it was read: %w", ListName, ErrBundle)
+		}
+		return nil
+	}
+	lh.Size, lh.Digest = size, d
+	for n := 1; n <= catalog.MaxSignatures; n++ {
+		hdr, err := tr.Next()
+		if err != nil || hdr.Name != SignatureName(n) {
+			return nil // the blobs, or the end: the signature members are all read
+		}
+		if !isRegular(hdr) || hdr.Size <= 0 || hdr.Size > catalog.MaxSignatureSize {
+			return fmt.Errorf("signature member %s of %d bytes: %w", hdr.Name, hdr.Size, ErrBundle)
+		}
+		raw := make([]byte, hdr.Size)
+		if _, err := io.ReadFull(tr, raw); err != nil {
+			return fmt.Errorf("reading signature member %s: %v (truncated or damaged): %w", hdr.Name, err, ErrBundle)
+		}
+		lh.Signatures = append(lh.Signatures, SignatureMember{Name: hdr.Name, Raw: raw})
+	}
+	return nil
+}
+
+// Rows decodes the list member again and calls fn with each row in turn, holding one at a
+// time; the member must hash as it did when it was opened.
+func (lh *ListHead) Rows(fn func(listing.Image) error) error {
+	header := true
+	return lh.pass(func(line []byte) error {
+		if header {
+			header = false
+			return nil
+		}
+		im, err := listing.ParseRow(line)
+		if err != nil {
+			return fmt.Errorf("%w: %w", err, ErrBundle)
+		}
+		return fn(im)
+	}, false)
+}
+
+// Close releases the files.
+func (lh *ListHead) Close() error {
+	lh.release()
+	return nil
+}
