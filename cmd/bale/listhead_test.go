@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,4 +165,32 @@ func TestListHeadSigned(t *testing.T) {
 			t.Errorf("unpack of a forged list member: exit %d\n%s", r.code, r.stderr)
 		}
 	}
+}
+
+// TestListJSONGrouped: bale list --json lists the rows grouped by kind, images then charts
+// then files, as the text tables and the list member do, on every path: here the image
+// tools/raw-layer sorts after the file artifact's repository files/tools/kubeadm, and comes
+// before it.
+func TestListJSONGrouped(t *testing.T) {
+	work := t.TempDir()
+	d := releaseDir(work)
+	d.write(t, "images.txt", []byte("busybox:latest\ntools/raw-layer:1.0\n"), 0o644)
+	d.write(t, "bin/kubeadm", randomBytes(t, 1<<10), 0o755)
+	rel := d.write(t, "r.yaml", []byte("images: [images.txt]\nfiles:\n  - path: bin/kubeadm\n    name: tools/kubeadm\n    tag: \"v1\"\n"), 0o644)
+	bundle := filepath.Join(work, "r.tar.zst")
+	mustBale(t, "pack", "-f", rel, "-o", bundle, "registry:../../testdata/sample-registry")
+	for _, args := range [][]string{{"list", "--json", bundle}, {"list", "--json", "--from-catalog", bundle}} {
+		var doc struct{ Images []listedKind }
+		if err := json.Unmarshal([]byte(mustBale(t, args...).stdout), &doc); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range doc.Images {
+			got = append(got, string(l.Kind)+" "+l.Repo)
+		}
+		if want := "image busybox,image tools/raw-layer,file files/tools/kubeadm"; strings.Join(got, ",") != want {
+			t.Errorf("bale %v: %s, want %s", args, strings.Join(got, ","), want)
+		}
+	}
+	checkListHead(t, bundle)
 }
