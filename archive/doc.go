@@ -5,6 +5,8 @@
 // Members, in this order (format version 1; docs/bundle-format.md is the full specification):
 //
 //	bale/catalog.db                                          the bbolt catalog (package catalog)
+//	bale/list.jsonl                                          format 5: what bale list prints (package listing)
+//	bale/signatures/<n>.sigstore.json                        bale pack --sign-key: signatures
 //	docker/registry/v2/blobs/sha256/<hex[:2]>/<hex>/data      every blob once, by digest
 //	docker/registry/v2/repositories/<repo>/_layers/sha256/<hex>/link          by repo, digest
 //	docker/registry/v2/repositories/<repo>/_manifests/revisions/sha256/<hex>/link
@@ -16,7 +18,7 @@
 // name back with registry.ParsePath and refuses anything else.
 //
 // The zstd stream is independent frames of at most FrameSize bytes of tar, cut at the catalog,
-// before every blob of 64 KiB or more and at the links, then a seek table in the zstd seekable
+// before the list member (so bale list finds it from the seek table, OpenListHead), before every blob of 64 KiB or more and at the links, then a seek table in the zstd seekable
 // format (a skippable frame, which zstd -dc passes over):
 //
 //	frame 0 | frame 1 | ... | frame n-1 | skippable: n x (compressed u32, size u32), n u32, 0, 0x8F92EAB1

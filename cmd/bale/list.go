@@ -38,7 +38,8 @@ by artifact type; those of a manifest below an index, and a signature on an SBOM
 the image). --json lists each of them under its image ("referrers", "referrerKinds").
 Helm charts (a config of Helm's media type: CHART, VERSION) and file artifacts (under files/,
 not a container image: FILE, TAG) follow in tables of their own; --json gives every entry a
-"kind" (image, chart or file) and a chart's "name" and "version", a file's "name".
+"kind" (image, chart or file) and a chart's "name" and "version", a file's "name", and lists
+them in the order of the tables (images, then charts, then files).
 For a bundle of format 5 only its list member (bale/list.jsonl, right after the catalog, found
 by the seek table) is read, twice: once to hash it and check the signatures against the
 statement naming it, then to print its rows as they come, so the first line comes at once and
