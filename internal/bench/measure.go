@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -23,6 +24,7 @@ type run struct {
 	secs  float64
 	rssKB int64   // peak resident set size of the process and the children it waited for
 	cpu   float64 // user + system seconds of the process and the children it waited for
+	first float64 // seconds from the start to the end of the first line on stdout; 0 for none
 	err   error
 	out   string // stdout and stderr
 }
@@ -64,9 +66,11 @@ func execute(ctx context.Context, dir string, argv ...string) *run {
 	}
 	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
 	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	// stdout and stderr go to one buffer from two copying goroutines (stdout's is timed), so
+	// through one lock: bytes.Buffer.ReadFrom would lose the other's writes.
+	var out lockedBuffer
 	start := time.Now()
+	cmd.Stdout, cmd.Stderr = &firstLineWriter{w: &out, start: &start, first: &r.first}, &out
 	r.err = cmd.Run()
 	r.secs = time.Since(start).Seconds()
 	r.out = out.String()
@@ -84,6 +88,40 @@ func execute(ctx context.Context, dir string, argv ...string) *run {
 		}
 	}
 	return r
+}
+
+// firstLineWriter writes to w and records in first the seconds since start when the first
+// newline goes through (bale list: how soon the first line of a table is out).
+type firstLineWriter struct {
+	w     io.Writer
+	start *time.Time
+	first *float64
+}
+
+func (f *firstLineWriter) Write(p []byte) (int, error) {
+	if *f.first == 0 && bytes.IndexByte(p, '\n') >= 0 {
+		*f.first = time.Since(*f.start).Seconds()
+	}
+	return f.w.Write(p)
+}
+
+// lockedBuffer is a bytes.Buffer written under a lock.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is what was written.
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // ok reports whether the command succeeded.
