@@ -207,25 +207,33 @@ func HeaderOf(c *catalog.Catalog, out Output) Header {
 		h.Bases = append(h.Bases, Base{ID: b.ID, Name: b.Name, Order: b.Order})
 	}
 	slices.SortStableFunc(h.Bases, func(a, b Base) int { return cmp.Compare(a.Order, b.Order) })
+	h.Counts, h.Widths = Measure(out.Images)
+	return h
+}
+
+// Measure counts images by kind and finds the widest cell of each column of each table.
+func Measure(images []Image) (Counts, Widths) {
+	var counts Counts
+	var widths Widths
 	for _, k := range Kinds {
-		w := h.Widths.Of(k)
+		w := widths.Of(k)
 		w.widen(Image{Kind: k}) // every column, even in an empty table
 		for i := range w.Wide {
 			w.Wide[i], w.Short[i] = 0, 0
 		}
 	}
-	for _, im := range out.Images {
+	for _, im := range images {
 		switch im.Kind {
 		case layout.KindChart:
-			h.Counts.Charts++
+			counts.Charts++
 		case layout.KindFile:
-			h.Counts.Files++
+			counts.Files++
 		default:
-			h.Counts.Images++
+			counts.Images++
 		}
-		h.Widths.Of(im.Kind).widen(im)
+		widths.Of(im.Kind).widen(im)
 	}
-	return h
+	return counts, widths
 }
 
 // Render is the list member of catalog c: its header (HeaderOf) on the first line, then one
