@@ -138,3 +138,54 @@ func TestListMemberDamaged(t *testing.T) {
 		t.Errorf("VerifyFile of a lying writer's bundle: %v", problems)
 	}
 }
+
+// TestOpenListHead: the list member of a bundle bale wrote is found from the seek table, in a
+// file and in a volume set, with its header, size and sha256 as the catalog records them, and
+// its rows read again one at a time; a bundle without a seek table (one stream), or framed
+// without a list member (format 3), is ErrNoListHead (the caller reads the catalog).
+func TestOpenListHead(t *testing.T) {
+	fx := bigFixture(t, 700<<10)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "one.tar.zst")
+	if err := archive.WriteFile(context.Background(), file, fx.catalog(t), fx.store, archive.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := packVolumes(t, fx, dir, 128<<10)
+	for _, p := range []string{file, base + ".001"} {
+		c, err := archive.ReadCatalog(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lh, err := archive.OpenListHead(p)
+		if err != nil {
+			t.Fatalf("%s: OpenListHead: %v", p, err)
+		}
+		n := 0
+		err = lh.Rows(func(im listing.Image) error { n++; return nil })
+		lh.Close()
+		if err != nil || lh.Header.ID != c.Meta.ID || lh.Size != c.Meta.List.Size || lh.Digest != c.Meta.List.Digest ||
+			n != len(c.Entries()) || n != lh.Header.Counts.Images || len(lh.Header.Volumes) != len(c.Meta.Volumes) {
+			t.Errorf("%s: header %+v, %d bytes, %s, %d rows (%v); catalog %s, meta/list %+v, %d entries, %d volumes",
+				p, lh.Header, lh.Size, lh.Digest, n, err, c.Meta.ID, c.Meta.List, len(c.Entries()), len(c.Meta.Volumes))
+		}
+	}
+	// A catalog of format 3 is written as it is, framed, without a list member.
+	old := fx.catalog(t)
+	old.Meta.Format = 3
+	var framed bytes.Buffer
+	if err := archive.Write(context.Background(), &framed, old, fx.store, archive.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if ms := readMembers(t, framed.Bytes()); ms[1].hdr.Name == archive.ListName || seekTableSize(t, framed.Bytes()) == 0 {
+		t.Fatalf("the format-3 bundle: member 1 %s, seek table %d bytes", ms[1].hdr.Name, seekTableSize(t, framed.Bytes()))
+	}
+	for name, b := range map[string][]byte{"one stream": craft(t, readMembers(t, fx.bundle(t))), "format 3, framed": framed.Bytes()} {
+		p := filepath.Join(dir, "x.tar.zst")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := archive.OpenListHead(p); !errors.Is(err, archive.ErrNoListHead) {
+			t.Errorf("%s: OpenListHead: %v, want ErrNoListHead", name, err)
+		}
+	}
+}
