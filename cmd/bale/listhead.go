@@ -24,11 +24,12 @@ import (
 // built from its header and that digest (exit 6 with nothing printed when signers are
 // required and none of them signed it), the volumes checked, and only then are the rows
 // decoded again and printed as they come. done is false, and nothing printed, for a bundle
-// the caller lists from its catalog (archive.ErrNoListHead).
+// the caller lists from its catalog (archive.ErrNoListHead, or a file it cannot open: the
+// catalog path names the problem as it always did).
 func listHead(cx *cli.Context, loc location) (done bool, err error) {
 	lh, err := archive.OpenListHead(loc.Path)
-	if errors.Is(err, archive.ErrNoListHead) {
-		return false, nil
+	if err != nil && !errors.Is(err, archive.ErrBundle) {
+		return false, nil // ErrNoListHead, or a file that cannot be read: the catalog path says why
 	}
 	if err != nil {
 		return true, fmt.Errorf("%s: %w", loc.Path, err)
