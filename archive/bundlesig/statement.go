@@ -2,9 +2,10 @@
 //
 // What is signed is a statement (an in-toto Statement v1, canonical JSON) that bale rebuilds
 // from a bundle's catalog alone: the bundle id (which binds every tag, manifest and blob
-// digest and size, docs/bundle-format.md §6), a patch's bases' ids in order, and the sizes and
-// sha256 of a split bundle's volumes. Nothing else is read, so a 50 GB bundle is signed in a
-// second. The signature is a sigstore bundle v0.3 whose messageSignature is over the statement
+// digest and size, docs/bundle-format.md §6), a patch's bases' ids in order, the sizes and
+// sha256 of a split bundle's volumes, and (format 5) the size and sha256 of its list member,
+// from which bale list rebuilds the same statement without the catalog. Nothing else is read,
+// so a 50 GB bundle is signed in a second. The signature is a sigstore bundle v0.3 whose messageSignature is over the statement
 // bytes: what `cosign sign-blob --new-bundle-format --bundle OUT statement.json` writes, and
 // what `cosign verify-blob --new-bundle-format` checks. The formats and the cryptography are
 // sigstore's (github.com/sigstore/sigstore-go and github.com/sigstore/sigstore); keys are
