@@ -25,8 +25,9 @@ import (
 var ErrNoListHead = errors.New("no list member at a frame start")
 
 // ListHead is the list member of a format-5 bundle found from the seek table, without
-// decoding the catalog: its header (first line), size and sha256, and the signature members
-// that follow it. Rows decodes the member again and hands out its rows.
+// decoding the catalog: its header (first line), size, and the signature members that follow
+// it. Digest is its sha256, set once Hash or Rows has decoded it whole; Rows hands out its
+// rows.
 type ListHead struct {
 	Header     listing.Header
 	Size       int64
@@ -43,8 +44,9 @@ type ListHead struct {
 // volumes are found by name; bale list checks their sizes with CheckVolumes from the
 // header): it decodes the head of frame 0 for the catalog member's tar header, computes where
 // the list member starts (the catalog's data rounded up to 512 bytes), takes the frame of the
-// seek table that starts exactly there, and decodes from it the list member, hashing it, and
-// the signature members after it. ErrNoListHead when any of that is not as bale writes it.
+// seek table that starts exactly there, and decodes from it the list member's header line;
+// then, from the frame where the member ends, the signature members after it. The rows are
+// not decoded until Hash or Rows. ErrNoListHead when any of that is not as bale writes it.
 func OpenListHead(path string) (*ListHead, error) {
 	ra, size, release, err := openHeadAccess(path)
 	if err != nil {
@@ -119,17 +121,61 @@ func (lh *ListHead) find() error {
 	if lh.start < 0 {
 		return ErrNoListHead
 	}
-	return lh.pass(func(line []byte) error {
-		h, err := listing.ParseHeader(line)
-		if err != nil {
-			return fmt.Errorf("%s: %w: %w", ListName, err, ErrBundle)
+	if err := lh.readHeader(); err != nil {
+		return err
+	}
+	return lh.readSignatures(t, listOff+tarBlock+(lh.Size+tarBlock-1)/tarBlock*tarBlock)
+}
+
+// readHeader decodes the list member's tar header and its first line (the header), and no
+// more of it: its digest is computed when signatures need it (Hash) and by Rows.
+func (lh *ListHead) readHeader() error {
+	zr, err := zstd.NewReader(io.NewSectionReader(lh.ra, lh.start, lh.end-lh.start), headDecoder()...)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	tr := tar.NewReader(zr)
+	hdr, err := tr.Next()
+	if err != nil || hdr.Name != ListName || !isRegular(hdr) || hdr.Size <= 0 || hdr.Size > catalog.MaxListSize {
+		return ErrNoListHead // not format 5, or damaged: the catalog path reads it
+	}
+	line, err := bufio.NewReader(tr).ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("reading the list member %s: %v (truncated or damaged): %w", ListName, err, ErrBundle)
+	}
+	h, err := listing.ParseHeader(bytes.TrimSuffix(line, []byte("\n")))
+	if err != nil {
+		return fmt.Errorf("%s: %w: %w", ListName, err, ErrBundle)
+	}
+	if h.Format != catalog.FormatVersion {
+		return ErrNoListHead // the catalog path reads it, or says which format it is
+	}
+	lh.Header, lh.Size = h, hdr.Size
+	return nil
+}
+
+// readSignatures reads the signature members that follow the list member, whose data ends at
+// raw (uncompressed) offset after: it decodes from the frame holding that offset, not the
+// list member's frames before it.
+func (lh *ListHead) readSignatures(t *seekTable, after int64) error {
+	var raw int64
+	for i := range t.frames() {
+		next := raw + int64(t.raw[i])
+		if after < next {
+			zr, err := zstd.NewReader(io.NewSectionReader(lh.ra, t.off[i], lh.end-t.off[i]), headDecoder()...)
+			if err != nil {
+				return err
+			}
+			defer zr.Close()
+			if _, err := io.CopyN(io.Discard, zr, after-raw); err != nil {
+				return fmt.Errorf("reading past the list member %s: %v (truncated or damaged): %w", ListName, err, ErrBundle)
+			}
+			return lh.signatureMembers(tar.NewReader(zr))
 		}
-		if h.Format != catalog.FormatVersion {
-			return ErrNoListHead // the catalog path reads it, or says which format it is
-		}
-		lh.Header = h
-		return errStopRows
-	}, true)
+		raw = next
+	}
+	return nil // the member ends the stream: no signature members
 }
 
 // errStopRows ends the row lines of a pass early (the first pass reads the header only).
@@ -141,9 +187,9 @@ func headDecoder() []zstd.DOption {
 }
 
 // pass decodes the list member from its frame, hashing it whole, and hands its lines to fn
-// in turn (the header first) until fn returns errStopRows; first records its size and
-// digest and reads the signature members after it, a later pass requires the same digest.
-func (lh *ListHead) pass(fn func(line []byte) error, first bool) error {
+// in turn (the header first) until fn returns errStopRows; it records the member's digest, or
+// requires the one an earlier pass recorded.
+func (lh *ListHead) pass(fn func(line []byte) error) error {
 	zr, err := zstd.NewReader(io.NewSectionReader(lh.ra, lh.start, lh.end-lh.start), headDecoder()...)
 	if err != nil {
 		return err
@@ -151,45 +197,62 @@ func (lh *ListHead) pass(fn func(line []byte) error, first bool) error {
 	defer zr.Close()
 	tr := tar.NewReader(zr)
 	hdr, err := tr.Next()
-	if err != nil || hdr.Name != ListName || !isRegular(hdr) || hdr.Size <= 0 || hdr.Size > catalog.MaxListSize {
-		if first {
-			return ErrNoListHead // not format 5, or damaged: the catalog path reads it
-		}
+	if err != nil || hdr.Name != ListName || hdr.Size != lh.Size {
 		return fmt.Errorf("the list member %s changed while it was read: %w", ListName, ErrBundle)
 	}
 	h := sha256.New()
 	br := bufio.NewReaderSize(io.TeeReader(tr, h), 64<<10)
-	stopped := false
 	for {
-		line, err := br.ReadBytes('\n')
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than the buffer (a row with many referrers): read it whole.
+			rest, rerr := br.ReadBytes('\n')
+			line, err = append(append([]byte(nil), line...), rest...), rerr
+		}
 		if err == io.EOF && len(line) == 0 {
 			break
 		}
 		if err != nil && err != io.EOF {
 			return fmt.Errorf("reading the list member %s: %v (truncated or damaged): %w", ListName, err, ErrBundle)
 		}
-		if !stopped {
-			if ferr := fn(bytes.TrimSuffix(line, []byte("\n"))); errors.Is(ferr, errStopRows) {
-				stopped = true
-			} else if ferr != nil {
-				return ferr
+		if ferr := fn(bytes.TrimSuffix(line, []byte("\n"))); errors.Is(ferr, errStopRows) {
+			// The rest is hashed, not split into lines.
+			if _, err := io.Copy(io.Discard, br); err != nil {
+				return fmt.Errorf("reading the list member %s: %v (truncated or damaged): %w", ListName, err, ErrBundle)
 			}
+			break
+		} else if ferr != nil {
+			return ferr
 		}
 	}
-	return lh.finish(tr, hdr.Size, h, first)
+	return lh.finish(h)
 }
 
-// finish checks the digest of the list member of size bytes hashed by h and, on the first
-// pass, reads the signature members that follow it.
-func (lh *ListHead) finish(tr *tar.Reader, size int64, h hash.Hash, first bool) error {
+// finish records the digest of the list member hashed by h, or requires the one recorded.
+func (lh *ListHead) finish(h hash.Hash) error {
 	d := digest.NewDigest(digest.SHA256, h)
-	if !first {
-		if d != lh.Digest || size != lh.Size {
-			return fmt.Errorf("the list member %s changed while it was read: %w", ListName, ErrBundle)
-		}
-		return nil
+	if lh.Digest == "" {
+		lh.Digest = d
+	} else if d != lh.Digest {
+		return fmt.Errorf("the list member %s changed while it was read: %w", ListName, ErrBundle)
 	}
-	lh.Size, lh.Digest = size, d
+	return nil
+}
+
+// Hash returns the sha256 of the list member, decoding it whole the first time (what the
+// signatures' statement names).
+func (lh *ListHead) Hash() (digest.Digest, error) {
+	if lh.Digest != "" {
+		return lh.Digest, nil
+	}
+	if err := lh.pass(func([]byte) error { return errStopRows }); err != nil {
+		return "", err
+	}
+	return lh.Digest, nil
+}
+
+// signatureMembers reads the signature members at tr's position.
+func (lh *ListHead) signatureMembers(tr *tar.Reader) error {
 	for n := 1; n <= catalog.MaxSignatures; n++ {
 		hdr, err := tr.Next()
 		if err != nil || hdr.Name != SignatureName(n) {
@@ -207,8 +270,8 @@ func (lh *ListHead) finish(tr *tar.Reader, size int64, h hash.Hash, first bool) 
 	return nil
 }
 
-// Rows decodes the list member again and calls fn with each row in turn, holding one at a
-// time; the member must hash as it did when it was opened.
+// Rows decodes the list member and calls fn with each row in turn, holding one at a time;
+// the member must hash as it did for Hash, if that ran first.
 func (lh *ListHead) Rows(fn func(listing.Image) error) error {
 	header := true
 	return lh.pass(func(line []byte) error {
@@ -221,7 +284,7 @@ func (lh *ListHead) Rows(fn func(listing.Image) error) error {
 			return fmt.Errorf("%w: %w", err, ErrBundle)
 		}
 		return fn(im)
-	}, false)
+	})
 }
 
 // Close releases the files.

@@ -20,9 +20,9 @@ import (
 )
 
 // listHead lists the format-5 bundle at loc from its list member (archive.OpenListHead),
-// without its catalog: the member is hashed and its signatures checked against the statement
-// built from its header and that digest (exit 6 with nothing printed when signers are
-// required and none of them signed it), the volumes checked, and only then are the rows
+// without its catalog: when it is signed or signers are required, the member is hashed and
+// its signatures checked against the statement built from its header and that digest (exit 6
+// with nothing printed when signers are required and none of them signed it), the volumes checked, and only then are the rows
 // decoded again and printed as they come. done is false, and nothing printed, for a bundle
 // the caller lists from its catalog (archive.ErrNoListHead, or a file it cannot open: the
 // catalog path names the problem as it always did).
@@ -78,9 +78,16 @@ func listHeadSignatures(cx *cli.Context, path string, lh *archive.ListHead) ([]b
 	if err != nil {
 		return nil, err
 	}
+	if len(found) == 0 && t == nil {
+		return nil, nil // unsigned, and no signer required: the member need not be hashed first
+	}
+	d, err := lh.Hash()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	h := lh.Header
 	cv := bundlesig.Covers{ID: h.ID, Predicate: bundlesig.Predicate{Format: h.Format, Bases: []string{}, Volumes: []catalog.Volume{},
-		List: &bundlesig.List{Digest: string(lh.Digest), Size: lh.Size}}}
+		List: &bundlesig.List{Digest: string(d), Size: lh.Size}}}
 	for _, b := range h.Bases { // in their order (listing.HeaderOf)
 		cv.Bases = append(cv.Bases, b.ID)
 	}
