@@ -41,10 +41,11 @@ not a container image: FILE, TAG) follow in tables of their own; --json gives ev
 "kind" (image, chart or file) and a chart's "name" and "version", a file's "name", and lists
 them in the order of the tables (images, then charts, then files).
 For a bundle of format 5 only its list member (bale/list.jsonl, right after the catalog, found
-by the seek table) is read, twice: once to hash it and check the signatures against the
-statement naming it, then to print its rows as they come, so the first line comes at once and
-memory stays flat at any size; the catalog is not read (verify and unpack check the member
-against it; without --key a rewritten member is trusted as far as the zstd checksums go). A
+by the seek table) is read: when it is signed or signers are required, once to hash it and
+check the signatures against the statement naming it, then again to print its rows as they
+come, so the first line comes at once and memory stays flat at any size; the catalog is not
+read (verify and unpack check the member against it; unsigned, a rewritten member is trusted
+as far as the zstd checksums go, and a damaged one fails, exit 4, where the damage is found). A
 bundle of format 4, or one without a seek table, is listed from the catalog at the head of
 the file (format 4: in place, one repository at a time, never whole; its id is checked before
 anything is printed, and a mismatch prints nothing). Its signatures (bale sign) are checked
