@@ -89,7 +89,7 @@ type scaleCmd struct {
 }
 
 // scaleCmds are the commands of the scale rows, in the order they run; adding a command is one
-// line (unpack-s3 unpacks into a bucket of versitygw that its setup starts, scales3.go).
+// line (unpack-s3 unpacks into a bucket of MinIO that its setup starts, scales3.go).
 var scaleCmds = []scaleCmd{
 	{name: "pack", perTag: true, outputs: []string{"B.tar.zst"}, argv: func(s *scaleSet) []string { return []string{"pack", "-o", s.bundle, "registry:" + s.pool} }},
 	{name: "list", argv: func(s *scaleSet) []string { return []string{"list", s.bundle} }},

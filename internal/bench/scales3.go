@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -29,33 +30,47 @@ func lookVersitygw() string {
 	return ""
 }
 
-// scaleS3Target starts versitygw (posix backend, each object a file) over an empty directory
-// S3 of the set on a free 127.0.0.1 port, makes the bucket, and points bale's AWS settings at
-// it; what it returns stops the server by its PID, removes S3 and restores the environment.
-// Only bale's CPU is measured: the server's is its own process.
+// scaleS3Target starts an S3 server over an empty directory S3 of the set on a free 127.0.0.1
+// port, makes the bucket, and points bale's AWS settings at it; what it returns stops the
+// server by its PID, removes S3 and restores the environment. Only bale's CPU is measured: the
+// server's is its own process. MinIO is preferred: it keeps connections alive as AWS does,
+// where versitygw (v1.8.0, the fallback) closes each one, so that bale would pay a TCP dial
+// for every object (16,439 connects for the 11,963 objects of 1,000 tags).
 func (b *bench) scaleS3Target(s *scaleSet) (func(), error) {
-	bin := lookVersitygw()
-	if bin == "" {
-		return nil, fmt.Errorf("no versitygw on PATH or in $HOME/go/bin")
-	}
 	dir := s.at("S3")
 	os.RemoveAll(dir)
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return nil, err
 	}
-	srv, err := startProcess(b.ctx, filepath.Join(dir, "versitygw.log"),
-		append(s3FreeEnv(), "ROOT_ACCESS_KEY="+s3Key, "ROOT_SECRET_KEY="+s3Secret, "HOME="+dir),
-		func(addr string) []string { return []string{bin, "--port", addr, "posix", data} }, "")
+	var srv *process
+	var err error
+	if minio := lookMinio(); minio != "" {
+		srv, err = startProcess(b.ctx, filepath.Join(dir, "minio.log"),
+			append(s3FreeEnv(), "MINIO_ROOT_USER="+s3Key, "MINIO_ROOT_PASSWORD="+s3Secret, "MINIO_BROWSER=off", "HOME="+dir),
+			func(addr string) []string { return []string{minio, "server", data, "--quiet", "--address", addr} }, "/minio/health/live")
+	} else if gw := lookVersitygw(); gw != "" {
+		srv, err = startProcess(b.ctx, filepath.Join(dir, "versitygw.log"),
+			append(s3FreeEnv(), "ROOT_ACCESS_KEY="+s3Key, "ROOT_SECRET_KEY="+s3Secret, "HOME="+dir),
+			func(addr string) []string { return []string{gw, "--port", addr, "posix", data} }, "")
+	} else {
+		err = fmt.Errorf("no minio or versitygw on PATH or in $HOME/go/bin")
+	}
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("starting versitygw: %w", err)
+		return nil, fmt.Errorf("starting the S3 server: %w", err)
 	}
 	endpoint := "http://" + srv.addr
-	if _, err := s3Client(endpoint, s3store.DefaultJobs).CreateBucket(b.ctx, &s3.CreateBucketInput{Bucket: aws.String(scaleS3Bucket)}); err != nil {
+	client := s3Client(endpoint, s3store.DefaultJobs)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) { // MinIO answers 503 until it has initialised
+		if _, err = client.CreateBucket(b.ctx, &s3.CreateBucketInput{Bucket: aws.String(scaleS3Bucket)}); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
 		srv.stop()
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("creating bucket %s on versitygw: %w", scaleS3Bucket, err)
+		return nil, fmt.Errorf("creating bucket %s on %s: %w", scaleS3Bucket, endpoint, err)
 	}
 	saved := map[string]*string{}
 	set := map[string]string{"AWS_ACCESS_KEY_ID": s3Key, "AWS_SECRET_ACCESS_KEY": s3Secret, "AWS_REGION": s3Region,
