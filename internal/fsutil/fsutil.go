@@ -6,7 +6,6 @@ package fsutil
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -24,44 +23,6 @@ const (
 
 // tempPattern names bale's temporary files; they live beside their final name.
 const tempPattern = ".bale-tmp-*"
-
-// WriteFrom streams r into path through a temporary file and a rename, creating parents; a read
-// error leaves nothing at path.
-func WriteFrom(path string, r io.Reader, mode os.FileMode) error {
-	return writeVia(path, mode, func(f *os.File) error {
-		_, err := io.Copy(f, r)
-		return err
-	})
-}
-
-func writeVia(path string, mode os.FileMode, fill func(*os.File) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tempPattern)
-	if errors.Is(err, fs.ErrNotExist) { // the directory's first file: make it (one call less for the others)
-		if err = mkdirAll(dir); err == nil {
-			f, err = os.CreateTemp(dir, tempPattern)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := fill(f); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return rename(f.Name(), path)
-}
 
 // Link hard-links src to dst, replacing dst through a temporary name if it exists. It returns
 // an error satisfying IsCrossDevice when src and dst are on different file systems.

@@ -4,6 +4,8 @@ package fsutil
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -18,6 +20,21 @@ import (
 // of an os.File and the lstat that os.Rename makes of the target first (rename(2) refuses to
 // replace a directory by itself).
 func WriteFile(path string, data []byte, mode os.FileMode) error {
+	return writeFdVia(path, mode, func(fd int, tmp string) error { return writeFd(fd, tmp, data) })
+}
+
+// WriteFrom streams r into path through a temporary file and a rename, creating parents; a read
+// error leaves nothing at path. The file is written by its descriptor, as WriteFile's.
+func WriteFrom(path string, r io.Reader, mode os.FileMode) error {
+	return writeFdVia(path, mode, func(fd int, tmp string) error {
+		_, err := io.Copy(fdWriter{fd: fd, name: tmp}, r)
+		return err
+	})
+}
+
+// writeFdVia creates a temporary file beside path (and path's directory if it is missing),
+// fills it, gives it mode and renames it to path; on any error it removes it.
+func writeFdVia(path string, mode os.FileMode, fill func(fd int, tmp string) error) error {
 	dir := filepath.Dir(path)
 	fd, tmp, err := createTemp(dir)
 	if errors.Is(err, fs.ErrNotExist) { // the directory's first file: make it (one call less for the others)
@@ -28,9 +45,13 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	err = writeFd(fd, data)
+	if err = fill(fd, tmp); err != nil {
+		err = fmt.Errorf("writing %s: %w", path, err)
+	}
 	if err == nil {
-		err = ignoringEINTR(func() error { return syscall.Fchmod(fd, uint32(mode.Perm())) })
+		if ferr := ignoringEINTR(func() error { return syscall.Fchmod(fd, uint32(mode.Perm())) }); ferr != nil {
+			err = &fs.PathError{Op: "chmod", Path: tmp, Err: ferr}
+		}
 	}
 	if cerr := syscall.Close(fd); err == nil && cerr != nil {
 		err = &fs.PathError{Op: "close", Path: tmp, Err: cerr}
@@ -75,19 +96,32 @@ func createTemp(dir string) (int, string, error) {
 	}
 }
 
-// writeFd writes all of data to fd.
-func writeFd(fd int, data []byte) error {
-	for len(data) > 0 {
-		n, err := syscall.Write(fd, data)
+// writeFd writes all of data to fd, the file named name.
+func writeFd(fd int, name string, data []byte) error {
+	_, err := fdWriter{fd: fd, name: name}.Write(data)
+	return err
+}
+
+// fdWriter writes to a file by its descriptor.
+type fdWriter struct {
+	fd   int
+	name string
+}
+
+// Write implements io.Writer: all of p, or an error.
+func (w fdWriter) Write(p []byte) (int, error) {
+	written := 0
+	for written < len(p) {
+		n, err := syscall.Write(w.fd, p[written:])
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if err != nil {
-			return &fs.PathError{Op: "write", Path: "temporary file", Err: err}
+			return written, &fs.PathError{Op: "write", Path: w.name, Err: err}
 		}
-		data = data[n:]
+		written += n
 	}
-	return nil
+	return written, nil
 }
 
 func ignoringEINTR(fn func() error) error {
