@@ -45,17 +45,36 @@ func OpenRegular(path string) (*os.File, int64, error) {
 
 // ReadVerified reads a whole small file and verifies it against d.
 func ReadVerified(path string, d Descriptor) ([]byte, error) {
-	f, _, err := OpenRegular(path)
+	f, size, err := OpenRegularReader(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(NewVerifier(f, d))
+	return readAllSized(NewVerifier(f, d), min(size, d.Size))
+}
+
+// readAllSized is io.ReadAll of r into a buffer made for size bytes (and the read that finds
+// the end), not grown from 512 bytes.
+func readAllSized(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, max(size, 0)+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // VerifyFile hashes the file at path and checks it against d.
 func VerifyFile(path string, d Descriptor) error {
-	f, size, err := OpenRegular(path)
+	f, size, err := OpenRegularReader(path)
 	if err != nil {
 		return err
 	}
@@ -95,7 +114,7 @@ func Place(dst string, src Source, repo string, d Descriptor) (copied bool, err 
 // MaxManifestSize bytes hashing to d, and parses it. A missing file is an
 // ErrNotFound; errors name what (e.g. "manifest sha256:… of repo").
 func ReadManifest(path string, d digest.Digest, what string) (*Manifest, error) {
-	f, size, err := OpenRegular(path)
+	f, size, err := OpenRegularReader(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
@@ -106,7 +125,7 @@ func ReadManifest(path string, d digest.Digest, what string) (*Manifest, error) 
 	if size > MaxManifestSize {
 		return nil, fmt.Errorf("%s: %d bytes: %w", what, size, ErrInvalid)
 	}
-	b, err := io.ReadAll(NewVerifier(f, Descriptor{Digest: d, Size: size}))
+	b, err := readAllSized(NewVerifier(f, Descriptor{Digest: d, Size: size}), size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

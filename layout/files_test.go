@@ -129,6 +129,55 @@ func TestOpenRegular(t *testing.T) {
 	}
 }
 
+// TestOpenRegularReader checks the lean open of pack's and verify's reads: the whole content
+// of a regular file then io.EOF, and what OpenRegular refuses refused the same way (a FIFO at
+// once, not blocking until a writer comes).
+func TestOpenRegularReader(t *testing.T) {
+	dir := t.TempDir()
+	reg := filepath.Join(dir, "reg")
+	content := bytes.Repeat([]byte("0123456789"), 7000) // more than one read of io.Copy
+	os.WriteFile(reg, content, 0o444)
+	rc, size, err := layout.OpenRegularReader(reg)
+	if err != nil || size != int64(len(content)) {
+		t.Fatalf("layout.OpenRegularReader(regular) = %d, %v", size, err)
+	}
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Errorf("reading it: %d bytes, %v; want %d bytes", len(got), err, len(content))
+	}
+	if err := rc.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := rc.Read(make([]byte, 1)); err == nil {
+		t.Errorf("Read after Close succeeded")
+	}
+
+	link := filepath.Join(dir, "link")
+	os.Symlink(reg, link)
+	sub := filepath.Join(dir, "dir")
+	os.Mkdir(sub, 0o755)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Logf("no fifo: %v", err)
+		fifo = ""
+	}
+	for _, p := range []string{link, sub, fifo} {
+		if p == "" {
+			continue
+		}
+		rc, _, err := layout.OpenRegularReader(p)
+		if !errors.Is(err, layout.ErrInvalid) {
+			if rc != nil {
+				rc.Close()
+			}
+			t.Errorf("layout.OpenRegularReader(%s) = %v, want ErrInvalid", filepath.Base(p), err)
+		}
+	}
+	if _, _, err := layout.OpenRegularReader(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("layout.OpenRegularReader(missing) = %v, want ErrNotExist", err)
+	}
+}
+
 func TestReadVerifiedAndVerifyFile(t *testing.T) {
 	dir := t.TempDir()
 	content := []byte("file content")

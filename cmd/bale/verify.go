@@ -116,6 +116,11 @@ func verifyLocation(cx *cli.Context, loc location) (*catalog.Catalog, []error) {
 	if err != nil {
 		return nil, []error{err}
 	}
+	if sn, ok := src.(interface{ Snapshot() layout.Source }); ok {
+		// One read view for the catalog and the link checks: the links the catalog read
+		// (every tag's current link, every revision link) are not read again (#19).
+		src = sn.Snapshot()
+	}
 	c, problems := catalog.VerifySource(src)
 	if st, ok := src.(registry.ServedStorage); ok {
 		// Every tag the registry lists, as it serves it (also those no current link resolves),

@@ -6,7 +6,6 @@ package fsutil
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -25,52 +24,6 @@ const (
 // tempPattern names bale's temporary files; they live beside their final name.
 const tempPattern = ".bale-tmp-*"
 
-// WriteFile writes data to path through a temporary file and a rename, creating parents.
-func WriteFile(path string, data []byte, mode os.FileMode) error {
-	return writeVia(path, mode, func(f *os.File) error {
-		_, err := f.Write(data)
-		return err
-	})
-}
-
-// WriteFrom streams r into path through a temporary file and a rename, creating parents; a read
-// error leaves nothing at path.
-func WriteFrom(path string, r io.Reader, mode os.FileMode) error {
-	return writeVia(path, mode, func(f *os.File) error {
-		_, err := io.Copy(f, r)
-		return err
-	})
-}
-
-func writeVia(path string, mode os.FileMode, fill func(*os.File) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tempPattern)
-	if errors.Is(err, fs.ErrNotExist) { // the directory's first file: make it (one call less for the others)
-		if err = os.MkdirAll(dir, DirMode); err == nil {
-			f, err = os.CreateTemp(dir, tempPattern)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := fill(f); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
-
 // Link hard-links src to dst, replacing dst through a temporary name if it exists. It returns
 // an error satisfying IsCrossDevice when src and dst are on different file systems.
 func Link(src, dst string) error {
@@ -79,7 +32,7 @@ func Link(src, dst string) error {
 	// its directory there) is one syscall; the directory is made only when the link finds none.
 	err := os.Link(src, dst)
 	if errors.Is(err, fs.ErrNotExist) {
-		if merr := os.MkdirAll(dir, DirMode); merr != nil {
+		if merr := mkdirAll(dir); merr != nil {
 			return merr
 		}
 		err = os.Link(src, dst)
@@ -107,6 +60,32 @@ func Link(src, dst string) error {
 		return err
 	}
 	return nil
+}
+
+// mkdirAll is os.MkdirAll(dir, DirMode) for a directory that a write has just found missing:
+// mkdir first, its parent only when that is missing too, and a stat only when something is
+// already at dir (os.MkdirAll stats each level before it makes it).
+func mkdirAll(dir string) error {
+	err := os.Mkdir(dir, DirMode)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		if parent := filepath.Dir(dir); parent != dir {
+			if perr := mkdirAll(parent); perr != nil {
+				return perr
+			}
+			if err = os.Mkdir(dir, DirMode); err == nil {
+				return nil
+			}
+		}
+	}
+	if errors.Is(err, fs.ErrExist) { // there already, or made meanwhile by another writer
+		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+			return nil
+		}
+	}
+	return err
 }
 
 // IsCrossDevice reports whether err is a hard link refused across file systems.

@@ -48,6 +48,39 @@ func TestWriteFile(t *testing.T) {
 	}
 }
 
+// TestWriteFileParents checks the parents WriteFile makes: many writers making the same new
+// directories at once all succeed, and a file where a parent should be is an error that
+// leaves nothing behind.
+func TestWriteFileParents(t *testing.T) {
+	dir := t.TempDir()
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			errs <- WriteFile(filepath.Join(dir, "a", "b", "c", fmt.Sprint("f", i%4), "link"), []byte("x"), FileMode)
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent WriteFile: %v", err)
+		}
+	}
+	for i := range 4 {
+		if b, err := os.ReadFile(filepath.Join(dir, "a", "b", "c", fmt.Sprint("f", i), "link")); err != nil || string(b) != "x" {
+			t.Errorf("f%d/link = %q, %v", i, b, err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "file"), []byte("f"), 0o644)
+	if err := WriteFile(filepath.Join(dir, "file", "sub", "link"), []byte("x"), FileMode); err == nil {
+		t.Error("WriteFile under a regular file succeeded")
+	}
+	if err := WriteFile(filepath.Join(dir, "file", "link"), []byte("x"), FileMode); err == nil {
+		t.Error("WriteFile into a regular file succeeded")
+	}
+	if l := testenv.Leftovers(t, dir, "a", "file"); len(l) != 0 {
+		t.Errorf("left: %v", l)
+	}
+}
+
 func currentUmask() os.FileMode {
 	m := syscall.Umask(0)
 	syscall.Umask(m)

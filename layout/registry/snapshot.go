@@ -33,8 +33,12 @@ type subjectEntry struct {
 
 // Snapshot returns a read view of the same storage that reads each link once and each
 // manifest once, for a command that reads storage nobody writes while it runs. A write
-// through the view forgets what it kept.
+// through the view forgets what it kept. The snapshot of a snapshot is itself, so that
+// a command may take one and hand it to a function that takes its own (catalog.FromSource).
 func (s *Store) Snapshot() layout.Source {
+	if s.snap != nil {
+		return s
+	}
 	return &Store{root: s.root, snap: &snapshot{}}
 }
 

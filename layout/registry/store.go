@@ -300,7 +300,7 @@ func (s *Store) OpenBlob(_ string, d layout.Descriptor) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, _, err := layout.OpenRegular(p)
+	f, _, err := layout.OpenRegularReader(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("blob %s: %w", d.Digest, layout.ErrNotFound)
 	}
