@@ -153,14 +153,19 @@ func (s *Store) Sweep() (int, error) {
 	}
 }
 
-// Prepare readies the Store for an unpack: it takes the lock and aborts the uploads an
-// interrupted run left; the returned function releases the lock.
+// Prepare readies the Store for an unpack: it takes the lock, aborts the uploads an
+// interrupted run left, and lists the blobs the bucket holds (StatBlob answers from that
+// list while the lock is held); the returned function releases the lock.
 func (s *Store) Prepare() (func(), error) {
 	unlock, err := s.Lock()
 	if err != nil {
 		return nil, err
 	}
 	if _, err := s.Sweep(); err != nil {
+		unlock()
+		return nil, err
+	}
+	if err := s.listBlobs(); err != nil {
 		unlock()
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -32,6 +33,12 @@ type Store struct {
 	placing par.Flight[digest.Digest]
 	// subjects caches, per repository, the referrers its revisions hold.
 	subjects registry.SubjectCache
+
+	// blobSizes, once Prepare has listed the bucket's blobs (an unpack, holding the lock),
+	// is the size of each blob object: StatBlob answers from it, not with a HEAD request a
+	// blob, and WriteBlob adds to it. nil: ask the bucket.
+	blobMu    sync.Mutex
+	blobSizes map[digest.Digest]int64
 }
 
 var (
@@ -328,8 +335,49 @@ func (s *Store) StatBlob(d layout.Descriptor) bool {
 	if err != nil {
 		return false
 	}
+	s.blobMu.Lock()
+	if s.blobSizes != nil {
+		size, ok := s.blobSizes[d.Digest]
+		s.blobMu.Unlock()
+		return ok && size == d.Size
+	}
+	s.blobMu.Unlock()
 	out, err := s.client.HeadObject(s.ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
 	return err == nil && aws.ToInt64(out.ContentLength) == d.Size
+}
+
+// listBlobs lists every blob object of the bucket once (a thousand keys a request), so that
+// StatBlob need not ask for each blob: an unpack into a bucket asks for every blob of the
+// bundle, most of which a new bucket lacks and an updated one holds.
+func (s *Store) listBlobs() error {
+	dir, err := s.key(registry.Blobs{})
+	if err != nil {
+		return err
+	}
+	sizes := map[digest.Digest]int64{}
+	if err := s.list(dir+"/", func(key string, size int64) error {
+		if spec, ok := parseKey(s.prefix, key); ok {
+			if b, ok := spec.(registry.BlobData); ok {
+				sizes[b.Digest] = size
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	s.blobMu.Lock()
+	s.blobSizes = sizes
+	s.blobMu.Unlock()
+	return nil
+}
+
+// wroteBlob records blob d, now in the bucket whole, when the blobs are listed.
+func (s *Store) wroteBlob(d layout.Descriptor) {
+	s.blobMu.Lock()
+	if s.blobSizes != nil {
+		s.blobSizes[d.Digest] = d.Size
+	}
+	s.blobMu.Unlock()
 }
 
 // HasBlob reports whether blob d need not be uploaded again: an object is in the bucket

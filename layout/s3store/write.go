@@ -61,9 +61,17 @@ func (s *Store) WriteBlob(d layout.Descriptor, r io.Reader) error {
 		}
 		s.acquire()
 		defer s.release()
-		return s.put(key, buf)
+		if err := s.put(key, buf); err != nil {
+			return err
+		}
+		s.wroteBlob(d)
+		return nil
 	}
-	return s.multipart(key, d, v)
+	if err := s.multipart(key, d, v); err != nil {
+		return err
+	}
+	s.wroteBlob(d)
+	return nil
 }
 
 // readPart fills buf from r; with last, it then checks that r is at its end (which is where
