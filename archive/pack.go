@@ -197,7 +197,7 @@ type CopyFilesOptions struct {
 // such as a live registry: they are unpacked (verified) into the stage, then copied from
 // there. It returns how many images were copied.
 func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFilesOptions) (int, error) {
-	cats, err := readCatalogs(paths)
+	cats, known, err := readCatalogs(paths)
 	if err != nil {
 		return 0, err
 	}
@@ -225,7 +225,7 @@ func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFil
 	st := registry.New(stage)
 	uo := opt.Unpack
 	uo.NoSync = true
-	if _, err := unpackCatalogs(ctx, paths, cats, st, uo); err != nil {
+	if _, err := unpackCatalogs(ctx, paths, cats, known, st, uo); err != nil {
 		return 0, fmt.Errorf("unpacking into %s (kept for the next run): %w", stage, err)
 	}
 	src, err := registry.Open(stage)
