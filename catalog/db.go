@@ -216,28 +216,33 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 		return err
 	}
 	v1 := tx.Bucket(bucketV1)
-	if err := eachJSON(v1.Bucket(bucketManifests), "manifests", func(d digest.Digest, v []byte) error {
-		m := &ManifestRecord{}
-		if err := json.Unmarshal(v, m); err != nil {
-			return err
-		}
-		c.Manifests[d] = m
-		return nil
-	}); err != nil {
-		return err
-	}
+	in := interner{}
 	if err := eachJSON(v1.Bucket(bucketBlobs), "blobs", func(d digest.Digest, v []byte) error {
 		b := &BlobRecord{}
 		if err := json.Unmarshal(v, b); err != nil {
 			return err
 		}
-		c.Blobs[d] = b
+		b.MediaType = in.str(b.MediaType)
+		c.Blobs[in.digest(d)] = b
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := eachJSON(v1.Bucket(bucketManifests), "manifests", func(d digest.Digest, v []byte) error {
+		m := &ManifestRecord{}
+		if err := json.Unmarshal(v, m); err != nil {
+			return err
+		}
+		m.MediaType = in.str(m.MediaType)
+		in.digests(m.Blobs)
+		in.digests(m.Children)
+		c.Manifests[in.digest(d)] = m
 		return nil
 	}); err != nil {
 		return err
 	}
 	if c.Meta.Format >= formatFlat {
-		return readFlat(v1, c)
+		return readFlat(v1, c, in)
 	}
 	return readNested(v1, c)
 }

@@ -80,7 +80,7 @@ func sortedKV(items []kv) []kv {
 }
 
 // readFlat reads the repositories of a format-4 catalog.
-func readFlat(v1 *bolt.Bucket, c *Catalog) error {
+func readFlat(v1 *bolt.Bucket, c *Catalog, in interner) error {
 	// cur remembers the last repository looked up: keys come grouped by repository.
 	var curName []byte
 	var cur *Repo
@@ -111,19 +111,19 @@ func readFlat(v1 *bolt.Bucket, c *Catalog) error {
 		})
 	}
 	if err := each(bucketRevisions, false, func(r *Repo, name, _ []byte) error {
-		r.Manifests = append(r.Manifests, digest.Digest(name))
+		r.Manifests = append(r.Manifests, digest.Digest(in.bytes(name)))
 		return nil
 	}); err != nil {
 		return err
 	}
 	if err := each(bucketPinned, false, func(r *Repo, name, _ []byte) error {
-		r.Pinned = append(r.Pinned, digest.Digest(name))
+		r.Pinned = append(r.Pinned, digest.Digest(in.bytes(name)))
 		return nil
 	}); err != nil {
 		return err
 	}
 	if err := each(bucketTags, false, func(r *Repo, name, v []byte) error {
-		r.Tags[string(name)] = digest.Digest(v)
+		r.Tags[string(name)] = digest.Digest(in.bytes(v))
 		return nil
 	}); err != nil {
 		return err
