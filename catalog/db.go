@@ -99,17 +99,29 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 	if len(c.Meta.Volumes) > 0 {
 		meta = append(meta, kv{keyVolumes, mustJSON(c.Meta.Volumes)})
 	}
-	var manifests, blobs []kv
-	for _, d := range c.SortedBlobs() {
-		if m := c.Manifests[d]; m != nil {
-			manifests = append(manifests, kv{[]byte(d), mustJSON(m)})
-		}
-		blobs = append(blobs, kv{[]byte(d), mustJSON(c.Blobs[d])})
+	// The records of a bucket are encoded when its step runs: one bucket's at a time in memory.
+	lazy := func(items func() []kv, path ...[]byte) func(*bolt.Tx) error {
+		return func(tx *bolt.Tx) error { return fill(items(), path...)(tx) }
 	}
+	sorted := c.SortedBlobs()
 	steps := []func(*bolt.Tx) error{
 		fill(meta, bucketV1, bucketMeta),
-		fill(manifests, bucketV1, bucketManifests),
-		fill(blobs, bucketV1, bucketBlobs),
+		lazy(func() []kv {
+			manifests := make([]kv, 0, len(c.Manifests))
+			for _, d := range sorted {
+				if m := c.Manifests[d]; m != nil {
+					manifests = append(manifests, kv{[]byte(d), mustJSON(m)})
+				}
+			}
+			return manifests
+		}, bucketV1, bucketManifests),
+		lazy(func() []kv {
+			blobs := make([]kv, 0, len(sorted))
+			for _, d := range sorted {
+				blobs = append(blobs, kv{[]byte(d), mustJSON(c.Blobs[d])})
+			}
+			return blobs
+		}, bucketV1, bucketBlobs),
 	}
 	if nested {
 		steps = append(steps, fill(nil, bucketV1, bucketRepos))
@@ -125,7 +137,7 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 	if nested {
 		return append(steps, nestedSteps(c, fill)...)
 	}
-	return append(steps, flatSteps(c, fill)...)
+	return append(steps, flatSteps(c, lazy)...)
 }
 
 func mustJSON(v any) []byte {
