@@ -33,8 +33,12 @@ var ErrFormat = errors.New("not a bale catalog of a known format")
 // Update changes one bucket path only, and keys go in sorted order.
 func Write(path string, c *Catalog) error {
 	c.settle()
-	// A fixed page size, so the file does not depend on the writer's OS page size.
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second, NoGrowSync: true, PageSize: PageSize})
+	// A fixed page size, so the file does not depend on the writer's OS page size. The map is
+	// made large enough at once (address space only: the file grows as pages are written, and
+	// NoGrowSync keeps bbolt from growing it ahead): each time bbolt grows its map it copies
+	// every key and value of the transaction out of the old one onto the heap, 18 MB at
+	// 20,000 tags. The file's bytes do not depend on it.
+	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second, NoGrowSync: true, PageSize: PageSize, InitialMmapSize: writeMapSize})
 	if err != nil {
 		return fmt.Errorf("creating catalog %s: %w", path, err)
 	}
@@ -56,6 +60,9 @@ func Write(path string, c *Catalog) error {
 	}
 	return nil
 }
+
+// writeMapSize is the size of Write's memory map of the catalog it writes.
+const writeMapSize = 1 << 30
 
 // kv is one key and value to put.
 type kv struct{ k, v []byte }
