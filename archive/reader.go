@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -88,13 +89,16 @@ type Reader struct {
 	sigs       []SignatureMember
 	cur        *Member
 	blobs      map[*catalog.BlobRecord]bool // blob members read (by record: no digest string kept)
-	// links are the link members the catalog expects, true once read. Keyed by path spec (its
-	// strings shared with the catalog), not by member name: a name is about 150 bytes, and a
-	// release of 20,000 tags has over 100,000 links.
-	links   map[registry.PathSpec]bool
-	inLinks bool // a link member has been read: no more blobs
-	inTags  bool // a tag link has been read: no more repository links
-	done    bool
+	// links are the link members the catalog expects, each with its index in linkRead (true
+	// once read). Keyed by path spec (its strings shared with the catalog), not by member
+	// name: a name is about 150 bytes, and a release of 20,000 tags has over 100,000 links.
+	// The map is only read once made: assigning to a key stores the key given, which would
+	// keep the strings of every member name parsed.
+	links    map[registry.PathSpec]int32
+	linkRead []bool
+	inLinks  bool // a link member has been read: no more blobs
+	inTags   bool // a tag link has been read: no more repository links
+	done     bool
 }
 
 // decoderOptions are the limits of every zstd decoder of untrusted bundles.
@@ -229,13 +233,18 @@ func start(dec io.Reader, close func(), headOnly bool, known *knownCatalog) (*Re
 		return br, nil
 	}
 	specs := Links(br.cat)
-	br.links = make(map[registry.PathSpec]bool, len(specs))
-	for _, spec := range specs {
+	if len(specs) > math.MaxInt32 {
+		close()
+		return nil, fmt.Errorf("catalog of %d links: %w", len(specs), ErrBundle)
+	}
+	br.links = make(map[registry.PathSpec]int32, len(specs))
+	br.linkRead = make([]bool, len(specs))
+	for i, spec := range specs {
 		if _, err := registry.PathFor(spec); err != nil {
 			close()
 			return nil, fmt.Errorf("catalog: %w", err)
 		}
-		br.links[spec] = false
+		br.links[spec] = int32(i)
 	}
 	br.blobs = make(map[*catalog.BlobRecord]bool, len(br.cat.Blobs))
 	return br, nil
@@ -404,14 +413,14 @@ func (r *Reader) member(hdr *tar.Header) (*Member, error) {
 		m.body = layout.NewVerifier(r.tr, desc)
 		return m, nil
 	}
-	read, ok := r.links[spec]
+	i, ok := r.links[spec]
 	if !ok {
 		return nil, fmt.Errorf("link not in the catalog: %w", ErrBundle)
 	}
-	if read {
+	if r.linkRead[i] {
 		return nil, fmt.Errorf("duplicate member: %w", ErrBundle)
 	}
-	r.links[spec] = true
+	r.linkRead[i] = true
 	want := linkTarget(r.cat, spec)
 	_, isTag := spec.(registry.TagCurrent)
 	if _, ok := spec.(registry.TagIndex); ok {
@@ -487,14 +496,14 @@ func (r *Reader) finish() error {
 		}
 	}
 	var missing []string
-	for spec, read := range r.links {
-		if !read {
+	for spec, i := range r.links {
+		if !r.linkRead[i] {
 			name, _ := registry.PathFor(spec) // checked by start
 			missing = append(missing, name)
 		}
 	}
 	// What the checks needed goes now: an unpack still writes every link from the catalog.
-	r.blobs, r.links = nil, nil
+	r.blobs, r.links, r.linkRead = nil, nil, nil
 	if len(missing) > 0 {
 		sort.Strings(missing)
 		errs = append(errs, fmt.Errorf("%d link(s) of the catalog missing from the bundle, first %s: %w", len(missing), missing[0], ErrBundle))
