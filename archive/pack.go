@@ -61,6 +61,12 @@ func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref,
 	if !packsDirectly(src) {
 		return packStaged(ctx, out, src, refs, opt)
 	}
+	// What the bases hold is all a patch needs of them: their catalogs (each as large as a
+	// release's) can go before the release's own is built, when the caller has let go of them.
+	var view *catalog.SiteView
+	if len(opt.Bases) > 0 {
+		view, opt.Bases = catalog.View(opt.Bases), nil
+	}
 	c, err := catalog.FromSource(src, refs, catalog.BuildOptions{Platforms: opt.Platforms, Referrers: opt.Referrers,
 		KeepGoing: opt.KeepGoing, AllTags: opt.AllTags || len(refs) == 0})
 	if c == nil {
@@ -68,8 +74,8 @@ func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref,
 	}
 	skipped := err // with KeepGoing: the images left out
 	c.Meta.BaleVersion = opt.BaleVersion
-	if len(opt.Bases) > 0 {
-		c.MakePatch(catalog.View(opt.Bases), opt.RemoveAbsentTags)
+	if view != nil {
+		c.MakePatch(view, opt.RemoveAbsentTags)
 	}
 	if !opt.Created.IsZero() {
 		c.Meta.Created = opt.Created.UTC().Truncate(time.Second)
