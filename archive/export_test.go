@@ -1,6 +1,10 @@
 package archive
 
-import "time"
+import (
+	"fmt"
+	"os"
+	"time"
+)
 
 // SetFrameBudget gives the process a frame cache of budget bytes whose held frames go stale
 // after stale, for a test; the function it returns puts the default back. No reader may be
@@ -20,3 +24,35 @@ func FrameStats() (budget, peak int64, waiting, decodes int) {
 
 // FramesTaken is the number of frames readers that found no room took from idle holders.
 func FramesTaken() int { return frames.stats().taken }
+
+// CatalogReused reads the bundle at path as UnpackFiles does, its catalog first and then a
+// reader of its members given that catalog, and reports whether the reader took the catalog
+// read first rather than decode a copy of its own. With otherSum the reader is told another
+// sha256 of the catalog member, as when the file changed in between.
+func CatalogReused(path string, otherSum bool) (bool, error) {
+	k, err := readCatalogSum(path)
+	if err != nil {
+		return false, err
+	}
+	if otherSum {
+		k = &knownCatalog{cat: k.cat, sum: make([]byte, len(k.sum))}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	br, err := newReaderAtKnown(f, fi.Size(), func() {}, k)
+	if err != nil {
+		return false, err
+	}
+	defer br.Close()
+	if br.Catalog().Meta.ID != k.cat.Meta.ID {
+		return false, fmt.Errorf("the reader's catalog is %s, the one read first %s", br.Catalog().Meta.ID, k.cat.Meta.ID)
+	}
+	return br.Catalog() == k.cat, nil
+}

@@ -252,6 +252,13 @@ func hostileCases(t testing.TB) []hostileCase {
 			ms := g.ms()
 			return craft(t, append(ms, reg(tagCurrentName("library/alpine", "evil"), ms[len(ms)-1].body)))
 		}, want: wantBundle, mention: literal(tagCurrentName("library/alpine", "evil"))},
+		{name: "duplicate tag link", bundle: func(t *testing.T, g *genuine) []byte {
+			ms := g.ms()
+			return craft(t, append(ms, ms[len(ms)-1]))
+		}, want: wantBundle, mention: func(g *genuine) string { return g.members[len(g.members)-1].hdr.Name }},
+		{name: "duplicate repository link", bundle: func(t *testing.T, g *genuine) []byte {
+			return craft(t, insert(g.ms(), 2+g.nBlobs, g.firstLink()))
+		}, want: wantBundle, mention: func(g *genuine) string { return g.firstLink().hdr.Name }},
 		{name: "tag current link missing", bundle: func(t *testing.T, g *genuine) []byte {
 			ms := g.ms()
 			return craft(t, ms[:len(ms)-1])

@@ -61,6 +61,12 @@ func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref,
 	if !packsDirectly(src) {
 		return packStaged(ctx, out, src, refs, opt)
 	}
+	// What the bases hold is all a patch needs of them: their catalogs (each as large as a
+	// release's) can go before the release's own is built, when the caller has let go of them.
+	var view *catalog.SiteView
+	if len(opt.Bases) > 0 {
+		view, opt.Bases = catalog.View(opt.Bases), nil
+	}
 	c, err := catalog.FromSource(src, refs, catalog.BuildOptions{Platforms: opt.Platforms, Referrers: opt.Referrers,
 		KeepGoing: opt.KeepGoing, AllTags: opt.AllTags || len(refs) == 0})
 	if c == nil {
@@ -68,8 +74,8 @@ func Pack(ctx context.Context, out string, src layout.Source, refs []layout.Ref,
 	}
 	skipped := err // with KeepGoing: the images left out
 	c.Meta.BaleVersion = opt.BaleVersion
-	if len(opt.Bases) > 0 {
-		c.MakePatch(catalog.View(opt.Bases), opt.RemoveAbsentTags)
+	if view != nil {
+		c.MakePatch(view, opt.RemoveAbsentTags)
 	}
 	if !opt.Created.IsZero() {
 		c.Meta.Created = opt.Created.UTC().Truncate(time.Second)
@@ -197,7 +203,7 @@ type CopyFilesOptions struct {
 // such as a live registry: they are unpacked (verified) into the stage, then copied from
 // there. It returns how many images were copied.
 func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFilesOptions) (int, error) {
-	cats, err := readCatalogs(paths)
+	cats, known, err := readCatalogs(paths)
 	if err != nil {
 		return 0, err
 	}
@@ -225,7 +231,7 @@ func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFil
 	st := registry.New(stage)
 	uo := opt.Unpack
 	uo.NoSync = true
-	if _, err := unpackCatalogs(ctx, paths, cats, st, uo); err != nil {
+	if _, err := unpackCatalogs(ctx, paths, cats, known, st, uo); err != nil {
 		return 0, fmt.Errorf("unpacking into %s (kept for the next run): %w", stage, err)
 	}
 	src, err := registry.Open(stage)

@@ -130,28 +130,30 @@ func Unpack(ctx context.Context, r io.Reader, dst Target, opt UnpackOptions) (*U
 // pointing at missing content; other repositories and tags of dst are not touched. A
 // cancelled ctx stops it between members with the same guarantees.
 func UnpackFiles(ctx context.Context, paths []string, dst Target, opt UnpackOptions) (*UnpackResult, error) {
-	cats, err := readCatalogs(paths)
+	cats, known, err := readCatalogs(paths)
 	if err != nil {
 		return nil, err
 	}
-	return unpackCatalogs(ctx, paths, cats, dst, opt)
+	return unpackCatalogs(ctx, paths, cats, known, dst, opt)
 }
 
-// readCatalogs reads the catalog of each bundle.
-func readCatalogs(paths []string) ([]*catalog.Catalog, error) {
+// readCatalogs reads the catalog of each bundle; known are the same with the sha256 of each
+// catalog member, for the readers of the blobs (newReaderAtKnown): one decoded copy of each.
+func readCatalogs(paths []string) ([]*catalog.Catalog, []*knownCatalog, error) {
 	cats := make([]*catalog.Catalog, len(paths))
+	known := make([]*knownCatalog, len(paths))
 	for i, p := range paths {
-		c, err := ReadCatalog(p)
+		k, err := readCatalogSum(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		cats[i] = c
+		cats[i], known[i] = k.cat, k
 	}
-	return cats, nil
+	return cats, known, nil
 }
 
-// unpackCatalogs is UnpackFiles of bundles whose catalogs cats were read already.
-func unpackCatalogs(ctx context.Context, paths []string, cats []*catalog.Catalog, dst Target, opt UnpackOptions) (*UnpackResult, error) {
+// unpackCatalogs is UnpackFiles of bundles whose catalogs cats (known) were read already.
+func unpackCatalogs(ctx context.Context, paths []string, cats []*catalog.Catalog, known []*knownCatalog, dst Target, opt UnpackOptions) (*UnpackResult, error) {
 	files, release, err := openBundles(ctx, paths, cats)
 	defer release()
 	if err != nil {
@@ -167,7 +169,7 @@ func unpackCatalogs(ctx context.Context, paths []string, cats []*catalog.Catalog
 		opt.Begin(cats)
 	}
 	for i, p := range paths {
-		if err := applyFile(ctx, p, cats[i], files[i], dst, opt, res); err != nil {
+		if err := applyFile(ctx, p, known[i], files[i], dst, opt, res); err != nil {
 			return res, spaceHint(err, cats[i:], dst, opt)
 		}
 	}
@@ -228,13 +230,13 @@ func prepare(cats []*catalog.Catalog, names []string, dst Target, opt UnpackOpti
 	return unlock, nil
 }
 
-func applyFile(ctx context.Context, path string, want *catalog.Catalog, f bundleFile, dst Target, opt UnpackOptions, res *UnpackResult) error {
-	br, err := newReaderAt(f.ra, f.size, func() {}) // f is released by the caller
+func applyFile(ctx context.Context, path string, want *knownCatalog, f bundleFile, dst Target, opt UnpackOptions, res *UnpackResult) error {
+	br, err := newReaderAtKnown(f.ra, f.size, func() {}, want) // f is released by the caller
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer br.Close()
-	if br.Catalog().Meta.ID != want.Meta.ID {
+	if br.Catalog().Meta.ID != want.cat.Meta.ID {
 		return fmt.Errorf("%s changed while bale was reading it: %w", path, ErrBundle)
 	}
 	if err := apply(ctx, br, dst, opt, res); err != nil {

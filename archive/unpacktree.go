@@ -32,7 +32,7 @@ import (
 // in an earlier bundle); blobs come before any image that names them; the tags a patch
 // removes go last. opt.Also is not used: the tree is the only target.
 func UnpackTree(ctx context.Context, paths []string, tree *dirtree.Tree, opt UnpackOptions) (*UnpackResult, error) {
-	cats, err := readCatalogs(paths)
+	cats, known, err := readCatalogs(paths)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func UnpackTree(ctx context.Context, paths []string, tree *dirtree.Tree, opt Unp
 	}
 	tags := &treeTags{store: store, cur: map[string]digest.Digest{}}
 	for i, p := range paths {
-		if err := applyTreeFile(ctx, p, cats[i], files[i], store, tags, opt, res); err != nil {
+		if err := applyTreeFile(ctx, p, known[i], files[i], store, tags, opt, res); err != nil {
 			return res, treeSpaceHint(err, cats[i:], store, tree.Root())
 		}
 	}
@@ -90,14 +90,14 @@ func UnpackTree(ctx context.Context, paths []string, tree *dirtree.Tree, opt Unp
 
 // applyTreeFile streams one bundle's blobs into the store, checks what a patch expects, and
 // applies its tags to tags.
-func applyTreeFile(ctx context.Context, path string, want *catalog.Catalog, f bundleFile, store *dirtree.Store, tags *treeTags, opt UnpackOptions, res *UnpackResult) error {
-	br, err := newReaderAt(f.ra, f.size, func() {}) // f is released by the caller
+func applyTreeFile(ctx context.Context, path string, want *knownCatalog, f bundleFile, store *dirtree.Store, tags *treeTags, opt UnpackOptions, res *UnpackResult) error {
+	br, err := newReaderAtKnown(f.ra, f.size, func() {}, want) // f is released by the caller
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer br.Close()
 	c := br.Catalog()
-	if c.Meta.ID != want.Meta.ID {
+	if c.Meta.ID != want.cat.Meta.ID {
 		return fmt.Errorf("%s changed while bale was reading it: %w", path, ErrBundle)
 	}
 	res.Catalog = c

@@ -42,6 +42,7 @@ type ImagesError = layout.ImagesError
 // Finish. Every image that is missing or unreadable is reported in one *ImagesError; with
 // opt.KeepGoing the catalog of the others comes with it (nil only if no image is left).
 func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalog, error) {
+	orig := src
 	if sn, ok := src.(snapshotter); ok {
 		src = sn.Snapshot() // each link and manifest read once (#19)
 	}
@@ -130,6 +131,9 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 	if len(problems) > 0 && (!opt.KeepGoing || len(images) == 0) {
 		return nil, &ImagesError{Images: problems}
 	}
+	// Every image is read: what the snapshot kept (every link of the storage, 20 MB at 20,000
+	// tags) goes before the catalog is made of the images.
+	src = orig
 	c := New()
 	var newest time.Time
 	for _, r := range append(images, found...) {

@@ -33,8 +33,12 @@ var ErrFormat = errors.New("not a bale catalog of a known format")
 // Update changes one bucket path only, and keys go in sorted order.
 func Write(path string, c *Catalog) error {
 	c.settle()
-	// A fixed page size, so the file does not depend on the writer's OS page size.
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second, NoGrowSync: true, PageSize: PageSize})
+	// A fixed page size, so the file does not depend on the writer's OS page size. The map is
+	// made large enough at once (address space only: the file grows as pages are written, and
+	// NoGrowSync keeps bbolt from growing it ahead): each time bbolt grows its map it copies
+	// every key and value of the transaction out of the old one onto the heap, 18 MB at
+	// 20,000 tags. The file's bytes do not depend on it.
+	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second, NoGrowSync: true, PageSize: PageSize, InitialMmapSize: writeMapSize(c)})
 	if err != nil {
 		return fmt.Errorf("creating catalog %s: %w", path, err)
 	}
@@ -55,6 +59,13 @@ func Write(path string, c *Catalog) error {
 		return fmt.Errorf("writing catalog %s: %w", path, err)
 	}
 	return nil
+}
+
+// writeMapSize is the size of Write's memory map of c: 1 KiB a blob and two a manifest (a
+// catalog takes about 220 bytes a record: 32 MB at 20,000 tags, mapped as 125 MB), so that
+// bbolt need not grow it, and at most 1 GiB (bbolt grows it further if needed).
+func writeMapSize(c *Catalog) int {
+	return min(1<<20+(len(c.Blobs)+2*len(c.Manifests))<<10, 1<<30)
 }
 
 // kv is one key and value to put.
@@ -102,17 +113,29 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 	if len(c.Meta.Volumes) > 0 {
 		meta = append(meta, kv{keyVolumes, mustJSON(c.Meta.Volumes)})
 	}
-	var manifests, blobs []kv
-	for _, d := range c.SortedBlobs() {
-		if m := c.Manifests[d]; m != nil {
-			manifests = append(manifests, kv{[]byte(d), mustJSON(m)})
-		}
-		blobs = append(blobs, kv{[]byte(d), mustJSON(c.Blobs[d])})
+	// The records of a bucket are encoded when its step runs: one bucket's at a time in memory.
+	lazy := func(items func() []kv, path ...[]byte) func(*bolt.Tx) error {
+		return func(tx *bolt.Tx) error { return fill(items(), path...)(tx) }
 	}
+	sorted := c.SortedBlobs()
 	steps := []func(*bolt.Tx) error{
 		fill(meta, bucketV1, bucketMeta),
-		fill(manifests, bucketV1, bucketManifests),
-		fill(blobs, bucketV1, bucketBlobs),
+		lazy(func() []kv {
+			manifests := make([]kv, 0, len(c.Manifests))
+			for _, d := range sorted {
+				if m := c.Manifests[d]; m != nil {
+					manifests = append(manifests, kv{[]byte(d), mustJSON(m)})
+				}
+			}
+			return manifests
+		}, bucketV1, bucketManifests),
+		lazy(func() []kv {
+			blobs := make([]kv, 0, len(sorted))
+			for _, d := range sorted {
+				blobs = append(blobs, kv{[]byte(d), mustJSON(c.Blobs[d])})
+			}
+			return blobs
+		}, bucketV1, bucketBlobs),
 	}
 	if nested {
 		steps = append(steps, fill(nil, bucketV1, bucketRepos))
@@ -128,7 +151,7 @@ func writeSteps(c *Catalog) []func(*bolt.Tx) error {
 	if nested {
 		return append(steps, nestedSteps(c, fill)...)
 	}
-	return append(steps, flatSteps(c, fill)...)
+	return append(steps, flatSteps(c, lazy)...)
 }
 
 func mustJSON(v any) []byte {
@@ -219,28 +242,33 @@ func readTx(tx *bolt.Tx, c *Catalog) error {
 		return err
 	}
 	v1 := tx.Bucket(bucketV1)
-	if err := eachJSON(v1.Bucket(bucketManifests), "manifests", func(d digest.Digest, v []byte) error {
-		m := &ManifestRecord{}
-		if err := json.Unmarshal(v, m); err != nil {
-			return err
-		}
-		c.Manifests[d] = m
-		return nil
-	}); err != nil {
-		return err
-	}
+	in := interner{}
 	if err := eachJSON(v1.Bucket(bucketBlobs), "blobs", func(d digest.Digest, v []byte) error {
 		b := &BlobRecord{}
 		if err := json.Unmarshal(v, b); err != nil {
 			return err
 		}
-		c.Blobs[d] = b
+		b.MediaType = in.str(b.MediaType)
+		c.Blobs[in.digest(d)] = b
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := eachJSON(v1.Bucket(bucketManifests), "manifests", func(d digest.Digest, v []byte) error {
+		m := &ManifestRecord{}
+		if err := json.Unmarshal(v, m); err != nil {
+			return err
+		}
+		m.MediaType = in.str(m.MediaType)
+		in.digests(m.Blobs)
+		in.digests(m.Children)
+		c.Manifests[in.digest(d)] = m
 		return nil
 	}); err != nil {
 		return err
 	}
 	if c.Meta.Format >= formatFlat {
-		return readFlat(v1, c)
+		return readFlat(v1, c, in)
 	}
 	return readNested(v1, c)
 }

@@ -38,36 +38,61 @@ func splitRepoKey(k []byte) (repo, name []byte, err error) {
 
 // flatSteps are the transactions that write the repositories of c in the flat layout, each
 // filling one new bucket of v1 with keys in sorted order.
-func flatSteps(c *Catalog, fill func(items []kv, path ...[]byte) func(*bolt.Tx) error) []func(*bolt.Tx) error {
-	var revisions, pinned, tags, removed, referrers []kv
-	for _, name := range c.RepoNames() {
-		r := c.Repos[name]
-		for _, d := range r.Manifests {
-			revisions = append(revisions, kv{repoKey(name, string(d)), []byte{}})
+func flatSteps(c *Catalog, fill func(items func() []kv, path ...[]byte) func(*bolt.Tx) error) []func(*bolt.Tx) error {
+	names := c.RepoNames()
+	// each is the records of one bucket, made when its step runs (lazy: one bucket's at a time).
+	each := func(add func(items []kv, name string, r *Repo) []kv) func() []kv {
+		return func() []kv {
+			var items []kv
+			for _, name := range names {
+				items = add(items, name, c.Repos[name])
+			}
+			return items
 		}
-		for _, d := range r.Pinned {
-			pinned = append(pinned, kv{repoKey(name, string(d)), []byte{}})
-		}
-		for _, t := range slices.Sorted(maps.Keys(r.Tags)) {
-			tags = append(tags, kv{repoKey(name, t), []byte(r.Tags[t])})
-		}
-		for _, t := range slices.Sorted(maps.Keys(r.Removed)) {
-			removed = append(removed, kv{repoKey(name, t), []byte(r.Removed[t])})
-		}
-		for _, d := range slices.Sorted(maps.Keys(r.Referrers)) {
-			referrers = append(referrers, kv{repoKey(name, string(d)), mustJSON(r.Referrers[d])})
-		}
+	}
+	var removed, referrers bool
+	for _, r := range c.Repos {
+		removed, referrers = removed || len(r.Removed) > 0, referrers || len(r.Referrers) > 0
 	}
 	steps := []func(*bolt.Tx) error{
-		fill(sortedKV(revisions), bucketV1, bucketRevisions),
-		fill(sortedKV(pinned), bucketV1, bucketPinned),
-		fill(tags, bucketV1, bucketTags),
+		fill(func() []kv {
+			return sortedKV(each(func(items []kv, name string, r *Repo) []kv {
+				for _, d := range r.Manifests {
+					items = append(items, kv{repoKey(name, string(d)), []byte{}})
+				}
+				return items
+			})())
+		}, bucketV1, bucketRevisions),
+		fill(func() []kv {
+			return sortedKV(each(func(items []kv, name string, r *Repo) []kv {
+				for _, d := range r.Pinned {
+					items = append(items, kv{repoKey(name, string(d)), []byte{}})
+				}
+				return items
+			})())
+		}, bucketV1, bucketPinned),
+		fill(each(func(items []kv, name string, r *Repo) []kv {
+			for _, t := range slices.Sorted(maps.Keys(r.Tags)) {
+				items = append(items, kv{repoKey(name, t), []byte(r.Tags[t])})
+			}
+			return items
+		}), bucketV1, bucketTags),
 	}
-	if len(removed) > 0 {
-		steps = append(steps, fill(removed, bucketV1, bucketRemoved))
+	if removed {
+		steps = append(steps, fill(each(func(items []kv, name string, r *Repo) []kv {
+			for _, t := range slices.Sorted(maps.Keys(r.Removed)) {
+				items = append(items, kv{repoKey(name, t), []byte(r.Removed[t])})
+			}
+			return items
+		}), bucketV1, bucketRemoved))
 	}
-	if len(referrers) > 0 {
-		steps = append(steps, fill(referrers, bucketV1, bucketReferrers))
+	if referrers {
+		steps = append(steps, fill(each(func(items []kv, name string, r *Repo) []kv {
+			for _, d := range slices.Sorted(maps.Keys(r.Referrers)) {
+				items = append(items, kv{repoKey(name, string(d)), mustJSON(r.Referrers[d])})
+			}
+			return items
+		}), bucketV1, bucketReferrers))
 	}
 	return steps
 }
@@ -80,7 +105,7 @@ func sortedKV(items []kv) []kv {
 }
 
 // readFlat reads the repositories of a format-4 catalog.
-func readFlat(v1 *bolt.Bucket, c *Catalog) error {
+func readFlat(v1 *bolt.Bucket, c *Catalog, in interner) error {
 	// cur remembers the last repository looked up: keys come grouped by repository.
 	var curName []byte
 	var cur *Repo
@@ -111,19 +136,19 @@ func readFlat(v1 *bolt.Bucket, c *Catalog) error {
 		})
 	}
 	if err := each(bucketRevisions, false, func(r *Repo, name, _ []byte) error {
-		r.Manifests = append(r.Manifests, digest.Digest(name))
+		r.Manifests = append(r.Manifests, digest.Digest(in.bytes(name)))
 		return nil
 	}); err != nil {
 		return err
 	}
 	if err := each(bucketPinned, false, func(r *Repo, name, _ []byte) error {
-		r.Pinned = append(r.Pinned, digest.Digest(name))
+		r.Pinned = append(r.Pinned, digest.Digest(in.bytes(name)))
 		return nil
 	}); err != nil {
 		return err
 	}
 	if err := each(bucketTags, false, func(r *Repo, name, v []byte) error {
-		r.Tags[string(name)] = digest.Digest(v)
+		r.Tags[string(name)] = digest.Digest(in.bytes(v))
 		return nil
 	}); err != nil {
 		return err

@@ -119,6 +119,7 @@ func main() {
 	stopProfile := startProfile(os.Getenv("BALE_CPUPROFILE"))
 	err := runApp(ctx, newApp(), os.Args)
 	stopProfile()
+	writeMemProfile(os.Getenv("BALE_MEMPROFILE"))
 	stop()
 	if err == nil {
 		return
@@ -148,6 +149,25 @@ func startProfile(path string) func() {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+	}
+}
+
+// writeMemProfile writes a heap profile to path when path is set (BALE_MEMPROFILE=FILE: what
+// was allocated and by whom, for docs/performance.md). The profile is written after the
+// command, so its inuse figures are what stayed live; alloc_space is where the bytes came from.
+func writeMemProfile(path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bale: BALE_MEMPROFILE: %v\n", err)
 	}
 }
 

@@ -204,7 +204,9 @@ Examples:
 				opt.Write.Sign = inFileSigner(cx, signer)
 			}
 			stageArchive(loc, out, &opt)
-			c, err := archive.Pack(cx.Context, out, src, refs, opt)
+			po := opt
+			opt.Bases = nil // Pack lets the base catalogs go once it has their view
+			c, err := archive.Pack(cx.Context, out, src, refs, po)
 			pull.Finish(c != nil)
 			pt.Finish(c != nil)
 			if c == nil {

@@ -43,17 +43,27 @@ func copyProgress(t *progress.Tracker, platforms []layout.Platform) layout.CopyO
 // catalogs, step each blob.
 func blobProgress(t *progress.Tracker) (begin func([]*catalog.Catalog), step func(digest.Digest, int64)) {
 	var mu sync.Mutex
-	users := map[digest.Digest][]string{} // blob -> images that need it
-	left := map[string]int{}              // image -> blobs still to come
-	sizes := map[string]int64{}
-	var order []string
+	// Images by index in order (a release has tens of thousands: no name string per blob).
+	users := map[digest.Digest][]int32{} // blob -> images that need it
+	var (
+		order []string
+		left  []int32 // image -> blobs still to come
+		sizes []int64
+	)
 	begin = func(cats []*catalog.Catalog) {
 		var blobs int
 		var bytes int64
+		index := map[string]int32{}
 		for _, c := range cats {
 			blobs, bytes = blobs+len(c.CarriedBlobs()), bytes+c.CarriedBytes()
 			for _, e := range c.Entries() {
 				name := e.Ref().String()
+				i, ok := index[name]
+				if !ok {
+					i = int32(len(left))
+					index[name] = i
+					left, sizes = append(left, 0), append(sizes, 0)
+				}
 				seen := map[digest.Digest]bool{}
 				for _, md := range c.ManifestClosure(e.Digest) {
 					ds := []digest.Digest{md}
@@ -63,9 +73,9 @@ func blobProgress(t *progress.Tracker) (begin func([]*catalog.Catalog), step fun
 					for _, d := range ds {
 						if !seen[d] && c.Carried(d) {
 							seen[d] = true
-							users[d] = append(users[d], name)
-							left[name]++
-							sizes[name] += c.Blobs[d].Size
+							users[d] = append(users[d], i)
+							left[i]++
+							sizes[i] += c.Blobs[d].Size
 						}
 					}
 				}
@@ -75,25 +85,30 @@ func blobProgress(t *progress.Tracker) (begin func([]*catalog.Catalog), step fun
 		t.SetTotal(blobs, bytes)
 		t.Images(len(order))
 		for _, name := range order { // images with no blob of their own in these bundles
-			if left[name] == 0 {
+			if left[index[name]] == 0 {
 				t.ImageDone(name, 0)
 			}
 		}
+		names := make([]string, len(left))
+		for name, i := range index {
+			names[i] = name
+		}
+		order = names // from here, an image's name by its index
 	}
 	step = func(d digest.Digest, size int64) {
 		t.Add(size)
 		t.Step()
 		mu.Lock()
-		var done []string
-		for _, name := range users[d] {
-			if left[name]--; left[name] == 0 {
-				done = append(done, name)
+		var done []int32
+		for _, i := range users[d] {
+			if left[i]--; left[i] == 0 {
+				done = append(done, i)
 			}
 		}
 		delete(users, d)
 		mu.Unlock()
-		for _, name := range done {
-			t.ImageDone(name, sizes[name])
+		for _, i := range done {
+			t.ImageDone(order[i], sizes[i])
 		}
 	}
 	return begin, step

@@ -144,10 +144,9 @@ func repoPath(repo string, d digest.Digest, elem ...string) (string, error) {
 // ParsePath is the inverse of PathFor for the file kinds (BlobData and the four links): it
 // accepts only paths PathFor would produce, byte for byte, and ErrInvalid for anything else.
 func ParsePath(p string) (PathSpec, error) {
-	bad := fmt.Errorf("path %q is not a registry blob or link path: %w", p, layout.ErrInvalid)
 	rest, ok := strings.CutPrefix(p, StoragePrefix+"/")
 	if !ok {
-		return nil, bad
+		return nil, badPath(p)
 	}
 	parts := strings.Split(rest, "/")
 	var spec PathSpec
@@ -172,16 +171,21 @@ func ParsePath(p string) (PathSpec, error) {
 		}
 	}
 	if spec == nil {
-		return nil, bad
+		return nil, badPath(p)
 	}
 	back, err := PathFor(spec)
 	if err != nil {
 		return nil, fmt.Errorf("path %q: %w", p, err)
 	}
 	if back != p {
-		return nil, bad
+		return nil, badPath(p)
 	}
 	return spec, nil
+}
+
+// badPath is ParsePath's error for p, made only when it fails (it parses every member name).
+func badPath(p string) error {
+	return fmt.Errorf("path %q is not a registry blob or link path: %w", p, layout.ErrInvalid)
 }
 
 // LinkDigest is the digest a link file at spec must hold; "" for TagCurrent, whose content is
