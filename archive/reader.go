@@ -275,7 +275,7 @@ func (r *Reader) readCatalog(known *knownCatalog) error {
 	}
 	if known != nil && bytes.Equal(r.catSum, known.sum) {
 		r.cat = known.cat // validated and its id checked when it was read
-		return r.readSignatures()
+		return r.readHeadMembers()
 	}
 	c, err := catalog.ReadAs(name, CatalogName)
 	if err != nil {
@@ -288,6 +288,12 @@ func (r *Reader) readCatalog(known *knownCatalog) error {
 		return fmt.Errorf("bundle catalog id %s does not match its content (%s): %w", c.Meta.ID, id, ErrBundle)
 	}
 	r.cat = c
+	return r.readHeadMembers()
+}
+
+// readHeadMembers reads the members that follow the catalog: the list member (format 5),
+// then the signature members, as the catalog records them.
+func (r *Reader) readHeadMembers() error {
 	if err := r.readList(); err != nil {
 		return err
 	}
