@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
@@ -65,16 +64,7 @@ func OpenListHead(path string) (*ListHead, error) {
 func openHeadAccess(path string) (io.ReaderAt, int64, func(), error) {
 	first := FirstVolume(path)
 	if first == "" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, 0, nil, err
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, 0, nil, err
-		}
-		return f, fi.Size(), func() { f.Close() }, nil
+		return openFileAt(path)
 	}
 	base := strings.TrimSuffix(first, ".001")
 	vs := &volumeSet{}

@@ -203,16 +203,7 @@ func openRandomAccess(ctx context.Context, path string, c *catalog.Catalog) (ra 
 		}
 		return vs, vs.size, func() { vs.Close() }, nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, nil, err
-	}
-	return f, fi.Size(), func() { f.Close() }, nil
+	return openFileAt(path)
 }
 
 // frameDecoder decodes whole frames (DecodeAll) on up to GOMAXPROCS goroutines at once,
@@ -541,19 +532,11 @@ func ReadCatalog(path string) (*catalog.Catalog, error) {
 // of a volume set) to a temporary file, without reading it: for catalog.OpenStream, which
 // reads it in place. remove deletes the file.
 func ExtractCatalog(path string) (file string, remove func(), err error) {
-	if first := FirstVolume(path); first != "" {
-		path = first
-	}
-	f, err := os.Open(path)
+	zr, closeHead, path, err := openHeadStream(path)
 	if err != nil {
 		return "", nil, err
 	}
-	defer f.Close()
-	zr, err := zstd.NewReader(f, decoderOptions(zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))...)
-	if err != nil {
-		return "", nil, err
-	}
-	defer zr.Close()
+	defer closeHead()
 	br := &Reader{dec: zr, tr: tar.NewReader(zr)}
 	file, _, err = br.extractCatalog(nil)
 	if err != nil {
@@ -564,19 +547,11 @@ func ExtractCatalog(path string) (file string, remove func(), err error) {
 
 // readCatalogSum is ReadCatalog that also returns the sha256 of the catalog member's bytes.
 func readCatalogSum(path string) (*knownCatalog, error) {
-	if first := FirstVolume(path); first != "" {
-		path = first
-	}
-	f, err := os.Open(path)
+	zr, closeHead, path, err := openHeadStream(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	zr, err := zstd.NewReader(f, decoderOptions(zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))...)
-	if err != nil {
-		return nil, err
-	}
-	br := &Reader{dec: zr, close: zr.Close, tr: tar.NewReader(zr), sumCatalog: true}
+	br := &Reader{dec: zr, close: closeHead, tr: tar.NewReader(zr), sumCatalog: true}
 	defer br.Close()
 	if err := br.readCatalog(nil); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -592,4 +567,37 @@ func readCatalogFile(path string) (*catalog.Catalog, int64, error) {
 	}
 	defer r.Close()
 	return r.cat, r.catSize, nil
+}
+
+// openHeadStream opens the bundle at path (the first volume of a volume set) as one zstd
+// stream, decoded by one goroutine with small buffers: for reading the members at its head.
+// close closes the decoder and the file; name is the file opened.
+func openHeadStream(path string) (zr *zstd.Decoder, close func(), name string, err error) {
+	if first := FirstVolume(path); first != "" {
+		path = first
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, path, err
+	}
+	zr, err = zstd.NewReader(f, headDecoder()...)
+	if err != nil {
+		f.Close()
+		return nil, nil, path, err
+	}
+	return zr, func() { zr.Close(); f.Close() }, path, nil
+}
+
+// openFileAt opens the file at path for random access, with its size.
+func openFileAt(path string) (io.ReaderAt, int64, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, nil, err
+	}
+	return f, fi.Size(), func() { f.Close() }, nil
 }

@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/bale-project/bale/catalog"
 )
 
@@ -68,19 +66,11 @@ func CarriesSignatures(path string) (bool, error) {
 		defer lh.Close()
 		return len(lh.Signatures) > 0, nil
 	}
-	if first := FirstVolume(path); first != "" {
-		path = first
-	}
-	f, err := os.Open(path)
+	zr, closeHead, _, err := openHeadStream(path)
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	zr, err := zstd.NewReader(f, decoderOptions(zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))...)
-	if err != nil {
-		return false, err
-	}
-	defer zr.Close()
+	defer closeHead()
 	tr := tar.NewReader(zr)
 	hdr, err := tr.Next()
 	if err != nil || hdr.Name != CatalogName || hdr.Size > MaxCatalogSize {
