@@ -104,6 +104,47 @@ func sortedKV(items []kv) []kv {
 	return items
 }
 
+// flatRecords are the per-repository buckets of a format-4 catalog, in the order they are
+// read, and how a record of each goes into its repository (readFlat, Stream.Walk); optional
+// ones (removed/, and referrers/ in catalogs that hold referrers) may be absent. in may be nil
+// (no interning).
+var flatRecords = []struct {
+	name     []byte
+	optional bool
+	add      func(r *Repo, name, v []byte, in interner) error
+}{
+	{bucketRevisions, false, func(r *Repo, name, _ []byte, in interner) error {
+		r.Manifests = append(r.Manifests, digest.Digest(in.bytes(name)))
+		return nil
+	}},
+	{bucketPinned, false, func(r *Repo, name, _ []byte, in interner) error {
+		r.Pinned = append(r.Pinned, digest.Digest(in.bytes(name)))
+		return nil
+	}},
+	{bucketTags, false, func(r *Repo, name, v []byte, in interner) error {
+		r.Tags[string(name)] = digest.Digest(in.bytes(v))
+		return nil
+	}},
+	{bucketRemoved, true, func(r *Repo, name, v []byte, _ interner) error {
+		if r.Removed == nil {
+			r.Removed = map[string]digest.Digest{}
+		}
+		r.Removed[string(name)] = digest.Digest(v)
+		return nil
+	}},
+	{bucketReferrers, true, func(r *Repo, name, v []byte, _ interner) error {
+		rr := &ReferrerRecord{}
+		if err := json.Unmarshal(v, rr); err != nil {
+			return fmt.Errorf("%v: %w", err, ErrFormat)
+		}
+		if r.Referrers == nil {
+			r.Referrers = map[digest.Digest]*ReferrerRecord{}
+		}
+		r.Referrers[digest.Digest(name)] = rr
+		return nil
+	}},
+}
+
 // readFlat reads the repositories of a format-4 catalog.
 func readFlat(v1 *bolt.Bucket, c *Catalog, in interner) error {
 	// cur remembers the last repository looked up: keys come grouped by repository.
@@ -135,43 +176,10 @@ func readFlat(v1 *bolt.Bucket, c *Catalog, in interner) error {
 			return nil
 		})
 	}
-	if err := each(bucketRevisions, false, func(r *Repo, name, _ []byte) error {
-		r.Manifests = append(r.Manifests, digest.Digest(in.bytes(name)))
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := each(bucketPinned, false, func(r *Repo, name, _ []byte) error {
-		r.Pinned = append(r.Pinned, digest.Digest(in.bytes(name)))
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := each(bucketTags, false, func(r *Repo, name, v []byte) error {
-		r.Tags[string(name)] = digest.Digest(in.bytes(v))
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := each(bucketRemoved, true, func(r *Repo, name, v []byte) error {
-		if r.Removed == nil {
-			r.Removed = map[string]digest.Digest{}
+	for _, fr := range flatRecords {
+		if err := each(fr.name, fr.optional, func(r *Repo, name, v []byte) error { return fr.add(r, name, v, in) }); err != nil {
+			return err
 		}
-		r.Removed[string(name)] = digest.Digest(v)
-		return nil
-	}); err != nil {
-		return err
 	}
-	// referrers/ exists in catalogs that hold referrers.
-	return each(bucketReferrers, true, func(r *Repo, name, v []byte) error {
-		rr := &ReferrerRecord{}
-		if err := json.Unmarshal(v, rr); err != nil {
-			return fmt.Errorf("%v: %w", err, ErrFormat)
-		}
-		if r.Referrers == nil {
-			r.Referrers = map[digest.Digest]*ReferrerRecord{}
-		}
-		r.Referrers[digest.Digest(name)] = rr
-		return nil
-	})
+	return nil
 }

@@ -8,8 +8,11 @@ import "github.com/opencontainers/go-digest"
 // of a decoded catalog. It lives only while the catalog is read.
 type interner map[string]string
 
-// bytes returns the string of b, the copy kept if there is one.
+// bytes returns the string of b, the copy kept if there is one; a nil interner keeps none.
 func (in interner) bytes(b []byte) string {
+	if in == nil {
+		return string(b)
+	}
 	if s, ok := in[string(b)]; ok {
 		return s
 	}

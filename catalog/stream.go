@@ -113,52 +113,17 @@ func (s *Stream) Walk(fn func(repo *Catalog) error) (res WalkResult, err error) 
 	}()
 	h := sha256.New()
 	var removals []Entry
-	kinds := []struct {
-		name []byte
-		add  func(r *Repo, name, v []byte) error
-	}{
-		{bucketRevisions, func(r *Repo, name, _ []byte) error {
-			r.Manifests = append(r.Manifests, digest.Digest(name))
-			return nil
-		}},
-		{bucketPinned, func(r *Repo, name, _ []byte) error {
-			r.Pinned = append(r.Pinned, digest.Digest(name))
-			return nil
-		}},
-		{bucketTags, func(r *Repo, name, v []byte) error {
-			r.Tags[string(name)] = digest.Digest(v)
-			return nil
-		}},
-		{bucketRemoved, func(r *Repo, name, v []byte) error {
-			if r.Removed == nil {
-				r.Removed = map[string]digest.Digest{}
-			}
-			r.Removed[string(name)] = digest.Digest(v)
-			return nil
-		}},
-		{bucketReferrers, func(r *Repo, name, v []byte) error {
-			rr := &ReferrerRecord{}
-			if err := json.Unmarshal(v, rr); err != nil {
-				return fmt.Errorf("%v: %w", err, ErrFormat)
-			}
-			if r.Referrers == nil {
-				r.Referrers = map[digest.Digest]*ReferrerRecord{}
-			}
-			r.Referrers[digest.Digest(name)] = rr
-			return nil
-		}},
-	}
 	type cursor struct {
 		c       *bolt.Cursor
 		k, v    []byte
 		prev    []byte
 		name    []byte
-		addFunc func(r *Repo, name, v []byte) error
+		addFunc func(r *Repo, name, v []byte, in interner) error
 	}
 	var curs []*cursor
-	for _, kd := range kinds {
-		if b := s.v1.Bucket(kd.name); b != nil {
-			cu := &cursor{c: b.Cursor(), name: kd.name, addFunc: kd.add}
+	for _, fr := range flatRecords {
+		if b := s.v1.Bucket(fr.name); b != nil {
+			cu := &cursor{c: b.Cursor(), name: fr.name, addFunc: fr.add}
 			cu.k, cu.v = cu.c.First()
 			curs = append(curs, cu)
 		}
@@ -198,7 +163,7 @@ func (s *Stream) Walk(fn func(repo *Catalog) error) (res WalkResult, err error) 
 				if err := ascending(&cu.prev, cu.k); err != nil {
 					return res, fmt.Errorf("%s: %w", cu.name, err)
 				}
-				if err := cu.addFunc(r, n, cu.v); err != nil {
+				if err := cu.addFunc(r, n, cu.v, nil); err != nil {
 					return res, fmt.Errorf("%s %q: %w", cu.name, cu.k, err)
 				}
 				cu.k, cu.v = cu.c.Next()
