@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
-
-	"github.com/opencontainers/go-digest"
 
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
@@ -184,74 +181,4 @@ func packStage(ctx context.Context, out, stage string, src layout.Source, refs [
 		return nil, rerr
 	}
 	return c, err
-}
-
-// CopyFilesOptions tune CopyFiles.
-type CopyFilesOptions struct {
-	// Images selects the images to copy; nil means every image of the bundles.
-	Images *layout.Selection
-	// Unpack tunes the unpacking into the stage (Begin, Progress); Copy the copy from there.
-	Unpack UnpackOptions
-	Copy   layout.CopyOptions
-	// Stage is the registry storage the bundles are unpacked into first; empty means a
-	// directory under the system's temporary directory named after the bundles' ids. It is
-	// kept when the copy fails (running it again reuses what is there) and removed after.
-	Stage string
-}
-
-// CopyFiles copies the images of bundles (a base and its patches, in order) into dst, a sink
-// such as a live registry: they are unpacked (verified) into the stage, then copied from
-// there. It returns how many images were copied.
-func CopyFiles(ctx context.Context, paths []string, dst layout.Sink, opt CopyFilesOptions) (int, error) {
-	cats, known, err := readCatalogs(paths)
-	if err != nil {
-		return 0, err
-	}
-	if len(cats) > 0 && cats[0].Additive() {
-		c := cats[0]
-		// The stage starts empty: a format-4 patch there would be only what it adds.
-		return 0, fmt.Errorf("%s is a patch recording only what it adds to its bases (first %s, %s); give its base first: %w",
-			paths[0], c.Bases[0].Name, c.Bases[0].ID, layout.ErrNotFound)
-	}
-	var ids string
-	var first []layout.Ref
-	for _, c := range cats {
-		ids += c.Meta.ID + "\n"
-		if es := c.Entries(); first == nil && len(es) > 0 {
-			first = []layout.Ref{es[0].Ref()}
-		}
-	}
-	if err := layout.CheckAccess(nil, dst, first); err != nil {
-		return 0, err
-	}
-	stage := opt.Stage
-	if stage == "" {
-		stage = filepath.Join(os.TempDir(), "bale-stage-"+digest.FromString(ids).Encoded()[:16])
-	}
-	st := registry.New(stage)
-	uo := opt.Unpack
-	uo.NoSync = true
-	if _, err := unpackCatalogs(ctx, paths, cats, known, st, uo); err != nil {
-		return 0, fmt.Errorf("unpacking into %s (kept for the next run): %w", stage, err)
-	}
-	src, err := registry.Open(stage)
-	if err != nil {
-		return 0, err
-	}
-	var refs []layout.Ref
-	copyOpt := opt.Copy
-	if opt.Images != nil {
-		refs, err = opt.Images.Expand(src)
-	} else {
-		refs, err = src.Refs()
-		copyOpt.AllTags = true
-	}
-	if err != nil {
-		return 0, err
-	}
-	n, err := layout.CopyWith(ctx, src, dst, refs, copyOpt)
-	if err != nil {
-		return n, fmt.Errorf("%w (the unpacked images are kept in %s: running the same command again goes on from there)", err, stage)
-	}
-	return n, os.RemoveAll(stage)
 }

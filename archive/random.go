@@ -167,8 +167,13 @@ func (b *Bundle) checkHeader(d digest.Digest, start, size int64) error {
 			err = fmt.Errorf("the member at that place is %s of %d bytes", hdr.Name, hdr.Size)
 		}
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrBundle): // a damaged frame: it says so, and wraps ErrBundle
+		err = fmt.Errorf("blob %s: reading its tar header: %w", d, err)
+	case err != nil:
 		err = fmt.Errorf("blob %s is not where the catalog lays it out: %v: %w", d, err, ErrBundle)
+	}
+	if err != nil {
 		b.checked.Store(d, err)
 		return err
 	}

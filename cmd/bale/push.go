@@ -32,8 +32,11 @@ index is put only once every manifest it names is there.
 Several images go at once, and --jobs blobs of each. Retries with backoff on 429, 5xx and
 dropped connections; a push that failed, run again, skips what is there.
 
-Bundles are first unpacked, verified, into registry storage under the temporary directory
-(--stage DIR to choose), which is removed after the push and kept if it fails.
+Bundles are read in place, as bale serve reads them: nothing is unpacked or staged on disk.
+Each blob is decompressed from the frames that hold it and checked against its digest as it
+is sent; a blob that does not match fails its image before its manifest or tag is put, and
+the push exits non-zero. Signed bundles (--key, --keyless-*) are checked before anything is
+sent.
 
 Credentials and TLS as in skopeo: --dest-creds USER:PASS, --dest-authfile FILE (default
 ~/.docker/config.json, $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json),
@@ -46,7 +49,7 @@ Example (the site side of an installer):
 		Flags: append(append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "images", Aliases: []string{"i"}, Usage: "push only the images listed in `FILE|DIR` (repeatable; format as in bale pack)"},
 			&cli.StringSliceFlag{Name: "platform", Usage: "keep only `OS/ARCH[/VARIANT]` of multi-arch images: once, the tag points at that platform's manifest; several times, the index is kept byte for byte (same digest) with only those platforms' images (a sparse index)"},
-			&cli.StringFlag{Name: "stage", Usage: "unpack bundles into `DIR` first (default: under the temporary directory)"},
+			&cli.StringFlag{Name: "stage", Hidden: true, Usage: "no longer used: bundles are pushed in place"},
 			jobsFlag,
 			quietFlag,
 			imageKeyFlag,
@@ -104,50 +107,36 @@ Example (the site side of an installer):
 					}
 				}
 			}
+			if cx.IsSet("stage") {
+				fmt.Fprintf(cx.App.ErrWriter, "note: --stage is no longer used: bale push reads bundles in place\n")
+			}
 			if src == nil {
-				// Each bundle's own signatures, then its images': refused, nothing is pushed.
+				// Each bundle's own signatures before anything is read; then, read in place
+				// (a base and its patches as one source), its images' signatures below.
 				if err := checkBundleTrust(cx, cx.App.ErrWriter, bundles); err != nil {
 					return err
 				}
-				if err := checkBundleSignatures(cx, bundles); err != nil {
+				s, err := archive.OpenSource(cx.Context, bundles)
+				if err != nil {
 					return err
 				}
+				defer s.Close()
+				src = s
 			}
 			start := time.Now()
-			var n int
-			if src != nil {
-				var refs []layout.Ref
-				if refs, err = expandImages(sel, src); err != nil {
-					return err
-				}
-				if err := checkImageSignatures(cx, src, refs); err != nil {
-					return err
-				}
-				t := tracker(cx, "push")
-				copyOpt := copyProgress(t, platform)
-				copyOpt.Referrers = refOpt
-				n, err = layout.CopyWith(cx.Context, progress.Source(src, t), dst, refs, copyOpt)
-				t.Finish(err == nil)
-			} else {
-				ut := tracker(cx, "unpack")
-				var pt *progress.Tracker
-				opt := archive.CopyFilesOptions{Images: sel, Stage: cx.String("stage")}
-				begin, step := blobProgress(ut)
-				opt.Unpack.Begin, opt.Unpack.Progress = begin, func(d layout.Descriptor, _ bool) { step(d.Digest, d.Size) }
-				opt.Copy = layout.CopyOptions{
-					Platforms: platform,
-					Referrers: refOpt,
-					Begin: func(images int, bytes int64) {
-						ut.Finish(true)
-						pt = tracker(cx, "push")
-						pt.SetTotal(images, bytes)
-					},
-					Image: func(ref layout.Ref, img *layout.Image) func(error) { return pt.Start(ref.String(), img.Size()).Done },
-				}
-				n, err = archive.CopyFiles(cx.Context, bundles, dst, opt)
-				ut.Finish(err == nil)
-				pt.Finish(err == nil)
+			refs, err := expandImages(sel, src)
+			if err != nil {
+				return err
 			}
+			// Refused: nothing is pushed.
+			if err := checkImageSignatures(cx, src, refs); err != nil {
+				return err
+			}
+			t := tracker(cx, "push")
+			copyOpt := copyProgress(t, platform)
+			copyOpt.Referrers = refOpt
+			n, err := layout.CopyWith(cx.Context, progress.Source(src, t), dst, refs, copyOpt)
+			t.Finish(err == nil)
 			if err != nil {
 				return err
 			}

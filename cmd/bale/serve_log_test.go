@@ -87,6 +87,14 @@ func TestServeLogsDamage(t *testing.T) {
 // seek table, read here by the format's spec) that holds the tar header of member.
 func damageHeaderFrame(t *testing.T, bundle, member string) {
 	t.Helper()
+	damageMemberFrame(t, bundle, member, func(dataOff, _ int64) int64 { return dataOff - 512 }) // the last block of its header
+}
+
+// damageMemberFrame flips a byte in the middle of the zstd frame of bundle that holds the
+// offset of the decompressed tar stream that at returns, given where member's data starts
+// and its size.
+func damageMemberFrame(t *testing.T, bundle, member string, at func(dataOff, size int64) int64) {
+	t.Helper()
 	raw, err := os.ReadFile(bundle)
 	if err != nil {
 		t.Fatal(err)
@@ -99,18 +107,17 @@ func damageHeaderFrame(t *testing.T, bundle, member string) {
 	defer zr.Close()
 	cr := &countReader{r: zr}
 	tr := tar.NewReader(cr)
-	var dataOff int64 = -1
+	var off int64 = -1
 	for {
 		h, err := tr.Next()
 		if err != nil {
 			t.Fatalf("no member %s in %s: %v", member, bundle, err)
 		}
 		if h.Name == member {
-			dataOff = cr.n
+			off = at(cr.n, h.Size)
 			break
 		}
 	}
-	headerOff := dataOff - 512 // the last block of its header
 	// The seek table: footer (frames uint32, descriptor byte, magic), entries (comp, raw uint32).
 	foot := raw[len(raw)-9:]
 	if binary.LittleEndian.Uint32(foot[5:]) != 0x8F92EAB1 {
@@ -121,7 +128,7 @@ func damageHeaderFrame(t *testing.T, bundle, member string) {
 	var compOff, rawOff int64
 	for i := range n {
 		comp, size := int64(binary.LittleEndian.Uint32(entries[8*i:])), int64(binary.LittleEndian.Uint32(entries[8*i+4:]))
-		if headerOff >= rawOff && headerOff < rawOff+size {
+		if off >= rawOff && off < rawOff+size {
 			raw[compOff+comp/2] ^= 0xff
 			if err := os.WriteFile(bundle, raw, 0o644); err != nil {
 				t.Fatal(err)
@@ -130,7 +137,7 @@ func damageHeaderFrame(t *testing.T, bundle, member string) {
 		}
 		compOff, rawOff = compOff+comp, rawOff+size
 	}
-	t.Fatalf("no frame holds offset %d", headerOff)
+	t.Fatalf("no frame holds offset %d", off)
 }
 
 // countReader counts the bytes read through it.
