@@ -3,18 +3,12 @@ package bundlesig
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
-	"github.com/sigstore/sigstore/pkg/signature"
-	"github.com/sigstore/sigstore/pkg/signature/options"
 
 	"github.com/bale-project/bale/layout/imagesig"
 )
@@ -102,9 +96,9 @@ func LoadTrust(o TrustOptions) (*Trust, error) {
 	return t, nil
 }
 
-// trustedKey is one public key a site trusts, with its verifiers: SHA-256 (as bale signs, and
-// cosign verify-blob checks), the key's own default (cosign sign-blob signs with P-384 over
-// SHA-384), and for Ed25519 pure and Ed25519ph (cosign's, with a transparency log).
+// trustedKey is one public key a site trusts, with a verifier for each hash it may have signed
+// with (imagesig.KeyVerifiers: SHA-256 as bale signs, the key's own default as cosign
+// sign-blob signs with P-384, Ed25519 pure and Ed25519ph).
 type trustedKey struct {
 	name        string // the file it came from
 	fingerprint string
@@ -117,28 +111,12 @@ func newTrustedKey(name string, pub crypto.PublicKey) (*trustedKey, error) {
 		return nil, fmt.Errorf("%w: %s: %w", imagesig.ErrKey, name, err)
 	}
 	k := &trustedKey{name: name, fingerprint: fp}
-	var verifiers []signature.Verifier
-	v, err := signature.LoadVerifier(pub, crypto.SHA256)
+	verifiers, err := imagesig.KeyVerifiers(pub)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", imagesig.ErrKey, name, err)
 	}
-	verifiers = append(verifiers, v)
-	if ec, ok := pub.(*ecdsa.PublicKey); ok && ec.Curve != elliptic.P256() {
-		if v, err = signature.LoadDefaultVerifier(pub); err == nil {
-			verifiers = append(verifiers, v)
-		}
-	}
-	if _, ok := pub.(ed25519.PublicKey); ok {
-		if v, err = signature.LoadDefaultVerifier(pub, options.WithED25519ph()); err == nil {
-			verifiers = append(verifiers, v)
-		}
-	}
 	for _, v := range verifiers {
-		// A bundle names its key by a hint only: every hint maps to this key, which either
-		// verifies the signature or not. A key has no validity period offline.
-		k.materials = append(k.materials, root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
-			return root.NewExpiringKey(v, time.Time{}, time.Time{}), nil
-		}))
+		k.materials = append(k.materials, imagesig.KeyMaterial(v))
 	}
 	return k, nil
 }

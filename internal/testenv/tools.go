@@ -256,6 +256,21 @@ func NewCosignKey(t testing.TB) *CosignKey {
 	return k
 }
 
+// ImportCosignKey makes a cosign key pair of the PEM private key at pemKey (cosign
+// import-key-pair): for keys generate-key-pair does not make, such as ECDSA P-384.
+func ImportCosignKey(t testing.TB, pemKey string) *CosignKey {
+	t.Helper()
+	dir := t.TempDir()
+	mustRunTool(t, toolHome(t), dir, cosignEnv, "cosign", "import-key-pair", "--key", pemKey, "--output-key-prefix", "imported")
+	k := &CosignKey{PrivateKey: filepath.Join(dir, "imported.key"), PublicKey: filepath.Join(dir, "imported.pub")}
+	for _, p := range []string{k.PrivateKey, k.PublicKey} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("cosign import-key-pair: %v", err)
+		}
+	}
+	return k
+}
+
 // Sign signs the image ref (HOST/REPO@DIGEST or :TAG, "docker://" allowed) with k, without
 // the transparency log; cosign stores the signature as tag sha256-<hex>.sig in the repository.
 func (k *CosignKey) Sign(t testing.TB, ref string) {
@@ -277,14 +292,14 @@ func (k *CosignKey) SignNewBundle(t testing.TB, ref string) {
 // VerifyNewBundle runs cosign verify --new-bundle-format of ref against k's public key: cosign
 // 2.6.1 does so with a key only given a trusted root, here one with no authorities, and
 // --insecure-ignore-tlog. It returns cosign's error with its output.
-func (k *CosignKey) VerifyNewBundle(t testing.TB, ref string) error {
+func (k *CosignKey) VerifyNewBundle(t testing.TB, ref string, flags ...string) error {
 	t.Helper()
 	home := toolHome(t)
 	root := filepath.Join(home, "trusted_root.json")
 	if err := os.WriteFile(root, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"verify", "--new-bundle-format", "--key", k.PublicKey, "--trusted-root", root, "--insecure-ignore-tlog"}, cosignRegistryFlags...)
+	args := append(append([]string{"verify", "--new-bundle-format", "--key", k.PublicKey, "--trusted-root", root, "--insecure-ignore-tlog"}, cosignRegistryFlags...), flags...)
 	_, err := runTool(t, home, "", cosignEnv, "cosign", append(args, toolRef(ref))...)
 	return err
 }
@@ -301,9 +316,9 @@ func (k *CosignKey) Attest(t testing.TB, ref, predicateFile, typ string) {
 // Verify runs cosign verify of ref against k's public key, ignoring the transparency log.
 // It returns cosign's error with its output (e.g. "no signatures found") instead of
 // failing the test.
-func (k *CosignKey) Verify(t testing.TB, ref string) error {
+func (k *CosignKey) Verify(t testing.TB, ref string, flags ...string) error {
 	t.Helper()
-	args := append([]string{"verify", "--key", k.PublicKey, "--insecure-ignore-tlog"}, cosignRegistryFlags...)
+	args := append(append([]string{"verify", "--key", k.PublicKey, "--insecure-ignore-tlog"}, cosignRegistryFlags...), flags...)
 	_, err := runTool(t, toolHome(t), "", cosignEnv, "cosign", append(args, toolRef(ref))...)
 	return err
 }

@@ -1,7 +1,6 @@
 package imagesig
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -64,7 +63,7 @@ func (k *Keys) checkSimpleSigning(src layout.Source, repo string, d digest.Diges
 		}
 		name := ""
 		for _, kk := range k.keys {
-			if kk.sig.VerifySignature(bytes.NewReader(sigBytes), bytes.NewReader(raw)) == nil {
+			if kk.verifySignature(sigBytes, raw) {
 				name = kk.name
 				break
 			}
@@ -141,7 +140,7 @@ func (k *Keys) checkBundle(src layout.Source, repo string, d digest.Digest, ref 
 	policy := verify.NewPolicy(verify.WithArtifactDigest("sha256", sum), verify.WithKey())
 	var why []string
 	for _, kk := range k.keys {
-		res, err := kk.bundles.Verify(&b, policy)
+		res, err := kk.verifyBundle(&b, policy)
 		if err != nil {
 			why = append(why, fmt.Sprintf("%s: %v", kk.name, err))
 			continue

@@ -23,16 +23,22 @@
 package imagesig
 
 import (
+	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/options"
 )
 
 // ErrKey marks a key file that cannot be used: unreadable, or no PEM public key.
@@ -45,12 +51,36 @@ type Keys struct {
 	keyless *keyless
 }
 
-// key is one trusted public key, as a verifier of simple-signing signatures and of sigstore
-// bundles.
+// key is one trusted public key, as verifiers of simple-signing signatures and of sigstore
+// bundles, one of each for every hash the key may have signed with (KeyVerifiers).
 type key struct {
 	name    string // the file it came from
-	sig     signature.Verifier
-	bundles *verify.Verifier
+	sigs    []signature.Verifier
+	bundles []*verify.Verifier
+}
+
+// verifySignature says whether sig is k's signature of payload under any of its hashes.
+func (k key) verifySignature(sig, payload []byte) bool {
+	for _, v := range k.sigs {
+		if v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(payload)) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// verifyBundle verifies b against policy with k under each of its hashes: the first result
+// that verifies, or every error.
+func (k key) verifyBundle(b *bundle.Bundle, policy verify.PolicyBuilder) (*verify.VerificationResult, error) {
+	var errs []error
+	for _, v := range k.bundles {
+		res, err := v.Verify(b, policy)
+		if err == nil {
+			return res, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
 }
 
 // LoadKeys reads PEM public keys (cosign.pub as cosign generate-key-pair writes it, or any PEM
@@ -89,23 +119,56 @@ func ReadPublicKey(path string) (crypto.PublicKey, error) {
 	return pub, nil
 }
 
-// parseKey makes the verifiers of public key pub, read from name. The hash is SHA-256,
-// as cosign's default for keys (ECDSA and RSA PKCS#1 v1.5; Ed25519 signs the message itself).
-func parseKey(name string, pub crypto.PublicKey) (key, error) {
+// KeyVerifiers are the verifiers of public key pub, one for each hash stock cosign may have
+// signed with: SHA-256 (cosign's default for keys, and what bale signs with; ECDSA and RSA
+// PKCS#1 v1.5), the key's own default where it differs (cosign sign and sign-blob sign with
+// P-384 over SHA-384 and P-521 over SHA-512; cosign verify then needs
+// --signature-digest-algorithm), and for Ed25519 pure and Ed25519ph (cosign's, with a
+// transparency log). Every one of them is a sound check of a signature by pub.
+func KeyVerifiers(pub crypto.PublicKey) ([]signature.Verifier, error) {
 	v, err := signature.LoadVerifier(pub, crypto.SHA256)
 	if err != nil {
-		return key{}, fmt.Errorf("%w: %s: %w", ErrKey, name, err)
+		return nil, err
 	}
-	// A bundle names its key by a hint only: every hint maps to this key, which either verifies
-	// the signature or not. No validity period, no timestamps: a key has neither offline.
-	tm := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
+	out := []signature.Verifier{v}
+	if ec, ok := pub.(*ecdsa.PublicKey); ok && ec.Curve != elliptic.P256() {
+		if v, err := signature.LoadDefaultVerifier(pub); err == nil {
+			out = append(out, v)
+		}
+	}
+	if _, ok := pub.(ed25519.PublicKey); ok {
+		if v, err := signature.LoadDefaultVerifier(pub, options.WithED25519ph()); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// KeyMaterial is trusted material holding only v, for sigstore-go's verifier: a bundle names
+// its key by a hint only, so every hint maps to v, which either verifies the signature or
+// not. A key has no validity period offline.
+func KeyMaterial(v signature.Verifier) root.TrustedMaterial {
+	return root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
 		return root.NewExpiringKey(v, time.Time{}, time.Time{}), nil
 	})
-	bv, err := verify.NewVerifier(tm, verify.WithNoObserverTimestamps())
+}
+
+// parseKey makes the verifiers of public key pub, read from name (KeyVerifiers).
+func parseKey(name string, pub crypto.PublicKey) (key, error) {
+	vs, err := KeyVerifiers(pub)
 	if err != nil {
 		return key{}, fmt.Errorf("%w: %s: %w", ErrKey, name, err)
 	}
-	return key{name: name, sig: v, bundles: bv}, nil
+	k := key{name: name, sigs: vs}
+	for _, v := range vs {
+		// No timestamps: a key has none offline.
+		bv, err := verify.NewVerifier(KeyMaterial(v), verify.WithNoObserverTimestamps())
+		if err != nil {
+			return key{}, fmt.Errorf("%w: %s: %w", ErrKey, name, err)
+		}
+		k.bundles = append(k.bundles, bv)
+	}
+	return k, nil
 }
 
 // Names are the files the keys came from, in the order given, and the keyless identity.
