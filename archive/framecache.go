@@ -11,7 +11,8 @@ import (
 )
 
 // Random access (OpenRandom, bale serve) decodes whole frames. However many readers there are,
-// the decoded frames the process holds stay within frameBudget bytes: a reader holds one frame
+// the decoded frames the process holds stay within its budget (frameBudget; bale serve, read by
+// many clients at once, raises it to ServeFrameMemory with SetFrameMemory): a reader holds one frame
 // at a time, from when it first reads from it until it has read past it (or seeks, or closes);
 // readers of the same frame share it; a frame no reader holds is kept, least recently used
 // first out, while there is room; a reader that needs a frame when there is none waits until a
@@ -20,9 +21,22 @@ import (
 // decode at once, with one zstd decoder and recycled buffers, so that serving many clients
 // costs no more memory than serving a few.
 const (
-	frameBudget = 32 << 20
+	frameBudget = 16 << 20
 	staleAfter  = time.Second
+	// ServeFrameMemory is the frame budget of bale serve: 16 clients pulling at once each hold
+	// a frame and find the frames others decoded (#19 goal 5).
+	ServeFrameMemory = 32 << 20
 )
+
+// SetFrameMemory sets the bytes of decoded frames this process keeps (16 MiB by default,
+// enough for copy and push, whose readers are few and mostly read on from where they are),
+// from now on: a lower budget lets idle frames go, a higher one keeps more.
+func SetFrameMemory(n int64) {
+	frames.mu.Lock()
+	frames.budget = n
+	frames.room.Broadcast()
+	frames.mu.Unlock()
+}
 
 // decodeSlots bounds the frames decoded at once (and so their compressed input buffers).
 var decodeSlots = min(runtime.GOMAXPROCS(0), 8)

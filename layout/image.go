@@ -19,6 +19,8 @@ type Image struct {
 	// Absent are the children of the indexes of the image that are not present (a sparse
 	// index: the index is kept byte for byte, with only some platforms' images).
 	Absent []Descriptor
+	// skel, when set, marks a skeleton CopyWith keeps until it writes the image (skeleton.go).
+	skel *skeleton
 }
 
 // MaxIndexDepth bounds how deep indexes may nest (an index whose children are indexes ...).

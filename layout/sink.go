@@ -146,15 +146,9 @@ type Resolved struct {
 // ResolveImages resolves every ref in src (every image of src when refs is empty); all the
 // images that are missing or unreadable are reported together in one *ImagesError.
 func ResolveImages(src Source, refs []Ref, platforms []Platform) ([]Resolved, error) {
-	if len(refs) == 0 {
-		all, err := src.Refs()
-		if err != nil {
-			return nil, err
-		}
-		if len(all) == 0 {
-			return nil, fmt.Errorf("the source holds no images: %w", ErrNotFound)
-		}
-		refs = all
+	refs, err := refsOrAll(src, refs)
+	if err != nil {
+		return nil, err
 	}
 	// Reads only, several at once: each is a few small files.
 	out := make([]Resolved, len(refs))
@@ -164,6 +158,29 @@ func ResolveImages(src Source, refs []Ref, platforms []Platform) ([]Resolved, er
 		out[i].Image, errs[i] = ResolveImage(src, refs[i], platforms)
 		return nil
 	})
+	if err := imagesError(refs, errs); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// refsOrAll is refs, or every image of src when refs is empty.
+func refsOrAll(src Source, refs []Ref) ([]Ref, error) {
+	if len(refs) > 0 {
+		return refs, nil
+	}
+	all, err := src.Refs()
+	if err != nil {
+		return nil, err
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("the source holds no images: %w", ErrNotFound)
+	}
+	return all, nil
+}
+
+// imagesError reports every ref whose err is set, in one *ImagesError; nil if none is.
+func imagesError(refs []Ref, errs []error) error {
 	var bad []ImageError
 	for i, err := range errs {
 		if err != nil {
@@ -171,9 +188,9 @@ func ResolveImages(src Source, refs []Ref, platforms []Platform) ([]Resolved, er
 		}
 	}
 	if len(bad) > 0 {
-		return nil, &ImagesError{Images: bad}
+		return &ImagesError{Images: bad}
 	}
-	return out, nil
+	return nil
 }
 
 // CopyOptions tune CopyWith.
@@ -201,7 +218,8 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 	if err := CheckAccess(src, dst, refs); err != nil {
 		return 0, err
 	}
-	images, err := ResolveImages(src, refs, opt.Platforms)
+	bs := &blobSizes{sizes: map[digest.Digest]sized{}}
+	images, err := resolveSkeletons(src, refs, opt.Platforms, bs)
 	if err != nil {
 		return 0, err
 	}
@@ -215,30 +233,29 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 	}
 	// Referrers named among refs (a bundle's, pushed) go after their subjects, as found ones do.
 	images, given := splitReferrers(MarkReferrers(images))
+	for i := range given { // whole: the referrers index lists their descriptors
+		if given[i].Image, err = whole(src, given[i], opt.Platforms); err != nil {
+			return 0, fmt.Errorf("%s: %w", given[i].Ref, err)
+		}
+	}
 	found, err := FindReferrers(src, append(slices.Clip(images), given...), opt.Referrers)
 	if err != nil {
 		return 0, err
 	}
 	found = append(given, found...)
 	if opt.Begin != nil {
-		seen := map[digest.Digest]bool{}
-		var bytes int64
-		for _, r := range append(slices.Clip(images), found...) {
-			for _, d := range r.Image.Descriptors() {
-				if !seen[d.Digest] {
-					seen[d.Digest] = true
-					bytes += d.Size
-				}
-			}
-		}
-		opt.Begin(len(images), bytes)
+		opt.Begin(len(images), bs.bytes(append(slices.Clip(images), found...)))
 	}
 	put := func(r Resolved) error {
+		img, err := whole(src, r, opt.Platforms)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.Ref, err)
+		}
 		end := func(error) {}
 		if opt.Image != nil {
-			end = opt.Image(r.Ref, r.Image)
+			end = opt.Image(r.Ref, img)
 		}
-		err := dst.PutImage(r.Ref, r.Image, src)
+		err = dst.PutImage(r.Ref, img, src)
 		end(err)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.Ref, err)

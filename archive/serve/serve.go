@@ -71,6 +71,7 @@ type View struct {
 // Open opens the bundles (a base, then its patches in order) as one view. Every blob a patch
 // expects must be carried by an earlier bundle of the list (archive.OpenSource).
 func Open(ctx context.Context, paths []string) (*View, error) {
+	archive.SetFrameMemory(archive.ServeFrameMemory)
 	s, err := archive.OpenSource(ctx, paths)
 	if err != nil {
 		return nil, err
