@@ -34,7 +34,10 @@ type Bundle struct {
 	table   *seekTable
 	rawOff  []int64                 // decompressed offset of each frame; rawOff[n] is the stream's length
 	blobs   map[digest.Digest]int64 // data offset of each carried blob in the tar stream
-	checked sync.Map                // digest -> error: the blob's tar header, once checked
+	// checked holds, by its data offset (a key that keeps no digest string alive), each blob
+	// whose tar header was checked, with the outcome.
+	checkMu sync.Mutex
+	checked map[int64]error
 }
 
 // OpenRandom opens the bundle at path (a file or a volume set) for random access: it reads
@@ -122,6 +125,16 @@ func (b *Bundle) layout(dbSize int64) (int64, error) {
 	return off + 2*tarBlock, nil
 }
 
+// setChecked records the outcome of checking the tar header of the blob whose data is at start.
+func (b *Bundle) setChecked(start int64, err error) {
+	b.checkMu.Lock()
+	defer b.checkMu.Unlock()
+	if b.checked == nil {
+		b.checked = map[int64]error{}
+	}
+	b.checked[start] = err
+}
+
 // Close releases the files, and the bundle's decoded frames.
 func (b *Bundle) Close() error {
 	if b.table != nil {
@@ -151,15 +164,17 @@ func (b *Bundle) OpenBlob(d digest.Digest) (io.ReadSeekCloser, int64, error) {
 // checkHeader checks, once per blob, that the tar header before start names d's member with
 // its size: the layout computed from the catalog is the bundle's.
 func (b *Bundle) checkHeader(d digest.Digest, start, size int64) error {
-	if v, ok := b.checked.Load(d); ok {
-		err, _ := v.(error)
+	b.checkMu.Lock()
+	err, ok := b.checked[start]
+	b.checkMu.Unlock()
+	if ok {
 		return err
 	}
 	name, _ := registry.PathFor(registry.BlobData{Digest: d})
 	var hbuf bytes.Buffer
 	tar.NewWriter(&hbuf).WriteHeader(memberHeader(name, 0o444, size, b.Catalog.Meta.Created.UTC().Truncate(time.Second)))
 	got := make([]byte, hbuf.Len())
-	_, err := b.readRaw(got, start-int64(hbuf.Len()))
+	_, err = b.readRaw(got, start-int64(hbuf.Len()))
 	if err == nil {
 		var hdr *tar.Header
 		hdr, err = tar.NewReader(bytes.NewReader(got)).Next()
@@ -174,10 +189,10 @@ func (b *Bundle) checkHeader(d digest.Digest, start, size int64) error {
 		err = fmt.Errorf("blob %s is not where the catalog lays it out: %v: %w", d, err, ErrBundle)
 	}
 	if err != nil {
-		b.checked.Store(d, err)
+		b.setChecked(start, err)
 		return err
 	}
-	b.checked.Store(d, nil)
+	b.setChecked(start, nil)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"crypto/sha256"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -36,10 +37,20 @@ type links struct {
 	repos  map[string]*sync.RWMutex
 }
 
-// linkKey is one blob or manifest in one repository.
-type linkKey struct {
-	repo string // the repository's full name, HOST/PATH
-	d    digest.Digest
+// linkKey is one blob or manifest in one repository (its full name, HOST/PATH): the sha256 of
+// both, so that the set of what a run made present, an entry for each blob and manifest of
+// each repository of a release, holds neither name (#19).
+type linkKey [sha256.Size]byte
+
+// keyOf is the linkKey of d in repo.
+func keyOf(repo string, d digest.Digest) linkKey {
+	h := sha256.New()
+	h.Write([]byte(repo))
+	h.Write([]byte{0})
+	h.Write([]byte(d))
+	var k linkKey
+	h.Sum(k[:0])
+	return k
 }
 
 func newLinks() *links {
@@ -49,7 +60,7 @@ func newLinks() *links {
 // once runs work to make d present in repo, unless this run has done it already; a caller
 // that finds another doing it waits for that to end, and tries itself if that failed.
 func (l *links) once(repo string, d digest.Digest, work func() error) error {
-	k := linkKey{repo, d}
+	k := keyOf(repo, d)
 	return l.flight.Do(k, func() bool { return l.isDone(k) }, func() error {
 		if err := work(); err != nil {
 			return err

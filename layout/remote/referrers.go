@@ -50,7 +50,7 @@ func (r *Registry) Referrers(repo string, d digest.Digest) ([]layout.Descriptor,
 // fallback off) and records whether the registry has the API; ok is false when it does not.
 func (r *Registry) askReferrers(nr name.Repository, d digest.Digest) (descs []layout.Descriptor, ok bool, err error) {
 	ref := nr.Digest(d.String())
-	idx, err := ggcr.Referrers(ref, ggcr.Reuse(r.puller), ggcr.WithContext(r.ctx))
+	idx, err := ggcr.Referrers(ref, ggcr.Reuse(r.cl.forRepo(nr.Name()).puller), ggcr.WithContext(r.ctx))
 	var te *transport.Error
 	var ue *url.Error
 	switch {
@@ -106,7 +106,7 @@ func (r *Registry) TagReferrers(repo string, subject digest.Digest, refs []layou
 	}
 	tag := nr.Tag(layout.ReferrersTag(subject))
 	var old *layout.Manifest
-	desc, err := r.puller.Get(r.ctx, tag)
+	desc, err := r.cl.forRepo(nr.Name()).puller.Get(r.ctx, tag)
 	var te *transport.Error
 	switch {
 	case err == nil:

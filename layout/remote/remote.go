@@ -65,10 +65,9 @@ type Registry struct {
 	jobs   int
 	ctx    context.Context
 	nopts  []name.Option
-	puller *ggcr.Puller
-	pusher *ggcr.Pusher
-	pushed *blobs // what this run has pushed, for mounts and to push each blob once
-	links  *links // what this run made present in each repository, and who may write links when
+	cl     *clients // go-containerregistry's Puller and Pusher, renewed (clients.go)
+	pushed *blobs   // what this run has pushed, for mounts and to push each blob once
+	links  *links   // what this run made present in each repository, and who may write links when
 	// manifests holds the bytes ReadManifest fetched and verified, by digest, so that copying
 	// an image does not GET its manifests a second time.
 	manifests sync.Map
@@ -127,18 +126,24 @@ func Open(spec string, o Options) (*Registry, error) {
 		ggcr.WithJobs(jobs), ggcr.WithUserAgent("bale")}
 	// Referrers come from the API only; the tag schema is read from the tag list (see
 	// Referrers), so that a registry is asked at most once per manifest.
-	puller, err := ggcr.NewPuller(append(opts, ggcr.WithReferrersTagFallback(false))...)
+	cl, err := newClients(func() (*clientGen, error) {
+		puller, err := ggcr.NewPuller(append(opts, ggcr.WithReferrersTagFallback(false))...)
+		if err != nil {
+			return nil, err
+		}
+		// Every blob an image has is pushed, a non-distributable layer's too (bale carries it
+		// when the source has it): go-containerregistry would skip it silently, and the
+		// manifest, whose layer names urls, would then be accepted without it.
+		pusher, err := ggcr.NewPusher(append(opts, ggcr.WithNondistributable)...)
+		if err != nil {
+			return nil, err
+		}
+		return &clientGen{puller: puller, pusher: pusher, repos: map[string]bool{}}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	// Every blob an image has is pushed, a non-distributable layer's too (bale carries it when
-	// the source has it): go-containerregistry would skip it silently, and the manifest, whose
-	// layer names urls, would then be accepted without it.
-	pusher, err := ggcr.NewPusher(append(opts, ggcr.WithNondistributable)...)
-	if err != nil {
-		return nil, err
-	}
-	return &Registry{host: host, prefix: prefix, jobs: jobs, ctx: ctx, nopts: nopts, puller: puller, pusher: pusher,
+	return &Registry{host: host, prefix: prefix, jobs: jobs, ctx: ctx, nopts: nopts, cl: cl,
 		pushed: newBlobs(), links: newLinks(), spec: Scheme + strings.TrimSuffix(rest, "/"), flag: cmp.Or(o.Flags, "src"), keys: keys, tr: tr}, nil
 }
 
@@ -159,7 +164,7 @@ func (r *Registry) Check(repo string, push bool) error {
 	if push {
 		err = ggcr.CheckPushPermission(nr.Tag("latest"), r.keys, r.tr)
 	} else {
-		_, err = r.puller.Lister(r.ctx, nr) // the first page of tags only
+		_, err = r.cl.forRepo(nr.Name()).puller.Lister(r.ctx, nr) // the first page of tags only
 	}
 	if err == nil || errors.Is(r.explain(err), layout.ErrNotFound) {
 		return nil

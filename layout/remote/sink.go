@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +70,7 @@ func (r *Registry) PutImage(ref layout.Ref, img *layout.Image, src layout.Source
 // link again, which an index naming m, put meanwhile, would find empty.
 func (r *Registry) putTag(nr name.Repository, tag string, m *layout.Manifest) error {
 	return r.links.tagging(nr.String(), func() error {
-		if err := r.pusher.Put(r.ctx, nr.Tag(tag), rawManifest{m}); err != nil {
+		if err := r.cl.forRepo(nr.Name()).pusher.Put(r.ctx, nr.Tag(tag), rawManifest{m}); err != nil {
 			return r.explain(fmt.Errorf("tagging manifest %s as %s: %w", m.Digest, nr.Tag(tag), err))
 		}
 		return nil
@@ -129,10 +130,11 @@ func (r *Registry) putManifest(nr name.Repository, m *layout.Manifest) error {
 // copy that every later push leaves as it is and every pull of it fails on.
 func (r *Registry) sendManifest(nr name.Repository, m *layout.Manifest) error {
 	ref := nr.Digest(m.Digest.String())
-	if err := r.pusher.Put(r.ctx, ref, rawManifest{m}); err != nil {
+	cl := r.cl.forRepo(nr.Name())
+	if err := cl.pusher.Put(r.ctx, ref, rawManifest{m}); err != nil {
 		return r.explain(fmt.Errorf("pushing manifest %s to %s: %w", m.Digest, ref, err))
 	}
-	desc, err := r.puller.Head(r.ctx, ref)
+	desc, err := cl.puller.Head(r.ctx, ref)
 	var te *transport.Error
 	var why string
 	switch {
@@ -175,7 +177,7 @@ func (r *Registry) placeBlob(nr name.Repository, repo string, d layout.Descripto
 	}
 	err := r.upload(nr, repo, d, src, first, from)
 	if first {
-		from.done(err)
+		r.pushed.done(from, err)
 	}
 	return err
 }
@@ -185,7 +187,8 @@ func (r *Registry) placeBlob(nr name.Repository, repo string, d layout.Descripto
 func (r *Registry) upload(nr name.Repository, repo string, d layout.Descriptor, src layout.Source, first bool, from *blobPush) error {
 	ref := nr.Digest(d.Digest.String())
 	broken := false // the registry fails to say whether it has the blob
-	if l, err := r.puller.Layer(r.ctx, ref); err == nil {
+	cl := r.cl.forRepo(nr.Name())
+	if l, err := cl.puller.Layer(r.ctx, ref); err == nil {
 		if ex, ok := l.(interface{ Exists() (bool, error) }); ok {
 			there, err := ex.Exists()
 			if err == nil && there {
@@ -207,7 +210,7 @@ func (r *Registry) upload(nr name.Repository, repo string, d layout.Descriptor, 
 	if mount {
 		l = &ggcr.MountableLayer{Layer: l, Reference: from.repo.Digest(d.Digest.String())}
 	}
-	if err := r.pusher.Upload(r.ctx, nr, l); err != nil {
+	if err := cl.pusher.Upload(r.ctx, nr, l); err != nil {
 		return r.explain(fmt.Errorf("pushing blob %s to %s: %w", d.Digest, nr, err))
 	}
 	if mount {
@@ -240,33 +243,71 @@ func (r *Registry) count(n *int, bytes int64) {
 	r.stats.Bytes += bytes
 }
 
-// blobs records, per digest, the first push of this run.
+// blobs records, per digest, the first push of this run: while it runs, its blobPush, which
+// the others wait on; once it succeeded, only the repository it went to (an index into repos),
+// so that what a push of a whole release remembers is about 50 bytes a blob (#19).
 type blobs struct {
-	mu sync.Mutex
-	m  map[string]*blobPush
+	mu      sync.Mutex
+	running map[blobKey]*blobPush
+	pushed  map[blobKey]uint32 // index into repos
+	repos   []name.Repository
+	repoIdx map[string]uint32
 }
 
+// blobKey is a blob's digest as a fixed-size key (its sha256), which keeps no digest string
+// of an image pushed long ago alive.
+type blobKey [sha256.Size]byte
+
+// blobPush is the first push of a blob in this run.
 type blobPush struct {
+	key  blobKey
 	repo name.Repository
 	fin  chan struct{}
 	err  error
 }
 
-func newBlobs() *blobs { return &blobs{m: map[string]*blobPush{}} }
+func newBlobs() *blobs {
+	return &blobs{running: map[blobKey]*blobPush{}, pushed: map[blobKey]uint32{}, repoIdx: map[string]uint32{}}
+}
 
-// claim returns the push of d, and whether the caller makes it.
+// finished is the fin of a push that is complete.
+var finished = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// claim returns the push of d, and whether the caller makes it (and then calls b.done).
 func (b *blobs) claim(d layout.Descriptor, repo name.Repository) (bool, *blobPush) {
+	k := blobKey(sha256.Sum256([]byte(d.Digest)))
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if p, ok := b.m[d.Digest.String()]; ok {
+	if i, ok := b.pushed[k]; ok {
+		return false, &blobPush{key: k, repo: b.repos[i], fin: finished}
+	}
+	if p, ok := b.running[k]; ok {
 		return false, p
 	}
-	p := &blobPush{repo: repo, fin: make(chan struct{})}
-	b.m[d.Digest.String()] = p
+	p := &blobPush{key: k, repo: repo, fin: make(chan struct{})}
+	b.running[k] = p
 	return true, p
 }
 
-func (p *blobPush) done(err error) { p.err = err; close(p.fin) }
+// done ends the first push p with err: waiters go on; a success is remembered by its
+// repository only, a failure as it is (the blob's later pushes fail the same way).
+func (b *blobs) done(p *blobPush, err error) {
+	b.mu.Lock()
+	if err == nil {
+		name := p.repo.String()
+		i, ok := b.repoIdx[name]
+		if !ok {
+			i = uint32(len(b.repos))
+			b.repos = append(b.repos, p.repo)
+			b.repoIdx[name] = i
+		}
+		b.pushed[p.key] = i
+		delete(b.running, p.key)
+	}
+	b.mu.Unlock()
+	p.err = err
+	close(p.fin)
+}
 
 // wait waits for the first push; if it failed, the caller's push fails the same way.
 func (p *blobPush) wait() error {

@@ -25,7 +25,7 @@ func (r *Registry) Refs() ([]layout.Ref, error) {
 	if err != nil {
 		return nil, err
 	}
-	repos, err := r.puller.Catalog(r.ctx, reg)
+	repos, err := r.cl.forRepo("").puller.Catalog(r.ctx, reg)
 	if err != nil {
 		return nil, r.explain(fmt.Errorf("listing the repositories of %s (GET /v2/_catalog; without it, name the images with --images): %w", r.spec, err))
 	}
@@ -66,7 +66,7 @@ func (r *Registry) Resolve(ref layout.Ref) (digest.Digest, error) {
 	if err != nil {
 		return "", err
 	}
-	desc, err := r.puller.Head(r.ctx, nref)
+	desc, err := r.cl.forRepo(nref.Context().Name()).puller.Head(r.ctx, nref)
 	if err != nil {
 		return "", r.explain(fmt.Errorf("%s: %w", nref, err))
 	}
@@ -87,7 +87,7 @@ func (r *Registry) ReadManifest(repo string, d digest.Digest) (*layout.Manifest,
 		return nil, err
 	}
 	ref := nr.Digest(d.String())
-	desc, err := r.puller.Get(r.ctx, ref)
+	desc, err := r.cl.forRepo(nr.Name()).puller.Get(r.ctx, ref)
 	if err != nil {
 		return nil, r.explain(fmt.Errorf("%s: %w", ref, err))
 	}
@@ -115,13 +115,13 @@ func (r *Registry) OpenBlob(repo string, d layout.Descriptor) (io.ReadCloser, er
 		if raw, ok := r.manifests.Load(d.Digest); ok {
 			return io.NopCloser(bytes.NewReader(raw.([]byte))), nil
 		}
-		desc, err := r.puller.Get(r.ctx, ref)
+		desc, err := r.cl.forRepo(nr.Name()).puller.Get(r.ctx, ref)
 		if err != nil {
 			return nil, r.explain(fmt.Errorf("%s: %w", ref, err))
 		}
 		return io.NopCloser(bytes.NewReader(desc.Manifest)), nil
 	}
-	l, err := r.puller.Layer(r.ctx, ref)
+	l, err := r.cl.forRepo(nr.Name()).puller.Layer(r.ctx, ref)
 	if err != nil {
 		return nil, r.explain(fmt.Errorf("%s: %w", ref, err))
 	}
@@ -167,7 +167,7 @@ func (r *Registry) Tags(repo string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	tags, err := r.puller.List(r.ctx, nr)
+	tags, err := r.cl.forRepo(nr.Name()).puller.List(r.ctx, nr)
 	if err != nil {
 		return nil, r.explain(fmt.Errorf("listing the tags of %s: %w", nr, err))
 	}
