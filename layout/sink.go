@@ -146,6 +146,11 @@ type Resolved struct {
 // ResolveImages resolves every ref in src (every image of src when refs is empty); all the
 // images that are missing or unreadable are reported together in one *ImagesError.
 func ResolveImages(src Source, refs []Ref, platforms []Platform) ([]Resolved, error) {
+	return resolveKeeping(src, refs, platforms, nil)
+}
+
+// resolveKeeping is ResolveImages keeping keep(image) of each image; nil keeps it whole.
+func resolveKeeping(src Source, refs []Ref, platforms []Platform, keep func(*Image) *Image) ([]Resolved, error) {
 	refs, err := refsOrAll(src, refs)
 	if err != nil {
 		return nil, err
@@ -155,7 +160,11 @@ func ResolveImages(src Source, refs []Ref, platforms []Platform) ([]Resolved, er
 	errs := make([]error, len(refs))
 	par.Each(context.Background(), len(refs), par.Workers(), func(i int) error {
 		out[i].Ref = refs[i]
-		out[i].Image, errs[i] = ResolveImage(src, refs[i], platforms)
+		img, err := ResolveImage(src, refs[i], platforms)
+		if err == nil && keep != nil {
+			img = keep(img)
+		}
+		out[i].Image, errs[i] = img, err
 		return nil
 	})
 	if err := imagesError(refs, errs); err != nil {
@@ -219,7 +228,7 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 		return 0, err
 	}
 	bs := &blobSizes{sizes: map[digest.Digest]sized{}}
-	images, err := resolveSkeletons(src, refs, opt.Platforms, bs)
+	images, err := resolveKeeping(src, refs, opt.Platforms, bs.skeletonOf)
 	if err != nil {
 		return 0, err
 	}

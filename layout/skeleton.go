@@ -1,13 +1,10 @@
 package layout
 
 import (
-	"context"
 	"fmt"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
-
-	"github.com/bale-project/bale/internal/par"
 )
 
 // A skeleton is what CopyWith keeps of a resolved image until it writes it: the media type,
@@ -80,30 +77,6 @@ func (bs *blobSizes) bytes(images []Resolved) int64 {
 		}
 	}
 	return n
-}
-
-// resolveSkeletons is ResolveImages keeping only skeletons of the images.
-func resolveSkeletons(src Source, refs []Ref, platforms []Platform, bs *blobSizes) ([]Resolved, error) {
-	refs, err := refsOrAll(src, refs)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Resolved, len(refs))
-	errs := make([]error, len(refs))
-	par.Each(context.Background(), len(refs), par.Workers(), func(i int) error {
-		out[i].Ref = refs[i]
-		img, err := ResolveImage(src, refs[i], platforms)
-		if err != nil {
-			errs[i] = err
-			return nil
-		}
-		out[i].Image = bs.skeletonOf(img)
-		return nil
-	})
-	if err := imagesError(refs, errs); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // whole is the image r names, read again from src when r holds a skeleton of it; it must be
