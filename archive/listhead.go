@@ -120,14 +120,12 @@ func (lh *ListHead) find() error {
 // readHeader decodes the list member's tar header and its first line (the header), and no
 // more of it: its digest is computed when signatures need it (Hash) and by Rows.
 func (lh *ListHead) readHeader() error {
-	zr, err := zstd.NewReader(io.NewSectionReader(lh.ra, lh.start, lh.end-lh.start), headDecoder()...)
+	tr, hdr, closeZ, err := lh.member()
 	if err != nil {
 		return err
 	}
-	defer zr.Close()
-	tr := tar.NewReader(zr)
-	hdr, err := tr.Next()
-	if err != nil || hdr.Name != ListName || !isRegular(hdr) || hdr.Size <= 0 || hdr.Size > catalog.MaxListSize {
+	defer closeZ()
+	if hdr == nil || hdr.Name != ListName || !isRegular(hdr) || hdr.Size <= 0 || hdr.Size > catalog.MaxListSize {
 		return ErrNoListHead // not format 5, or damaged: the catalog path reads it
 	}
 	line, err := bufio.NewReader(tr).ReadBytes('\n')
@@ -143,6 +141,21 @@ func (lh *ListHead) readHeader() error {
 	}
 	lh.Header, lh.Size = h, hdr.Size
 	return nil
+}
+
+// member decodes from the list member's frame and reads the first tar header there: the
+// reader positioned at its data, and the header, nil when there is none to read (each caller
+// says what that means); close releases the decoder.
+func (lh *ListHead) member() (tr *tar.Reader, hdr *tar.Header, close func(), err error) {
+	zr, err := zstd.NewReader(io.NewSectionReader(lh.ra, lh.start, lh.end-lh.start), headDecoder()...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tr = tar.NewReader(zr)
+	if hdr, err = tr.Next(); err != nil {
+		hdr = nil
+	}
+	return tr, hdr, zr.Close, nil
 }
 
 // readSignatures reads the signature members that follow the list member, whose data ends at
@@ -180,14 +193,12 @@ func headDecoder() []zstd.DOption {
 // in turn (the header first) until fn returns errStopRows; it records the member's digest, or
 // requires the one an earlier pass recorded.
 func (lh *ListHead) pass(fn func(line []byte) error) error {
-	zr, err := zstd.NewReader(io.NewSectionReader(lh.ra, lh.start, lh.end-lh.start), headDecoder()...)
+	tr, hdr, closeZ, err := lh.member()
 	if err != nil {
 		return err
 	}
-	defer zr.Close()
-	tr := tar.NewReader(zr)
-	hdr, err := tr.Next()
-	if err != nil || hdr.Name != ListName || hdr.Size != lh.Size {
+	defer closeZ()
+	if hdr == nil || hdr.Name != ListName || hdr.Size != lh.Size {
 		return fmt.Errorf("the list member %s changed while it was read: %w", ListName, ErrBundle)
 	}
 	h := sha256.New()
