@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -80,14 +81,14 @@ func OpenRandom(ctx context.Context, path string) (*Bundle, error) {
 // a catalog member of dbSize bytes and the list and signature members its meta records, and returns the length of the tar stream.
 func (b *Bundle) layout(dbSize int64) (int64, error) {
 	c := b.Catalog
-	mtime := c.Meta.Created.UTC().Truncate(time.Second)
+	hl := headerLengths{mtime: c.Meta.Created.UTC().Truncate(time.Second)}
 	var off int64
 	member := func(name string, mode, size int64) (int64, error) {
-		var buf bytes.Buffer
-		if err := tar.NewWriter(&buf).WriteHeader(memberHeader(name, mode, size, mtime)); err != nil {
+		n, err := hl.of(name, mode, size)
+		if err != nil {
 			return 0, err
 		}
-		data := off + int64(buf.Len())
+		data := off + n
 		off = data + (size+tarBlock-1)/tarBlock*tarBlock
 		return data, nil
 	}
@@ -123,6 +124,47 @@ func (b *Bundle) layout(dbSize int64) (int64, error) {
 		}
 	}
 	return off + 2*tarBlock, nil
+}
+
+// headerLengths gives the length of the tar header Write puts before a member, asking
+// archive/tar once per shape of header: the length depends only on the name's length, where its
+// slashes (and NULs) are and whether it is ASCII (the USTAR split, or a PAX record), on the
+// mode and on whether the size fits USTAR's octal field (else on its digits), so names that differ in other bytes (the digests
+// of a bundle's blob and link members, most of them) share one answer.
+type headerLengths struct {
+	mtime time.Time
+	known map[string]int64
+	key   []byte
+}
+
+// of is the length of the header of member name of size bytes.
+func (h *headerLengths) of(name string, mode, size int64) (int64, error) {
+	h.key = h.key[:0]
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == '/' || c == 0 || c >= 0x80:
+			h.key = append(h.key, c)
+		default:
+			h.key = append(h.key, 'x')
+		}
+	}
+	big := 0 // digits of a size USTAR's octal field cannot hold (a PAX record)
+	if size >= 1<<33 {
+		big = len(strconv.FormatInt(size, 10))
+	}
+	h.key = fmt.Appendf(h.key, "|%o|%d", mode, big)
+	if n, ok := h.known[string(h.key)]; ok {
+		return n, nil
+	}
+	var buf bytes.Buffer
+	if err := tar.NewWriter(&buf).WriteHeader(memberHeader(name, mode, size, h.mtime)); err != nil {
+		return 0, err
+	}
+	if h.known == nil {
+		h.known = map[string]int64{}
+	}
+	h.known[string(h.key)] = int64(buf.Len())
+	return int64(buf.Len()), nil
 }
 
 // setChecked records the outcome of checking the tar header of the blob whose data is at start.
