@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -29,6 +30,9 @@ type Source struct {
 	media     map[digest.Digest]string                           // manifest -> media type
 	referrers map[layout.Ref]map[digest.Digest]layout.Descriptor // subject -> its referrers
 	created   time.Time                                          // of the newest bundle
+	tags      map[string][]string                                // repo -> its tags, sorted (Tags), made once
+	tagsOnce  sync.Once
+	ahead     aheadStore // blobs read ahead (ReadAhead)
 }
 
 var (
@@ -177,14 +181,23 @@ func (s *Source) Refs() ([]layout.Ref, error) {
 
 // Tags lists the tags of repo, sorted.
 func (s *Source) Tags(repo string) ([]string, error) {
-	var out []string
-	for r := range s.refs {
-		if r.Repo == repo && r.Tag != "" {
-			out = append(out, r.Tag)
+	return slices.Clone(s.tagIndex()[repo]), nil
+}
+
+// tagIndex is the tags of each repository, sorted, made on first use.
+func (s *Source) tagIndex() map[string][]string {
+	s.tagsOnce.Do(func() {
+		s.tags = map[string][]string{}
+		for r := range s.refs {
+			if r.Tag != "" {
+				s.tags[r.Repo] = append(s.tags[r.Repo], r.Tag)
+			}
 		}
-	}
-	slices.Sort(out)
-	return out, nil
+		for _, ts := range s.tags {
+			slices.Sort(ts)
+		}
+	})
+	return s.tags
 }
 
 // Resolve returns the manifest ref names: a tag's target, or a digest the bundles hold in
@@ -212,6 +225,13 @@ func (s *Source) ReadManifest(repo string, d digest.Digest) (*layout.Manifest, e
 	if b == nil || b.Catalog.Manifests[d] == nil {
 		return nil, fmt.Errorf("manifest %s of %s: %w", d, repo, layout.ErrNotFound)
 	}
+	if raw, ok := s.ahead.get(d); ok { // read ahead, and verified then
+		m, err := layout.ParseManifest(raw)
+		if err != nil {
+			return nil, fmt.Errorf("manifest %s of %s in %s: %w", d, repo, b.Path, err)
+		}
+		return m, nil
+	}
 	rc, size, err := b.OpenBlob(d)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s of %s in %s: %w", d, repo, b.Path, err)
@@ -236,6 +256,9 @@ func (s *Source) OpenBlob(repo string, d layout.Descriptor) (io.ReadCloser, erro
 	b := s.owner[d.Digest]
 	if b == nil {
 		return nil, fmt.Errorf("blob %s of %s: %w", d.Digest, repo, layout.ErrNotFound)
+	}
+	if data, ok := s.ahead.get(d.Digest); ok {
+		return aheadReader(data), nil
 	}
 	rc, _, err := b.OpenBlob(d.Digest)
 	if err != nil {
@@ -283,12 +306,7 @@ func (s *Source) Repositories() []string {
 }
 
 func (s *Source) hasTag(repo string) bool {
-	for r := range s.refs {
-		if r.Repo == repo && r.Tag != "" {
-			return true
-		}
-	}
-	return false
+	return len(s.tagIndex()[repo]) > 0
 }
 
 // HasRepository says whether any of the bundles records repo.
