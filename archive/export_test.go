@@ -56,3 +56,11 @@ func CatalogReused(path string, otherSum bool) (bool, error) {
 	}
 	return br.Catalog() == k.cat, nil
 }
+
+// BundleFrames is the number of frames b's seek table lists (0 without one).
+func BundleFrames(b *Bundle) int {
+	if b.table == nil {
+		return 0
+	}
+	return b.table.frames()
+}

@@ -158,7 +158,14 @@ func resolveKeeping(src Source, refs []Ref, platforms []Platform, keep func(*Ima
 	// Reads only, several at once: each is a few small files.
 	out := make([]Resolved, len(refs))
 	errs := make([]error, len(refs))
-	par.Each(context.Background(), len(refs), par.Workers(), func(i int) error {
+	tops := func(i int) ([]digest.Digest, int64) { // a manifest brings those below it
+		d, err := src.Resolve(refs[i])
+		if err != nil {
+			return nil, 0 // ResolveImage says why
+		}
+		return []digest.Digest{d}, 0
+	}
+	eachAhead(context.Background(), src, len(refs), par.Workers(), tops, func(i int) error {
 		out[i].Ref = refs[i]
 		img, err := ResolveImage(src, refs[i], platforms)
 		if err == nil && keep != nil {
@@ -272,7 +279,9 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 		return nil
 	}
 	var done atomic.Int64
-	err = par.Each(ctx, len(images), putWorkers(dst), func(i int) error {
+	err = eachAhead(ctx, src, len(images), putWorkers(dst), func(i int) ([]digest.Digest, int64) {
+		return bs.needs(images[i].Image)
+	}, func(i int) error {
 		if err := put(images[i]); err != nil {
 			return err
 		}
