@@ -84,6 +84,9 @@ func New(s *archive.Source) *View {
 	return &View{src: s}
 }
 
+// Source is the bundles served, as one source.
+func (v *View) Source() *archive.Source { return v.src }
+
 // Close closes the bundles.
 func (v *View) Close() error {
 	return v.src.Close()

@@ -77,6 +77,14 @@ func checkBundleSignatures(cx *cli.Context, bundles []string) error {
 		return err
 	}
 	defer src.Close()
+	return checkSourceSignatures(cx, src)
+}
+
+// checkSourceSignatures is checkBundleSignatures over bundles already open as src.
+func checkSourceSignatures(cx *cli.Context, src *archive.Source) error {
+	if !imageSigning(cx) {
+		return nil
+	}
 	var refs []layout.Ref
 	if cx.IsSet("images") {
 		sel, err := imagesFlag(cx)

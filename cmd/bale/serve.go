@@ -73,14 +73,14 @@ Examples:
 			if err := checkBundleTrust(cx, cx.App.ErrWriter, cx.Args().Slice()); err != nil {
 				return err
 			}
-			if err := checkBundleSignatures(cx, cx.Args().Slice()); err != nil {
-				return err // --image-key: an image without a valid signature is not served
-			}
 			view, err := serve.Open(cx.Context, cx.Args().Slice())
 			if err != nil {
 				return err
 			}
 			defer view.Close()
+			if err := checkSourceSignatures(cx, view.Source()); err != nil {
+				return err // --image-key: an image without a valid signature is not served
+			}
 			view.Log = log.New(cx.App.ErrWriter, "", log.LstdFlags) // one line per request the bundle fails
 			ln, err := net.Listen("tcp", cx.String("addr"))
 			if err != nil {
