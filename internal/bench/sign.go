@@ -18,9 +18,11 @@ const signTarget = 1.01
 // `bale pack --sign-key K` against `bale pack` (the pack row's run and one more), alternately,
 // the faster of two each; a note gives `bale sign` of the written bundle, a process of its
 // own, next to `bale --version` (a process start). sign-unpack is `bale unpack --key K.pub`
-// against `bale unpack` of the signed bundle, alternately, the faster of two each, and a note
-// the signature check alone (checkCost). The signature is removed after, so that the other
-// rows read B.tar.zst as they always did (pack --sign-key wrote the same bytes).
+// against `bale unpack` of the same bundle unsigned, alternately, the faster of two each, and
+// a note the signature check alone (checkCost). The signed bundle is S.tar.zst, removed after:
+// pack --sign-key writes its signature into the bundle (bale/signatures/1.sigstore.json), and
+// the other rows read B.tar.zst unsigned (serve and unpack refuse a signed bundle given no key,
+// and the s3 row compares B.tar.zst byte for byte).
 func (b *bench) sign() error {
 	if !b.packRun.ok() {
 		b.rows = append(b.rows, row{name: "sign-pack", bale: "n/a (bale pack failed)", ref: "–", ratio: "–", target: fmt.Sprintf("≤ %.2f", signTarget), result: "n/a"})
@@ -30,20 +32,20 @@ func (b *bench) sign() error {
 	if err != nil {
 		return fmt.Errorf("making the signing key: %w", err)
 	}
-	sig := b.bundle + ".sigstore.json"
-	defer os.Remove(sig)
-	defer b.drop(priv, pub)
+	signedPath := filepath.Join(b.work, "S.tar.zst")
+	sig := signedPath + ".sigstore.json" // bale sign's, beside it
+	defer b.drop(priv, pub, signedPath, sig)
 	pool := "registry:" + b.pool
 	plain, signed := b.packRun, (*run)(nil)
 	for i := 0; i < 2; i++ {
 		if i > 0 {
-			pr, err := b.timed([]string{b.pool}, []string{b.bundle, sig}, "", b.bale, "pack", "-o", b.bundle, pool)
+			pr, err := b.timed([]string{b.pool}, []string{b.bundle}, "", b.bale, "pack", "-o", b.bundle, pool)
 			if err != nil {
 				return err
 			}
 			plain = faster(plain, pr)
 		}
-		sr, err := b.timed([]string{b.pool}, []string{b.bundle, sig}, "", b.bale, "pack", "--sign-key", priv, "-o", b.bundle, pool)
+		sr, err := b.timed([]string{b.pool}, []string{signedPath, sig}, "", b.bale, "pack", "--sign-key", priv, "-o", signedPath, pool)
 		if err != nil {
 			return err
 		}
@@ -51,7 +53,7 @@ func (b *bench) sign() error {
 	}
 	var checks []error
 	if signed.ok() {
-		if v := execute(b.ctx, "", b.bale, "verify", "--key", pub, b.bundle); v.ok() {
+		if v := execute(b.ctx, "", b.bale, "verify", "--key", pub, signedPath); v.ok() {
 			b.note("check: `%s` ok", b.show(v))
 		} else {
 			checks = append(checks, fmt.Errorf("`%s`: %v: %s", b.show(v), v.err, v.tail()))
@@ -64,27 +66,22 @@ func (b *bench) sign() error {
 	if !signed.ok() {
 		return nil
 	}
-	if sr, vr := execute(b.ctx, "", b.bale, "sign", "--key", priv, b.bundle), execute(b.ctx, "", b.bale, "--version"); sr.ok() && vr.ok() && plain.ok() {
-		b.note("sign-pack: `bale sign --key` of the written B.tar.zst, a process of its own: %.3f s (`bale --version` alone: %.3f s), %.4f of the faster plain pack", sr.secs, vr.secs, sr.secs/plain.secs)
+	if sr, vr := execute(b.ctx, "", b.bale, "sign", "--key", priv, signedPath), execute(b.ctx, "", b.bale, "--version"); sr.ok() && vr.ok() && plain.ok() {
+		b.note("sign-pack: `bale sign --key` of the written S.tar.zst, a process of its own: %.3f s (`bale --version` alone: %.3f s), %.4f of the faster plain pack", sr.secs, vr.secs, sr.secs/plain.secs)
 	}
 
-	// unpack --key against unpack, alternately, the faster of two each; the plain unpack runs
-	// with the signature moved away (else it would check the signature it finds).
+	// unpack --key of the signed bundle against unpack of the unsigned one, alternately, the
+	// faster of two each.
 	var plainU, keyed *run
-	off := sig + ".off"
-	defer os.Remove(off)
 	for i := 0; i < 2; i++ {
 		for _, withKey := range []bool{false, true} {
 			argv := []string{b.bale, "unpack", "--to", "registry:" + b.unX, b.bundle}
-			from, to := sig, off
+			in := b.bundle
 			if withKey {
-				argv = []string{b.bale, "unpack", "--key", pub, "--to", "registry:" + b.unX, b.bundle}
-				from, to = off, sig
+				argv = []string{b.bale, "unpack", "--key", pub, "--to", "registry:" + b.unX, signedPath}
+				in = signedPath
 			}
-			if err := os.Rename(from, to); err != nil {
-				return err
-			}
-			ur, err := b.timed([]string{b.bundle}, []string{b.unX}, "", argv...)
+			ur, err := b.timed([]string{in}, []string{b.unX}, "", argv...)
 			if err != nil {
 				return err
 			}
@@ -107,25 +104,17 @@ func (b *bench) sign() error {
 	if keyed.ok() && plainU.ok() && plainU.cpu > 0 {
 		b.note("sign-unpack: CPU time (user+sys) of unpack %.2f s with --key, %.2f s without: %.3f", keyed.cpu, plainU.cpu, keyed.cpu/plainU.cpu)
 	}
-	b.checkCost(pub, sig, plainU)
+	b.checkCost(pub, signedPath, plainU)
 	return nil
 }
 
 // checkCost notes what the signature check alone costs, which the two unpacks' noise hides:
-// bale list (the catalog only) with --key against without (the signature moved away), the
-// faster of 3 runs each, and that difference over the plain unpack.
-func (b *bench) checkCost(pub, sig string, unpack *run) {
-	off := sig + ".off"
+// bale list (the catalog only) of the signed bundle with --key against list of the unsigned
+// one, the faster of 3 runs each, and that difference over the plain unpack.
+func (b *bench) checkCost(pub, signedPath string, unpack *run) {
 	var best [2]float64
 	for i := 0; i < 3; i++ {
-		for k, argv := range [][]string{{b.bale, "list", b.bundle}, {b.bale, "list", "--key", pub, b.bundle}} {
-			from, to := sig, off
-			if k == 1 {
-				from, to = off, sig
-			}
-			if os.Rename(from, to) != nil {
-				return
-			}
+		for k, argv := range [][]string{{b.bale, "list", b.bundle}, {b.bale, "list", "--key", pub, signedPath}} {
 			r := execute(b.ctx, "", argv...)
 			if !r.ok() {
 				b.note("`%s` failed: %v: %s", b.show(r), r.err, r.tail())
