@@ -17,12 +17,11 @@ import (
 // for most blobs of a few hundred bytes once the release has more frames than the frame cache
 // holds (#19: at 20,000 tags, 150 frames against 16). ReadAhead reads the small blobs of the
 // next images in the order the bundle holds them, each frame decoded once, and keeps them in
-// memory until the caller is done with them.
-// The largest blob read ahead is layout.AheadMaxBlob.
-const (
-	// aheadMemory bounds the bytes read ahead and not yet let go, whatever the callers ask.
-	aheadMemory = 32 << 20
-)
+// memory until the caller is done with them. The largest blob read ahead is
+// layout.AheadMaxBlob.
+
+// aheadMemory bounds the bytes read ahead and not yet let go, whatever the callers ask.
+const aheadMemory = 32 << 20
 
 var _ layout.AheadReader = (*Source)(nil)
 
@@ -112,8 +111,8 @@ func (a *aheadStore) let(ds []digest.Digest) {
 
 // ReadAhead reads the manifests and blobs of ds that the bundles carry, with for each manifest
 // the manifests below it, in the order the bundles hold them, and keeps those of at most
-// layout.AheadMaxBlob bytes (within aheadMemory in all) until done is called: ReadManifest and OpenBlob
-// answer them from memory meanwhile. Each was verified against its digest as it was read; one
+// layout.AheadMaxBlob bytes (within aheadMemory in all) until done is called: ReadManifest
+// and OpenBlob answer them from memory meanwhile. Each was verified against its digest as it was read; one
 // that fails is not kept, and its own read later fails as it would have.
 func (s *Source) ReadAhead(ds []digest.Digest) (done func()) {
 	type item struct {

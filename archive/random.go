@@ -127,10 +127,11 @@ func (b *Bundle) layout(dbSize int64) (int64, error) {
 }
 
 // headerLengths gives the length of the tar header Write puts before a member, asking
-// archive/tar once per shape of header: the length depends only on the name's length, where its
-// slashes (and NULs) are and whether it is ASCII (the USTAR split, or a PAX record), on the
-// mode and on whether the size fits USTAR's octal field (else on its digits), so names that differ in other bytes (the digests
-// of a bundle's blob and link members, most of them) share one answer.
+// archive/tar once per shape of header: the length depends only on the name's length, where
+// its slashes (and NULs) are and whether it is ASCII (the USTAR split, or a PAX record), on
+// the mode and on whether the size fits USTAR's octal field (else on its digits), so names
+// that differ in other bytes (the digests of a bundle's blob and link members, most of them)
+// share one answer.
 type headerLengths struct {
 	mtime time.Time
 	known map[string]int64
@@ -230,12 +231,8 @@ func (b *Bundle) checkHeader(d digest.Digest, start, size int64) error {
 	case err != nil:
 		err = fmt.Errorf("blob %s is not where the catalog lays it out: %v: %w", d, err, ErrBundle)
 	}
-	if err != nil {
-		b.setChecked(start, err)
-		return err
-	}
-	b.setChecked(start, nil)
-	return nil
+	b.setChecked(start, err)
+	return err
 }
 
 // readRaw reads len(p) bytes of the decompressed stream at off.
