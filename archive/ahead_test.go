@@ -18,9 +18,10 @@ import (
 // TestCopyReadsFramesOnce: a bundle of 256 small images whose blobs spread over several frames
 // (laid out by digest, so each image's manifest, config and layer lie in frames far apart),
 // copied image by image with room for two decoded frames, decodes each frame about once per
-// pass (the resolution, then the copy), not once per blob read: the source reads each
-// window of images ahead, in the order the bundle holds their blobs. The copy is whole and
-// verifies.
+// pass (the resolution, then the copy), not once per blob read: the source reads what all the
+// images need ahead, in the order the bundle holds it. With room in memory for less than that,
+// what is read ahead goes to a temporary file, still one pass, and nothing is left of it. The
+// copy is whole and verifies.
 func TestCopyReadsFramesOnce(t *testing.T) {
 	ctx := context.Background()
 	fx := newStoreFixture(t)
@@ -48,24 +49,43 @@ func TestCopyReadsFramesOnce(t *testing.T) {
 	if frames < 4 {
 		t.Fatalf("the bundle has %d frames; the test needs its blobs spread over more than the cache holds", frames)
 	}
-	restore := archive.SetFrameBudget(2*archive.FrameSize, time.Hour)
-	defer restore()
-	src, err := archive.OpenSource(ctx, []string{path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst := registry.New(filepath.Join(t.TempDir(), "dst"))
-	n, err := layout.CopyWith(ctx, src, dst, nil, layout.CopyOptions{})
-	if err != nil || n != 256 {
-		t.Fatalf("copied %d images, %v; want 256", n, err)
-	}
-	_, _, _, decodes := archive.FrameStats()
-	t.Logf("%d frames, %d decoded for 256 images", frames, decodes)
-	if decodes > 2*frames+2 {
-		t.Errorf("%d frames were decoded for a bundle of %d: a frame per blob read, not per pass", decodes, frames)
-	}
-	if _, errs := catalog.VerifySource(dst); len(errs) > 0 {
-		t.Errorf("the copy does not verify: %v", errs)
+	for _, tc := range []struct {
+		name   string
+		memory int64
+		spill  bool
+	}{
+		{"in memory", 32 << 20, false},
+		{"spilled", 256 << 10, true}, // a sixteenth of the layers
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			defer archive.SetAheadMemory(tc.memory)()
+			defer archive.SetFrameBudget(2*archive.FrameSize, time.Hour)()
+			src, err := archive.OpenSource(ctx, []string{path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			dst := registry.New(filepath.Join(t.TempDir(), "dst"))
+			n, err := layout.CopyWith(ctx, src, dst, nil, layout.CopyOptions{})
+			if err != nil || n != 256 {
+				t.Fatalf("copied %d images, %v; want 256", n, err)
+			}
+			if spilt := archive.AheadSpilt(src); (spilt > 0) != tc.spill {
+				t.Errorf("%d bytes read ahead went to the spill file; want some: %v", spilt, tc.spill)
+			}
+			_, _, _, decodes := archive.FrameStats()
+			t.Logf("%d frames, %d decoded for 256 images", frames, decodes)
+			if decodes > 2*frames+2 {
+				t.Errorf("%d frames were decoded for a bundle of %d: a frame per blob read, not per pass", decodes, frames)
+			}
+			if _, errs := catalog.VerifySource(dst); len(errs) > 0 {
+				t.Errorf("the copy does not verify: %v", errs)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("reading ahead left %s in TMPDIR", left[0].Name())
+			}
+		})
 	}
 }

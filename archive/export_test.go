@@ -15,6 +15,21 @@ func SetFrameBudget(budget int64, stale time.Duration) (restore func()) {
 	return func() { frames = old }
 }
 
+// SetAheadMemory makes ReadAhead keep at most n bytes in memory, for a test; the function it
+// returns puts the default back.
+func SetAheadMemory(n int64) (restore func()) {
+	old := aheadMemory
+	aheadMemory = n
+	return func() { aheadMemory = old }
+}
+
+// AheadSpilt is how many bytes s's ReadAhead has written to its spill file.
+func AheadSpilt(s *Source) int64 {
+	s.ahead.mu.Lock()
+	defer s.ahead.mu.Unlock()
+	return s.ahead.total
+}
+
 // FrameStats is what the frame cache has done: its budget, the most bytes of frames it held,
 // the readers waiting for room now, and the frames it decoded.
 func FrameStats() (budget, peak int64, waiting, decodes int) {

@@ -158,12 +158,12 @@ func resolveKeeping(src Source, refs []Ref, platforms []Platform, keep func(*Ima
 	// Reads only, several at once: each is a few small files.
 	out := make([]Resolved, len(refs))
 	errs := make([]error, len(refs))
-	tops := func(i int) ([]digest.Digest, int64) { // a manifest brings those below it
+	tops := func(i int) []digest.Digest { // a manifest brings those below it
 		d, err := src.Resolve(refs[i])
 		if err != nil {
-			return nil, 0 // ResolveImage says why
+			return nil // ResolveImage says why
 		}
-		return []digest.Digest{d}, 0
+		return []digest.Digest{d}
 	}
 	eachAhead(context.Background(), src, len(refs), par.Workers(), tops, func(i int) error {
 		out[i].Ref = refs[i]
@@ -279,8 +279,8 @@ func CopyWith(ctx context.Context, src Source, dst Sink, refs []Ref, opt CopyOpt
 		return nil
 	}
 	var done atomic.Int64
-	err = eachAhead(ctx, src, len(images), putWorkers(dst), func(i int) ([]digest.Digest, int64) {
-		return bs.needs(images[i].Image)
+	err = eachAhead(ctx, src, len(images), putWorkers(dst), func(i int) []digest.Digest {
+		return aheadNeeds(images[i].Image)
 	}, func(i int) error {
 		if err := put(images[i]); err != nil {
 			return err

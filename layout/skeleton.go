@@ -79,29 +79,16 @@ func (bs *blobSizes) bytes(images []Resolved) int64 {
 	return n
 }
 
-// needs lists every blob and manifest img needs, for reading ahead, with the bytes of those
-// an AheadReader keeps (AheadMaxBlob).
-func (bs *blobSizes) needs(img *Image) ([]digest.Digest, int64) {
-	var n int64
-	small := func(size int64) {
-		if size <= AheadMaxBlob {
-			n += size
-		}
-	}
+// aheadNeeds lists every blob and manifest img needs, for reading ahead.
+func aheadNeeds(img *Image) []digest.Digest {
 	if img.skel == nil {
 		var out []digest.Digest
 		for _, d := range img.Descriptors() {
 			out = append(out, d.Digest)
-			small(d.Size)
 		}
-		return out, n
+		return out
 	}
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	for _, d := range img.skel.needs {
-		small(bs.sizes[d].size)
-	}
-	return img.skel.needs, n
+	return img.skel.needs
 }
 
 // whole is the image r names, read again from src when r holds a skeleton of it; it must be

@@ -28,9 +28,10 @@ type FileSource interface {
 
 // AheadReader is a Source that reads fastest in its own order: a bundle, whose blobs lie by
 // digest in compressed frames, so that reading image after image decodes a frame for most
-// small blobs. ReadAhead reads, in that order and verified, the manifests and blobs among ds
-// (a manifest with those below it) that it keeps in memory, and answers ReadManifest and
-// OpenBlob for them from memory until done is called. What it does not keep is read as usual.
+// small blobs. ReadAhead reads, in that order and verified, the small manifests and blobs
+// among ds (a manifest with those below it) and keeps them, in memory or in a temporary file
+// when they are more than it keeps in memory; ReadManifest and OpenBlob answer them from there
+// until done is called. What it does not keep is read as usual.
 type AheadReader interface {
 	ReadAhead(ds []digest.Digest) (done func())
 }
