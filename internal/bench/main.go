@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -50,6 +51,7 @@ func realMain() int {
 	bale := flag.String("bale", "bin/bale", "the bale binary to measure")
 	work := flag.String("work", "", "work directory, empty or absent (default: a new temporary directory); removed at the end unless -keep")
 	keep := flag.Bool("keep", false, "keep the work directory and every output (-size large then needs about 5x the pool on disk)")
+	dropCaches := flag.Bool("drop-caches", false, "scale rows: sync and drop the kernel's page, dentry and inode caches before each command, then read its inputs back (needs root; see docs/performance.md)")
 	tags := flag.Int("tags", 160, "number of tags in the generated pool (at least 150 for figures worth quoting)")
 	size := flag.String("size", "small", "small: layers of a few KB (per-file overhead); medium: about 30 MB at 160 tags; large: about 2.9 GiB at 160 tags (peak disk about 3x that)")
 	only := flag.String("only", "", "comma-separated subset of "+strings.Join(rowNames, ","))
@@ -70,7 +72,7 @@ func realMain() int {
 		fmt.Fprintln(os.Stderr, "bench: -tags must be positive")
 		return 2
 	}
-	b := &bench{n: *tags, size: *size, spec: spec, keep: *keep, serveEvery: max(1, *serveEvery), only: map[string]bool{}}
+	b := &bench{n: *tags, size: *size, spec: spec, keep: *keep, dropCaches: *dropCaches, serveEvery: max(1, *serveEvery), only: map[string]bool{}}
 	for _, name := range strings.Split(*only, ",") {
 		if name = strings.TrimSpace(name); name == "" {
 			continue
@@ -113,6 +115,9 @@ type bench struct {
 	size string
 	spec poolSpec
 	keep bool
+	// dropCaches: drop the kernel's caches before each scale command (coldKernel).
+	dropCaches bool
+	trashed    int // paths retired so far (retire)
 	// serveEvery: the serve row pulls every serveEvery-th image.
 	serveEvery int
 	only       map[string]bool
@@ -234,6 +239,44 @@ func (b *bench) cleanup() {
 	if err := os.RemoveAll(b.work); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: removing %s: %v\n", b.work, err)
 	}
+}
+
+// retire moves outputs that are no longer needed out of the way, into the work directory's
+// trash, removed with it at the end (unless -keep, which leaves them in place). Removing them
+// at once would tax the commands after: ext4 without a journal (as on the machine of
+// docs/performance.md) skips the inodes freed in the last minute or five as it allocates new
+// ones, reading each one's inode block (recently_deleted), so a command that creates many
+// files right after a large tree was removed spent 2-4 times the system time (#19, stop 26).
+// A rename frees no inode.
+func (b *bench) retire(paths ...string) {
+	if b.keep {
+		return
+	}
+	trash := filepath.Join(b.work, "trash")
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		b.trashed++
+		if os.MkdirAll(trash, 0o755) != nil || os.Rename(p, filepath.Join(trash, strconv.Itoa(b.trashed))) != nil {
+			os.RemoveAll(p)
+		}
+	}
+}
+
+// coldKernel, with -drop-caches, writes back dirty pages and drops the kernel's page, dentry
+// and inode caches, then reads inputs back into the page cache: every scale command then
+// starts from the same state of the file system, whatever ran before (above all, the blocks of
+// recently freed inodes that ext4 reads while they stay cached: see retire).
+func (b *bench) coldKernel(inputs ...string) error {
+	if !b.dropCaches {
+		return nil
+	}
+	syscall.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0); err != nil {
+		return fmt.Errorf("-drop-caches: %w (it needs root)", err)
+	}
+	return warm(inputs...)
 }
 
 // drop removes outputs that are no longer needed (unless -keep), to bound the disk use.

@@ -74,6 +74,20 @@ type scaleSet struct {
 	patch                             *patchFigures     // the scale-patch row (scalepatch.go)
 }
 
+// inputs are the set's pool and bundles that argv reads.
+func (s *scaleSet) inputs(argv []string) []string {
+	var out []string
+	for i, a := range argv {
+		if i > 0 && argv[i-1] == "-o" {
+			continue // written
+		}
+		if p := strings.TrimPrefix(a, "registry:"); p == s.pool || p == s.bundle || p == s.base {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // at names a path under the set's directory.
 func (s *scaleSet) at(name string) string { return filepath.Join(s.dir, name) }
 
@@ -137,6 +151,9 @@ func (b *bench) runScale() error {
 		"every %dth tag a two-platform manifest list or index; the base of diff and pack --base is the pool without every %dth tag (5%%). "+
 		"CPU is user+sys of the command; ms/tag is that CPU over the big size's tags.",
 		joinInts(sizes), scaleSharedPer, scalePayloadMin, scalePayloadMax, scaleIndexEvery, scaleNewEvery))
+	if b.dropCaches {
+		b.header = append(b.header, "-drop-caches: before each scale command the kernel's page, dentry and inode caches were dropped and its inputs read back.")
+	}
 	small, big := sets[0], sets[len(sets)-1]
 	for _, c := range scaleCmds {
 		if len(only) > 0 && !only[c.name] {
@@ -234,15 +251,19 @@ func (b *bench) scaleRun(c scaleCmd, s *scaleSet) (*run, error) {
 		}
 		defer undo()
 	}
+	argv := c.argv(s)
+	if err := b.coldKernel(s.inputs(argv)...); err != nil {
+		return nil, err
+	}
 	load := loadAvg()
 	s.loads[c.name] = load
-	r, err := b.timed(nil, outs, "", append([]string{b.bale}, c.argv(s)...)...)
+	r, err := b.timed(nil, outs, "", append([]string{b.bale}, argv...)...)
 	if err != nil {
 		return nil, err
 	}
 	b.logf("scale %d %s: cpu %.2f s, wall %.2f s, rss %d MiB (load %s)", s.n, c.name, r.cpu, r.secs, r.rssKB>>10, load)
 	if c.name != "pack" { // the bundle is an input of the others
-		b.drop(outs...)
+		b.retire(outs...)
 	}
 	return r, nil
 }
@@ -266,6 +287,10 @@ func (b *bench) scalePushTarget(s *scaleSet) (func(), error) {
 // from /proc at that moment.
 func (b *bench) serveStart(s *scaleSet) *run {
 	r := &run{argv: []string{b.bale, "serve", s.bundle}}
+	if err := b.coldKernel(); err != nil {
+		r.err = err
+		return r
+	}
 	if err := warm(s.bundle); err != nil {
 		r.err = err
 		return r

@@ -33,7 +33,7 @@ func (b *bench) scalePatch(s *scaleSet) *patchFigures {
 		}
 	}
 	newList, alone, patch, target := s.at("new.list"), s.at("NEW.tar.zst"), s.at("PATCH.tar.zst"), s.at("U")
-	defer b.drop(alone, patch, target)
+	defer b.retire(alone, patch, target)
 	if f.err = os.WriteFile(newList, []byte(list.String()), 0o644); f.err != nil {
 		return f
 	}

@@ -32,7 +32,7 @@ func lookVersitygw() string {
 
 // scaleS3Target starts an S3 server over an empty directory S3 of the set on a free 127.0.0.1
 // port, makes the bucket, and points bale's AWS settings at it; what it returns stops the
-// server by its PID, removes S3 and restores the environment. Only bale's CPU is measured: the
+// server by its PID, retires S3 and restores the environment. Only bale's CPU is measured: the
 // server's is its own process. MinIO is preferred: it keeps connections alive as AWS does,
 // where versitygw (v1.8.0, the fallback) closes each one, so that bale would pay a TCP dial
 // for every object (16,439 connects for the 11,963 objects of 1,000 tags).
@@ -89,7 +89,7 @@ func (b *bench) scaleS3Target(s *scaleSet) (func(), error) {
 	}
 	return func() {
 		srv.stop()
-		os.RemoveAll(dir)
+		b.retire(dir)
 		for k, v := range saved {
 			if v == nil {
 				os.Unsetenv(k)
