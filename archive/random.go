@@ -39,6 +39,7 @@ type Bundle struct {
 	// whose tar header was checked, with the outcome.
 	checkMu sync.Mutex
 	checked map[int64]error
+	hdrLens headerLengths // layout's, then checkHeader's under checkMu
 }
 
 // OpenRandom opens the bundle at path (a file or a volume set) for random access: it reads
@@ -81,7 +82,8 @@ func OpenRandom(ctx context.Context, path string) (*Bundle, error) {
 // a catalog member of dbSize bytes and the list and signature members its meta records, and returns the length of the tar stream.
 func (b *Bundle) layout(dbSize int64) (int64, error) {
 	c := b.Catalog
-	hl := headerLengths{mtime: c.Meta.Created.UTC().Truncate(time.Second)}
+	b.hdrLens = headerLengths{mtime: c.Meta.Created.UTC().Truncate(time.Second)}
+	hl := &b.hdrLens
 	var off int64
 	member := func(name string, mode, size int64) (int64, error) {
 		n, err := hl.of(name, mode, size)
@@ -214,10 +216,14 @@ func (b *Bundle) checkHeader(d digest.Digest, start, size int64) error {
 		return err
 	}
 	name, _ := registry.PathFor(registry.BlobData{Digest: d})
-	var hbuf bytes.Buffer
-	tar.NewWriter(&hbuf).WriteHeader(memberHeader(name, 0o444, size, b.Catalog.Meta.Created.UTC().Truncate(time.Second)))
-	got := make([]byte, hbuf.Len())
-	_, err = b.readRaw(got, start-int64(hbuf.Len()))
+	b.checkMu.Lock()
+	n, err := b.hdrLens.of(name, 0o444, size)
+	b.checkMu.Unlock()
+	var got []byte
+	if err == nil {
+		got = make([]byte, n)
+		_, err = b.readRaw(got, start-n)
+	}
 	if err == nil {
 		var hdr *tar.Header
 		hdr, err = tar.NewReader(bytes.NewReader(got)).Next()
