@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -342,4 +343,45 @@ func readLink(t *testing.T, p string) digest.Digest {
 // tagLink is the current link of repo:tag in the registry storage at root.
 func tagLink(root, repo, tag string) string {
 	return filepath.Join(root, "docker/registry/v2/repositories", repo, "_manifests/tags", tag, "current/link")
+}
+
+// TestPushEmptyLayerLink: docker-registry killed while it wrote a blob's link in a repository
+// leaves the link empty, and then answers 500 when asked whether that repository has the blob.
+// A later push uploads the blob there again without asking, which writes the link anew, and
+// every tag pulls.
+func TestPushEmptyLayerLink(t *testing.T) {
+	testenv.Need(t, "skopeo")
+	root := bigStore(t, 2, 64<<10)
+	reg := testenv.StartRegistry(t, filepath.Join(t.TempDir(), "dst"))
+	dest := "docker://" + reg.Addr + "/site"
+	mustBale(t, "push", "registry:"+root, dest)
+	links, err := filepath.Glob(filepath.Join(reg.Root, "docker/registry/v2/repositories/site/big/app-0/_layers/sha256/*/link"))
+	if err != nil || len(links) == 0 {
+		t.Fatalf("no layer links in the registry's storage (%v)", err)
+	}
+	link := links[0]
+	d := "sha256:" + filepath.Base(filepath.Dir(link))
+	if err := os.WriteFile(link, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Head("http://" + reg.Addr + "/v2/site/big/app-0/blobs/" + d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 500 {
+		t.Fatalf("docker-registry answers %s for a blob whose link is empty: this test needs the 500 it gave", resp.Status)
+	}
+	res := mustBale(t, "push", "registry:"+root, dest)
+	t.Logf("push over an empty link: %s", res.stderr)
+	if !strings.Contains(res.stderr, ": 1 blobs uploaded") {
+		t.Errorf("the push did not upload the blob of the empty link once: %s", res.stderr)
+	}
+	if got, err := os.ReadFile(link); err != nil || string(got) != d {
+		t.Errorf("the link after the push holds %q (%v), want %s", got, err, d)
+	}
+	for i := range 2 {
+		repo := fmt.Sprintf("big/app-%d", i)
+		reg.CheckPull(t, "site/"+repo, "v1", readLink(t, tagLink(root, repo, "v1")), nil)
+	}
 }

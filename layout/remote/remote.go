@@ -106,10 +106,11 @@ func Open(spec string, o Options) (*Registry, error) {
 			return nil, fmt.Errorf("%q: %v: %w", spec, err, ErrUsage)
 		}
 	}
-	tr, err := httpTransport(o)
+	base, err := httpTransport(o)
 	if err != nil {
 		return nil, err
 	}
+	tr := traceTransport{base: &plainHTTP{base: base}}
 	keys, err := keychain(o)
 	if err != nil {
 		return nil, err

@@ -183,39 +183,34 @@ func (r *Registry) placeBlob(nr name.Repository, repo string, d layout.Descripto
 }
 
 // upload makes one blob present in nr: left alone if the registry has it, mounted from the
-// repository this run first pushed it to, or uploaded.
+// repository this run first pushed it to, or uploaded. go-containerregistry asks whether the
+// registry has it (HEAD) before it mounts or uploads; what the registry answered comes back in
+// a blobAnswers (traceTransport), so bale asks nothing itself.
 func (r *Registry) upload(nr name.Repository, repo string, d layout.Descriptor, src layout.Source, first bool, from *blobPush) error {
-	ref := nr.Digest(d.Digest.String())
-	broken := false // the registry fails to say whether it has the blob
 	cl := r.cl.forRepo(nr.Name())
-	if l, err := cl.puller.Layer(r.ctx, ref); err == nil {
-		if ex, ok := l.(interface{ Exists() (bool, error) }); ok {
-			there, err := ex.Exists()
-			if err == nil && there {
-				r.count(&r.stats.Existing, 0)
-				return nil
-			}
-			var te *transport.Error
-			broken = errors.As(err, &te) && te.StatusCode >= 500
-		}
-	}
-	l := v1.Layer(&sourceLayer{src: src, repo: repo, d: d})
-	if broken {
-		// docker-registry killed while it wrote a link leaves it empty, and then answers 500
-		// for that blob in that repository: upload it again without asking, which rewrites
-		// the link.
-		l = &blindLayer{sourceLayer: l.(*sourceLayer)}
-	}
-	mount := !broken && !first && from.repo.String() != nr.String()
+	ctx, answers := withBlobAnswers(r.ctx)
+	var l v1.Layer = &sourceLayer{src: src, repo: repo, d: d}
+	mount := !first && from.repo.String() != nr.String()
 	if mount {
 		l = &ggcr.MountableLayer{Layer: l, Reference: from.repo.Digest(d.Digest.String())}
 	}
-	if err := cl.pusher.Upload(r.ctx, nr, l); err != nil {
+	err := cl.pusher.Upload(ctx, nr, l)
+	if err != nil && answers.headFails.Load() {
+		// docker-registry killed while it wrote a link leaves it empty, and then answers 500
+		// for that blob in that repository: upload it again without asking, which rewrites
+		// the link.
+		ctx, answers = withBlobAnswers(r.ctx)
+		err = cl.pusher.Upload(ctx, nr, &blindLayer{sourceLayer: &sourceLayer{src: src, repo: repo, d: d}})
+	}
+	if err != nil {
 		return r.explain(fmt.Errorf("pushing blob %s to %s: %w", d.Digest, nr, err))
 	}
-	if mount {
+	switch {
+	case answers.existing.Load():
+		r.count(&r.stats.Existing, 0)
+	case answers.mounted.Load():
 		r.count(&r.stats.Mounted, 0)
-	} else {
+	default:
 		r.count(&r.stats.Uploaded, d.Size)
 	}
 	return nil
