@@ -22,8 +22,9 @@ const (
 	scaleTagMsTarget  = 1.0 // ms of CPU a tag at the big size, for pack and diff
 	scaleRSSTargetKB  = 256 << 10
 	scaleNewEvery     = 20 // every scaleNewEvery-th tag is new in the patch (5%)
-	// A command (without a server to set up) whose first run took less than scaleRepeatUnder
-	// seconds of CPU runs scaleRepeat times, and its median run is reported.
+	// A command whose first run took less than scaleRepeatUnder seconds of CPU (serve-start
+	// too; not one with a registry to set up) runs scaleRepeat times, and its median run is
+	// reported.
 	scaleRepeat      = 3
 	scaleRepeatUnder = 5.0
 )
@@ -156,7 +157,7 @@ func (b *bench) runScale() error {
 		"each tag about 5 blobs (config, manifest, 1-2 of N/%d shared layers and 1-2 own layers of %d-%d payload bytes), "+
 		"every %dth tag a two-platform manifest list or index; the base of diff and pack --base is the pool without every %dth tag (5%%). "+
 		"CPU is user+sys of the command; ms/tag is that CPU over the big size's tags. "+
-		"A command whose first run took under %.0f s of CPU (and needs no server) ran %d times: its median run by CPU is shown.",
+		"A command whose first run took under %.0f s of CPU (serve-start included; push, which needs a registry, not) ran %d times: its median run by CPU is shown.",
 		joinInts(sizes), scaleSharedPer, scalePayloadMin, scalePayloadMax, scaleIndexEvery, scaleNewEvery, scaleRepeatUnder, scaleRepeat))
 	if b.dropCaches {
 		b.header = append(b.header, "-drop-caches: before each scale command the kernel's page, dentry and inode caches were dropped and its inputs read back.")
@@ -306,8 +307,28 @@ func (b *bench) scalePushTarget(s *scaleSet) (func(), error) {
 }
 
 // serveStart times bale serve of the bundle until it answers /v2/; CPU and peak RSS are read
-// from /proc at that moment.
+// from /proc at that moment. A start under scaleRepeatUnder seconds of CPU is timed
+// scaleRepeat times and its median run reported, as scaleRun does.
 func (b *bench) serveStart(s *scaleSet) *run {
+	var runs []*run
+	loads := map[*run]string{}
+	for len(runs) < scaleRepeat {
+		r := b.serveStartOnce(s)
+		loads[r] = s.loads["serve-start"]
+		runs = append(runs, r)
+		if r.err != nil || runs[0].cpu >= scaleRepeatUnder {
+			break
+		}
+	}
+	// The median by CPU, as scaleRun's: one start of 0.5 s moves by a third (stop 27).
+	slices.SortFunc(runs, func(x, y *run) int { return cmp.Compare(x.cpu, y.cpu) })
+	med := runs[len(runs)/2]
+	s.loads["serve-start"] = loads[med]
+	return med
+}
+
+// serveStartOnce starts bale serve of the bundle once and measures it until /v2/ answers.
+func (b *bench) serveStartOnce(s *scaleSet) *run {
 	r := &run{argv: []string{b.bale, "serve", s.bundle}}
 	if err := b.coldKernel(); err != nil {
 		r.err = err
