@@ -260,9 +260,7 @@ func (b *bench) scaleRun(c scaleCmd, s *scaleSet) (*run, error) {
 		defer undo()
 	}
 	argv := c.argv(s)
-	var runs []*run
-	loads := map[*run]string{}
-	for len(runs) < scaleRepeat {
+	return repeated(s, c.name, c.setup == nil, func() (*run, error) {
 		if err := b.coldKernel(s.inputs(argv)...); err != nil {
 			return nil, err
 		}
@@ -271,23 +269,36 @@ func (b *bench) scaleRun(c scaleCmd, s *scaleSet) (*run, error) {
 		if err != nil {
 			return nil, err
 		}
-		loads[r] = load
+		s.loads[c.name] = load
 		b.logf("scale %d %s: cpu %.2f s, wall %.2f s, rss %d MiB (load %s)", s.n, c.name, r.cpu, r.secs, r.rssKB>>10, load)
-		runs = append(runs, r)
-		if !r.ok() || c.setup != nil || runs[0].cpu >= scaleRepeatUnder {
-			break
-		}
 		if c.name != "pack" { // the bundle is an input of the others
 			b.retire(outs...)
 		}
+		return r, nil
+	})
+}
+
+// repeated runs once, which records its load average in s.loads[name]; if again and the first
+// run took under scaleRepeatUnder seconds of CPU, scaleRepeat times in all. It returns the
+// median run by CPU, with its load average left in s.loads[name]: one run of a command of a
+// second or less varies by a third (#19).
+func repeated(s *scaleSet, name string, again bool, once func() (*run, error)) (*run, error) {
+	var runs []*run
+	loads := map[*run]string{}
+	for len(runs) < scaleRepeat {
+		r, err := once()
+		if err != nil {
+			return nil, err
+		}
+		loads[r] = s.loads[name]
+		runs = append(runs, r)
+		if !again || !r.ok() || runs[0].cpu >= scaleRepeatUnder {
+			break
+		}
 	}
-	if c.name != "pack" {
-		b.retire(outs...)
-	}
-	// The median by CPU: one run of a command of a second or less varies by a third (#19).
 	slices.SortFunc(runs, func(x, y *run) int { return cmp.Compare(x.cpu, y.cpu) })
 	med := runs[len(runs)/2]
-	s.loads[c.name] = loads[med]
+	s.loads[name] = loads[med]
 	return med, nil
 }
 
@@ -310,21 +321,8 @@ func (b *bench) scalePushTarget(s *scaleSet) (func(), error) {
 // from /proc at that moment. A start under scaleRepeatUnder seconds of CPU is timed
 // scaleRepeat times and its median run reported, as scaleRun does.
 func (b *bench) serveStart(s *scaleSet) *run {
-	var runs []*run
-	loads := map[*run]string{}
-	for len(runs) < scaleRepeat {
-		r := b.serveStartOnce(s)
-		loads[r] = s.loads["serve-start"]
-		runs = append(runs, r)
-		if r.err != nil || runs[0].cpu >= scaleRepeatUnder {
-			break
-		}
-	}
-	// The median by CPU, as scaleRun's: one start of 0.5 s moves by a third (stop 27).
-	slices.SortFunc(runs, func(x, y *run) int { return cmp.Compare(x.cpu, y.cpu) })
-	med := runs[len(runs)/2]
-	s.loads["serve-start"] = loads[med]
-	return med
+	r, _ := repeated(s, "serve-start", true, func() (*run, error) { return b.serveStartOnce(s), nil })
+	return r
 }
 
 // serveStartOnce starts bale serve of the bundle once and measures it until /v2/ answers.
