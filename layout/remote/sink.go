@@ -189,7 +189,8 @@ func (r *Registry) placeBlob(nr name.Repository, repo string, d layout.Descripto
 func (r *Registry) upload(nr name.Repository, repo string, d layout.Descriptor, src layout.Source, first bool, from *blobPush) error {
 	cl := r.cl.forRepo(nr.Name())
 	ctx, answers := withBlobAnswers(r.ctx)
-	var l v1.Layer = &sourceLayer{src: src, repo: repo, d: d}
+	sl := &sourceLayer{src: src, repo: repo, d: d}
+	var l v1.Layer = sl
 	mount := !first && from.repo.String() != nr.String()
 	if mount {
 		l = &ggcr.MountableLayer{Layer: l, Reference: from.repo.Digest(d.Digest.String())}
@@ -200,7 +201,7 @@ func (r *Registry) upload(nr name.Repository, repo string, d layout.Descriptor, 
 		// for that blob in that repository: upload it again without asking, which rewrites
 		// the link.
 		ctx, answers = withBlobAnswers(r.ctx)
-		err = cl.pusher.Upload(ctx, nr, &blindLayer{sourceLayer: &sourceLayer{src: src, repo: repo, d: d}})
+		err = cl.pusher.Upload(ctx, nr, &blindLayer{sourceLayer: sl})
 	}
 	if err != nil {
 		return r.explain(fmt.Errorf("pushing blob %s to %s: %w", d.Digest, nr, err))

@@ -49,8 +49,11 @@ func (p *plainHTTP) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // CloseIdleConnections passes on to the base transport (http.Client calls it).
-func (p *plainHTTP) CloseIdleConnections() {
-	if c, ok := p.base.(interface{ CloseIdleConnections() }); ok {
+func (p *plainHTTP) CloseIdleConnections() { closeIdle(p.base) }
+
+// closeIdle closes the idle connections of rt, if it keeps any.
+func closeIdle(rt http.RoundTripper) {
+	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
 }
@@ -97,8 +100,4 @@ func (t traceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // CloseIdleConnections passes on to the base transport (http.Client calls it).
-func (t traceTransport) CloseIdleConnections() {
-	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
+func (t traceTransport) CloseIdleConnections() { closeIdle(t.base) }
