@@ -109,6 +109,23 @@ func verifyTrusted(path string, t *bundlesig.Trust) (*catalog.Catalog, []bundles
 	return c, sigs, err
 }
 
+// unsigned reports whether the bundle at path has no signature in its head nor beside it
+// (false when that cannot be told: whoever reads it next says why).
+func unsigned(path string) bool {
+	signed, err := bundlesig.Signed(path)
+	return err == nil && !signed
+}
+
+// verifyUnasked checks the signatures of the bundle at path, whose catalog c was read and
+// verified, with no signer asked for: each one found must still be over this bundle.
+func verifyUnasked(path string, c *catalog.Catalog) ([]bundlesig.Signature, error) {
+	found, err := bundlesig.FindAll(path, c)
+	if err != nil {
+		return nil, err
+	}
+	return bundlesig.Verify(c, found, nil)
+}
+
 // timeNote is ", at TIME" when the signature has a verified time.
 func timeNote(s bundlesig.Signature) string {
 	if s.Time == nil {

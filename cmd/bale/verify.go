@@ -67,6 +67,19 @@ Prints every problem found and exits non-zero if there is any.
 				if err != nil {
 					return err
 				}
+				if t == nil && unsigned(loc.Path) {
+					// No signer asked for and no signature in its head or beside it: the
+					// catalog is read once, by the content check, not twice (#19: 0.9 s of
+					// 5.6 at 20,000 tags). Should the verified catalog record signatures after
+					// all, they are checked as above.
+					c, problems = archive.VerifyFile(cx.Context, loc.Path)
+					if len(problems) == 0 && len(c.Meta.Signatures) > 0 {
+						if sigs, err = verifyUnasked(loc.Path, c); err != nil {
+							problems = []error{err}
+						}
+					}
+					break
+				}
 				var sc *catalog.Catalog
 				sc, sigs, err = verifyTrusted(loc.Path, t)
 				if err != nil {
