@@ -26,7 +26,7 @@ const (
 	// too; not one with a registry to set up) runs scaleRepeat times, and its median run is
 	// reported.
 	scaleRepeat      = 3
-	scaleRepeatUnder = 5.0
+	scaleRepeatUnder = 15.0
 )
 
 // scaleConfig is what the scale flags asked for.
