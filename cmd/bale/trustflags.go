@@ -116,16 +116,6 @@ func unsigned(path string) bool {
 	return err == nil && !signed
 }
 
-// verifyUnasked checks the signatures of the bundle at path, whose catalog c was read and
-// verified, with no signer asked for: each one found must still be over this bundle.
-func verifyUnasked(path string, c *catalog.Catalog) ([]bundlesig.Signature, error) {
-	found, err := bundlesig.FindAll(path, c)
-	if err != nil {
-		return nil, err
-	}
-	return bundlesig.Verify(c, found, nil)
-}
-
 // timeNote is ", at TIME" when the signature has a verified time.
 func timeNote(s bundlesig.Signature) string {
 	if s.Time == nil {
@@ -170,15 +160,21 @@ func bundleSignatures(cx *cli.Context, path string, c *catalog.Catalog) ([]bundl
 	if err != nil {
 		return nil, err
 	}
-	found, err := bundlesig.FindAll(path, c)
-	if err != nil {
-		return nil, err
-	}
-	sigs, err := bundlesig.Verify(c, found, t)
+	sigs, err := signaturesOf(path, c, t)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return sigs, nil
+}
+
+// signaturesOf checks every signature of the bundle at path, whose catalog c was read, in it
+// and beside it, against t (nil: each must still be over this bundle).
+func signaturesOf(path string, c *catalog.Catalog, t *bundlesig.Trust) ([]bundlesig.Signature, error) {
+	found, err := bundlesig.FindAll(path, c)
+	if err != nil {
+		return nil, err
+	}
+	return bundlesig.Verify(c, found, t)
 }
 
 // notBundleTrust is the usage error of trust flags given for a location that is no bundle.

@@ -74,7 +74,7 @@ Prints every problem found and exits non-zero if there is any.
 					// signatures, they are checked after it, each over this bundle.
 					c, problems = archive.VerifyFile(cx.Context, loc.Path)
 					if len(problems) == 0 && len(c.Meta.Signatures) > 0 {
-						if sigs, err = verifyUnasked(loc.Path, c); err != nil {
+						if sigs, err = signaturesOf(loc.Path, c, nil); err != nil {
 							problems = []error{err}
 						}
 					}

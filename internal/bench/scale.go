@@ -23,8 +23,8 @@ const (
 	scaleRSSTargetKB  = 256 << 10
 	scaleNewEvery     = 20 // every scaleNewEvery-th tag is new in the patch (5%)
 	// A command whose first run took less than scaleRepeatUnder seconds of CPU (serve-start
-	// too; not one with a registry to set up) runs scaleRepeat times, and its median run is
-	// reported.
+	// too; not one with a server to set up: push, unpack-s3) runs scaleRepeat times, and its
+	// median run is reported.
 	scaleRepeat      = 3
 	scaleRepeatUnder = 15.0
 )
@@ -157,7 +157,7 @@ func (b *bench) runScale() error {
 		"each tag about 5 blobs (config, manifest, 1-2 of N/%d shared layers and 1-2 own layers of %d-%d payload bytes), "+
 		"every %dth tag a two-platform manifest list or index; the base of diff and pack --base is the pool without every %dth tag (5%%). "+
 		"CPU is user+sys of the command; ms/tag is that CPU over the big size's tags. "+
-		"A command whose first run took under %.0f s of CPU (serve-start included; push, which needs a registry, not) ran %d times: its median run by CPU is shown.",
+		"A command whose first run took under %.0f s of CPU (serve-start included; push and unpack-s3, which need a server, not) ran %d times: its median run by CPU is shown.",
 		joinInts(sizes), scaleSharedPer, scalePayloadMin, scalePayloadMax, scaleIndexEvery, scaleNewEvery, scaleRepeatUnder, scaleRepeat))
 	if b.dropCaches {
 		b.header = append(b.header, "-drop-caches: before each scale command the kernel's page, dentry and inode caches were dropped and its inputs read back.")
