@@ -156,11 +156,25 @@ func (b *bench) runScale() error {
 	b.header = append(b.header, fmt.Sprintf("Scale pools (-scale %s): registry storage of N tags, three a repository, "+
 		"each tag about 5 blobs (config, manifest, 1-2 of N/%d shared layers and 1-2 own layers of %d-%d payload bytes), "+
 		"every %dth tag a two-platform manifest list or index; the base of diff and pack --base is the pool without every %dth tag (5%%). "+
-		"CPU is user+sys of the command; ms/tag is that CPU over the big size's tags. "+
+		"CPU is user+sys of the command; ms/tag is that CPU over the big size's tags. Each command ran at both sizes, the small first, before the next command. "+
 		"A command whose first run took under %.0f s of CPU (serve-start included; push and unpack-s3, which need a server, not) ran %d times: its median run by CPU is shown.",
 		joinInts(sizes), scaleSharedPer, scalePayloadMin, scalePayloadMax, scaleIndexEvery, scaleNewEvery, scaleRepeatUnder, scaleRepeat))
 	if b.dropCaches {
 		b.header = append(b.header, "-drop-caches: before each scale command the kernel's page, dentry and inode caches were dropped and its inputs read back.")
+	}
+	// Each command runs at every size before the next command starts, rather than every command
+	// at one size and then at the next: the speed of this machine drifts over a run of an hour
+	// or two (the same unpack of 5,000 tags took 6.2 s of CPU, then 9.9 s half an hour later,
+	// stop 29), and a drift must weigh on both sides of a growth alike.
+	for _, c := range scaleCmds {
+		if len(only) > 0 && !only[c.name] {
+			continue
+		}
+		for _, s := range sets {
+			if err := b.scaleCommand(c, s); err != nil {
+				return err
+			}
+		}
 	}
 	small, big := sets[0], sets[len(sets)-1]
 	for _, c := range scaleCmds {
@@ -184,7 +198,8 @@ func joinInts(v []int) string {
 	return strings.Join(s, ",")
 }
 
-// scaleSet generates the pool of n tags and runs the commands on it.
+// scaleSet generates the pool of n tags, the base of its diff and, when pack is not a row, its
+// bundle: all that its commands read.
 func (b *bench) scaleSet(n int, only map[string]bool) (*scaleSet, error) {
 	s := &scaleSet{n: n, dir: filepath.Join(b.work, fmt.Sprintf("scale-%d", n)), results: map[string]*run{}, loads: map[string]string{}}
 	s.pool, s.bundle, s.base, s.baseList = s.at("POOL"), s.at("B.tar.zst"), s.at("BASE.tar.zst"), s.at("base.list")
@@ -217,33 +232,33 @@ func (b *bench) scaleSet(n int, only map[string]bool) (*scaleSet, error) {
 			return nil, fmt.Errorf("untimed pack of the %d tags: %v: %s", n, r.err, r.tail())
 		}
 	}
-	for _, c := range scaleCmds {
-		if len(only) > 0 && !only[c.name] {
-			continue
-		}
-		if err := b.ctx.Err(); err != nil {
-			return nil, err
-		}
-		if c.name == "serve-start" {
-			s.results[c.name] = b.serveStart(s)
-			continue
-		}
-		if c.name == "patch" {
-			s.patch = b.scalePatch(s)
-			continue
-		}
-		r, err := b.scaleRun(c, s)
-		if err != nil {
-			return nil, err
-		}
-		s.results[c.name] = r
-		if c.name == "pack" && r.ok() {
-			if sum, err := fileSHA256(s.bundle); err == nil {
-				b.note("scale %d: B.tar.zst sha256 %s", n, sum)
-			}
+	return s, nil
+}
+
+// scaleCommand runs command c on set s and records its result.
+func (b *bench) scaleCommand(c scaleCmd, s *scaleSet) error {
+	if err := b.ctx.Err(); err != nil {
+		return err
+	}
+	switch c.name {
+	case "serve-start":
+		s.results[c.name] = b.serveStart(s)
+		return nil
+	case "patch":
+		s.patch = b.scalePatch(s)
+		return nil
+	}
+	r, err := b.scaleRun(c, s)
+	if err != nil {
+		return err
+	}
+	s.results[c.name] = r
+	if c.name == "pack" && r.ok() {
+		if sum, err := fileSHA256(s.bundle); err == nil {
+			b.note("scale %d: B.tar.zst sha256 %s", s.n, sum)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // scaleRun runs one command on set s.
