@@ -24,9 +24,10 @@ const (
 	scaleNewEvery     = 20 // every scaleNewEvery-th tag is new in the patch (5%)
 	// A command whose first run took less than scaleRepeatUnder seconds of CPU (serve-start
 	// too; not one with a server to set up: push, unpack-s3) runs scaleRepeat times, and its
-	// median run is reported.
+	// median run is reported. 35 s takes in unpack and copy at 20,000 tags (17-32 s), whose
+	// single runs spread by a third from run to run (#19, stop 29).
 	scaleRepeat      = 3
-	scaleRepeatUnder = 15.0
+	scaleRepeatUnder = 35.0
 )
 
 // scaleConfig is what the scale flags asked for.
@@ -100,7 +101,7 @@ func (s *scaleSet) at(name string) string { return filepath.Join(s.dir, name) }
 
 // scaleCmd is one command of the scale rows. argv gives its arguments after the bale binary;
 // outputs (under the set's directory) are removed before and after it; setup, when set, runs
-// before it (untimed) and returns what undoes it. serve is timed by serveStart instead.
+// before it (untimed) and returns what undoes it. serve is timed by serveStartOnce instead.
 type scaleCmd struct {
 	name    string
 	outputs []string
@@ -156,24 +157,22 @@ func (b *bench) runScale() error {
 	b.header = append(b.header, fmt.Sprintf("Scale pools (-scale %s): registry storage of N tags, three a repository, "+
 		"each tag about 5 blobs (config, manifest, 1-2 of N/%d shared layers and 1-2 own layers of %d-%d payload bytes), "+
 		"every %dth tag a two-platform manifest list or index; the base of diff and pack --base is the pool without every %dth tag (5%%). "+
-		"CPU is user+sys of the command; ms/tag is that CPU over the big size's tags. Each command ran at both sizes, the small first, before the next command. "+
+		"CPU is user+sys of the command; ms/tag is that CPU over the big size's tags. Each command ran at both sizes before the next command, its runs alternating small and big. "+
 		"A command whose first run took under %.0f s of CPU (serve-start included; push and unpack-s3, which need a server, not) ran %d times: its median run by CPU is shown.",
 		joinInts(sizes), scaleSharedPer, scalePayloadMin, scalePayloadMax, scaleIndexEvery, scaleNewEvery, scaleRepeatUnder, scaleRepeat))
 	if b.dropCaches {
 		b.header = append(b.header, "-drop-caches: before each scale command the kernel's page, dentry and inode caches were dropped and its inputs read back.")
 	}
-	// Each command runs at every size before the next command starts, rather than every command
-	// at one size and then at the next: the speed of this machine drifts over a run of an hour
-	// or two (the same unpack of 5,000 tags took 6.2 s of CPU, then 9.9 s half an hour later,
-	// stop 29), and a drift must weigh on both sides of a growth alike.
+	// Each command runs at every size before the next command starts (see rounds), rather than
+	// every command at one size and then at the next: the speed of this machine drifts over a
+	// run of an hour or two (the same unpack of 5,000 tags took 6.2 s of CPU, then 9.9 s half an
+	// hour later, stop 29), and a drift must weigh on both sides of a growth alike.
 	for _, c := range scaleCmds {
 		if len(only) > 0 && !only[c.name] {
 			continue
 		}
-		for _, s := range sets {
-			if err := b.scaleCommand(c, s); err != nil {
-				return err
-			}
+		if err := b.scaleCommand(c, sets); err != nil {
+			return err
 		}
 	}
 	small, big := sets[0], sets[len(sets)-1]
@@ -235,33 +234,35 @@ func (b *bench) scaleSet(n int, only map[string]bool) (*scaleSet, error) {
 	return s, nil
 }
 
-// scaleCommand runs command c on set s and records its result.
-func (b *bench) scaleCommand(c scaleCmd, s *scaleSet) error {
-	if err := b.ctx.Err(); err != nil {
-		return err
-	}
+// scaleCommand runs command c on every set and records its results.
+func (b *bench) scaleCommand(c scaleCmd, sets []*scaleSet) error {
 	switch c.name {
 	case "serve-start":
-		s.results[c.name] = b.serveStart(s)
-		return nil
+		return b.rounds(sets, c.name, true, b.serveStartOnce)
 	case "patch":
-		s.patch = b.scalePatch(s)
+		for _, s := range sets {
+			if err := b.ctx.Err(); err != nil {
+				return err
+			}
+			s.patch = b.scalePatch(s)
+		}
 		return nil
 	}
-	r, err := b.scaleRun(c, s)
-	if err != nil {
+	if err := b.rounds(sets, c.name, c.setup == nil, func(s *scaleSet) (*run, error) { return b.scaleRun(c, s) }); err != nil {
 		return err
 	}
-	s.results[c.name] = r
-	if c.name == "pack" && r.ok() {
-		if sum, err := fileSHA256(s.bundle); err == nil {
-			b.note("scale %d: B.tar.zst sha256 %s", s.n, sum)
+	for _, s := range sets {
+		if r := s.results[c.name]; c.name == "pack" && r.ok() {
+			if sum, err := fileSHA256(s.bundle); err == nil {
+				b.note("scale %d: B.tar.zst sha256 %s", s.n, sum)
+			}
 		}
 	}
 	return nil
 }
 
-// scaleRun runs one command on set s.
+// scaleRun runs command c once on set s, after its setup if it has one; it leaves the load
+// average at the start in s.loads[c.name].
 func (b *bench) scaleRun(c scaleCmd, s *scaleSet) (*run, error) {
 	var outs []string
 	for _, o := range c.outputs {
@@ -275,46 +276,55 @@ func (b *bench) scaleRun(c scaleCmd, s *scaleSet) (*run, error) {
 		defer undo()
 	}
 	argv := c.argv(s)
-	return repeated(s, c.name, c.setup == nil, func() (*run, error) {
-		if err := b.coldKernel(s.inputs(argv)...); err != nil {
-			return nil, err
-		}
-		load := loadAvg()
-		r, err := b.timed(nil, outs, "", append([]string{b.bale}, argv...)...)
-		if err != nil {
-			return nil, err
-		}
-		s.loads[c.name] = load
-		b.logf("scale %d %s: cpu %.2f s, wall %.2f s, rss %d MiB (load %s)", s.n, c.name, r.cpu, r.secs, r.rssKB>>10, load)
-		if c.name != "pack" { // the bundle is an input of the others
-			b.retire(outs...)
-		}
-		return r, nil
-	})
+	if err := b.coldKernel(s.inputs(argv)...); err != nil {
+		return nil, err
+	}
+	load := loadAvg()
+	r, err := b.timed(nil, outs, "", append([]string{b.bale}, argv...)...)
+	if err != nil {
+		return nil, err
+	}
+	s.loads[c.name] = load
+	b.logf("scale %d %s: cpu %.2f s, wall %.2f s, rss %d MiB (load %s)", s.n, c.name, r.cpu, r.secs, r.rssKB>>10, load)
+	if c.name != "pack" { // the bundle is an input of the others
+		b.retire(outs...)
+	}
+	return r, nil
 }
 
-// repeated runs once, which records its load average in s.loads[name]; if again and the first
-// run took under scaleRepeatUnder seconds of CPU, scaleRepeat times in all. It returns the
-// median run by CPU, with its load average left in s.loads[name]: one run of a command of a
-// second or less varies by a third (#19).
-func repeated(s *scaleSet, name string, again bool, once func() (*run, error)) (*run, error) {
-	var runs []*run
+// rounds runs once on each set in turn (once leaves its load average in s.loads[name]); then,
+// if again, another round on each set whose first run took under scaleRepeatUnder seconds of
+// CPU, until such a set has had scaleRepeat runs. The sizes alternate, rather than one size
+// being repeated back to back, so that a drift of the machine over the minutes of a command
+// weighs on both sides alike. Each set's result (s.results[name]) is its median run by CPU,
+// with that run's load average left in s.loads[name]: one run of a command of a second or less
+// varies by a third, of one of 20-30 s by a quarter (#19).
+func (b *bench) rounds(sets []*scaleSet, name string, again bool, once func(s *scaleSet) (*run, error)) error {
+	runs := make([][]*run, len(sets))
 	loads := map[*run]string{}
-	for len(runs) < scaleRepeat {
-		r, err := once()
-		if err != nil {
-			return nil, err
-		}
-		loads[r] = s.loads[name]
-		runs = append(runs, r)
-		if !again || !r.ok() || runs[0].cpu >= scaleRepeatUnder {
-			break
+	for round := range scaleRepeat {
+		for i, s := range sets {
+			if round > 0 && (!again || !runs[i][0].ok() || runs[i][0].cpu >= scaleRepeatUnder) {
+				continue
+			}
+			if err := b.ctx.Err(); err != nil {
+				return err
+			}
+			r, err := once(s)
+			if err != nil {
+				return err
+			}
+			loads[r] = s.loads[name]
+			runs[i] = append(runs[i], r)
 		}
 	}
-	slices.SortFunc(runs, func(x, y *run) int { return cmp.Compare(x.cpu, y.cpu) })
-	med := runs[len(runs)/2]
-	s.loads[name] = loads[med]
-	return med, nil
+	for i, s := range sets {
+		rs := slices.Clone(runs[i])
+		slices.SortFunc(rs, func(x, y *run) int { return cmp.Compare(x.cpu, y.cpu) })
+		med := rs[len(rs)/2]
+		s.results[name], s.loads[name] = med, loads[med]
+	}
+	return nil
 }
 
 // scalePushTarget starts docker-registry on an empty storage for push.
@@ -332,31 +342,25 @@ func (b *bench) scalePushTarget(s *scaleSet) (func(), error) {
 	return d.stop, nil
 }
 
-// serveStart times bale serve of the bundle until it answers /v2/; CPU and peak RSS are read
-// from /proc at that moment. A start under scaleRepeatUnder seconds of CPU is timed
-// scaleRepeat times and its median run reported, as scaleRun does.
-func (b *bench) serveStart(s *scaleSet) *run {
-	r, _ := repeated(s, "serve-start", true, func() (*run, error) { return b.serveStartOnce(s), nil })
-	return r
-}
-
-// serveStartOnce starts bale serve of the bundle once and measures it until /v2/ answers.
-func (b *bench) serveStartOnce(s *scaleSet) *run {
+// serveStartOnce times bale serve of the bundle until it answers /v2/; CPU and peak RSS are
+// read from /proc at that moment. rounds repeats it as it does the other commands. Its error
+// is the run's (a failed start is a failed row, not the end of the bench).
+func (b *bench) serveStartOnce(s *scaleSet) (*run, error) {
 	r := &run{argv: []string{b.bale, "serve", s.bundle}}
 	if err := b.coldKernel(); err != nil {
 		r.err = err
-		return r
+		return r, nil
 	}
 	if err := warm(s.bundle); err != nil {
 		r.err = err
-		return r
+		return r, nil
 	}
 	s.loads["serve-start"] = loadAvg()
 	start := time.Now()
 	d, err := b.startServe(s.bundle)
 	if err != nil {
 		r.err = err
-		return r
+		return r, nil
 	}
 	defer d.stop()
 	for time.Since(start) < 10*time.Minute {
@@ -374,7 +378,7 @@ func (b *bench) serveStartOnce(s *scaleSet) *run {
 	r.rssKB = d.peakRSS()
 	r.cpu = procCPU(d.cmd.Process.Pid)
 	b.logf("scale %d serve-start: cpu %.2f s, wall %.2f s, rss %d MiB", s.n, r.cpu, r.secs, r.rssKB>>10)
-	return r
+	return r, nil
 }
 
 // procCPU is the user+system seconds of process pid, from /proc/PID/stat.
