@@ -24,7 +24,7 @@ const (
 	scaleNewEvery     = 20 // every scaleNewEvery-th tag is new in the patch (5%)
 	// A command whose first run took less than scaleRepeatUnder seconds of CPU (serve-start
 	// too; not one with a server to set up: push, unpack-s3) runs scaleRepeat times, and its
-	// median run is reported. 35 s takes in unpack and copy at 20,000 tags (17-32 s), whose
+	// median run is reported. 35 s takes in unpack and copy at 20,000 tags (13-33 s), whose
 	// single runs spread by a third from run to run (#19, stop 29).
 	scaleRepeat      = 3
 	scaleRepeatUnder = 35.0
@@ -165,8 +165,9 @@ func (b *bench) runScale() error {
 	}
 	// Each command runs at every size before the next command starts (see rounds), rather than
 	// every command at one size and then at the next: the speed of this machine drifts over a
-	// run of an hour or two (the same unpack of 5,000 tags took 6.2 s of CPU, then 9.9 s half an
-	// hour later, stop 29), and a drift must weigh on both sides of a growth alike.
+	// run of an hour or two (the same unpack of 5,000 tags took 6.2 s of CPU, then 9.9 s a
+	// minute later, after one of 20,000 tags, stop 29), and a drift must weigh on both sides of
+	// a growth alike.
 	for _, c := range scaleCmds {
 		if len(only) > 0 && !only[c.name] {
 			continue
