@@ -163,23 +163,18 @@ func (b *bench) runScale() error {
 	if b.dropCaches {
 		b.header = append(b.header, "-drop-caches: before each scale command the kernel's page, dentry and inode caches were dropped and its inputs read back.")
 	}
-	// Each command runs at every size before the next command starts (see rounds), rather than
-	// every command at one size and then at the next: the speed of this machine drifts over a
-	// run of an hour or two (the same unpack of 5,000 tags took 6.2 s of CPU, then 9.9 s a
-	// minute later, after one of 20,000 tags, stop 29), and a drift must weigh on both sides of
-	// a growth alike.
+	// Each command runs at every size, and has its row, before the next command starts (see
+	// rounds), rather than every command at one size and then at the next: the speed of this
+	// machine drifts over a run of an hour or two (the same unpack of 5,000 tags took 6.2 s of
+	// CPU, then 9.9 s a minute later, after one of 20,000 tags, stop 29), and a drift must
+	// weigh on both sides of a growth alike.
+	small, big := sets[0], sets[len(sets)-1]
 	for _, c := range scaleCmds {
 		if len(only) > 0 && !only[c.name] {
 			continue
 		}
 		if err := b.scaleCommand(c, sets); err != nil {
 			return err
-		}
-	}
-	small, big := sets[0], sets[len(sets)-1]
-	for _, c := range scaleCmds {
-		if len(only) > 0 && !only[c.name] {
-			continue
 		}
 		if c.name == "patch" {
 			b.patchRow(small, big)
@@ -320,9 +315,8 @@ func (b *bench) rounds(sets []*scaleSet, name string, again bool, once func(s *s
 		}
 	}
 	for i, s := range sets {
-		rs := slices.Clone(runs[i])
-		slices.SortFunc(rs, func(x, y *run) int { return cmp.Compare(x.cpu, y.cpu) })
-		med := rs[len(rs)/2]
+		slices.SortFunc(runs[i], func(x, y *run) int { return cmp.Compare(x.cpu, y.cpu) })
+		med := runs[i][len(runs[i])/2]
 		s.results[name], s.loads[name] = med, loads[med]
 	}
 	return nil
