@@ -144,7 +144,7 @@ func TestSeekTableLies(t *testing.T) {
 	for name, bad := range refused {
 		t.Run(name, func(t *testing.T) {
 			_, dst := newTarget(t)
-			_, err, panicked := safeUnpackFile(t, bad, dst)
+			_, panicked, err := safeUnpackFile(t, bad, dst)
 			if panicked != "" {
 				t.Fatalf("panicked: %s", panicked)
 			}
@@ -168,7 +168,7 @@ func TestSeekTableLies(t *testing.T) {
 	for name, odd := range ignored {
 		t.Run(name, func(t *testing.T) {
 			_, dst := newTarget(t)
-			res, err, panicked := safeUnpackFile(t, odd, dst)
+			res, panicked, err := safeUnpackFile(t, odd, dst)
 			if panicked != "" {
 				t.Fatalf("panicked: %s", panicked)
 			}
@@ -192,7 +192,7 @@ func TestSingleFrameBundle(t *testing.T) {
 		t.Fatal("the re-compressed bundle still ends with a seek table")
 	}
 	_, dst := newTarget(t)
-	res, err, panicked := safeUnpackFile(t, old, dst)
+	res, panicked, err := safeUnpackFile(t, old, dst)
 	if panicked != "" || err != nil {
 		t.Fatalf("UnpackFiles of a single-frame bundle: %v %s", err, panicked)
 	}

@@ -405,7 +405,8 @@ func plainTar(t testing.TB, members []member) []byte {
 		}
 		h := *m.hdr
 		h.Size = int64(len(m.body))
-		h.Format, h.PAXRecords, h.Xattrs = tar.FormatUnknown, nil, nil //nolint:staticcheck // clear what the reader filled
+		//lint:ignore SA1019 Xattrs is deprecated, but the reader fills it: clear it too
+		h.Format, h.PAXRecords, h.Xattrs = tar.FormatUnknown, nil, nil
 		if err := tw.WriteHeader(&h); err != nil {
 			t.Fatalf("crafting %q: %v", h.Name, err)
 		}

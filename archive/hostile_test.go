@@ -87,19 +87,19 @@ func catalogBytes(t testing.TB, c *catalog.Catalog) []byte {
 }
 
 // safeUnpack unpacks bundle into st, turning a panic into an error the test reports.
-func safeUnpack(bundle []byte, st *registry.Store) (res *archive.UnpackResult, err error, panicked string) {
+func safeUnpack(bundle []byte, st *registry.Store) (res *archive.UnpackResult, panicked string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			panicked = fmt.Sprintf("%v\n%s", r, debug.Stack())
 		}
 	}()
 	res, err = unpackBytes(bundle, st)
-	return res, err, ""
+	return res, "", err
 }
 
 // safeUnpackFile is safeUnpack through a file: UnpackFiles, with the parallel frame reader
 // when the bundle ends with a seek table.
-func safeUnpackFile(t *testing.T, bundle []byte, st *registry.Store) (res *archive.UnpackResult, err error, panicked string) {
+func safeUnpackFile(t *testing.T, bundle []byte, st *registry.Store) (res *archive.UnpackResult, panicked string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			panicked = fmt.Sprintf("%v\n%s", r, debug.Stack())
@@ -110,7 +110,7 @@ func safeUnpackFile(t *testing.T, bundle []byte, st *registry.Store) (res *archi
 		t.Fatal(err)
 	}
 	res, err = archive.UnpackFiles(context.Background(), []string{p}, st, archive.UnpackOptions{})
-	return res, err, ""
+	return res, "", err
 }
 
 // hostileCase is a bundle Unpack must refuse. want lists the acceptable sentinels (errors.Is
@@ -497,9 +497,9 @@ func checkRefused(t *testing.T, bundle []byte, want []error, mention string) {
 		var err error
 		var panicked string
 		if via == "stream" {
-			_, err, panicked = safeUnpack(bundle, dst)
+			_, panicked, err = safeUnpack(bundle, dst)
 		} else {
-			_, err, panicked = safeUnpackFile(t, bundle, dst)
+			_, panicked, err = safeUnpackFile(t, bundle, dst)
 		}
 		switch {
 		case panicked != "":

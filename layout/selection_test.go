@@ -80,10 +80,9 @@ func TestParseSyncYAML(t *testing.T) {
 	}
 }
 
-// tagSource is a Source of tags only; with lister it is also a TagLister.
+// tagSource is a Source of tags only; listerSource makes it a TagLister too.
 type tagSource struct {
 	refs   []layout.Ref
-	lister bool
 	asked  []string // repos asked by Tags
 	listed int      // calls of Refs
 }
@@ -134,6 +133,9 @@ func TestSelectionExpand(t *testing.T) {
 	ls := listerSource{&tagSource{refs: src.refs}}
 	if got, err := s.Expand(ls); err != nil || !reflect.DeepEqual(refStrings(got), want) || ls.listed != 0 {
 		t.Errorf("Expand with a TagLister = %q, %v (Refs called %d times)", refStrings(got), err, ls.listed)
+	}
+	if want := []string{"busybox", "nginx"}; !reflect.DeepEqual(ls.asked, want) {
+		t.Errorf("Expand with a TagLister asked for the tags of %q, want %q", ls.asked, want)
 	}
 	// A repository with no tag, or no matching tag, is an error naming it.
 	_, err = s.Expand(&tagSource{refs: []layout.Ref{{Repo: "busybox", Tag: "1"}}})

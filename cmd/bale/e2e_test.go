@@ -464,14 +464,17 @@ func TestUnpackMerges(t *testing.T) {
 		}
 	}
 	x := filepath.Join(work, "x")
-	for i, l := range [][]string{l1, l2} {
+	for i, step := range []struct {
+		list []string
+		want []imagetest.Image // in x after this step's unpack
+	}{{l1, first}, {l2, append(first, second...)}} {
 		list := filepath.Join(work, fmt.Sprintf("l%d.list", i))
-		os.WriteFile(list, []byte(strings.Join(l, "\n")), 0o644)
+		os.WriteFile(list, []byte(strings.Join(step.list, "\n")), 0o644)
 		b := filepath.Join(work, fmt.Sprintf("b%d.tar.zst", i))
 		mustBale(t, "pack", "--images", list, "-o", b, f.registry)
 		mustBale(t, "unpack", "--to", "registry:"+x, b)
+		checkList(t, "registry:"+x, step.want)
 	}
-	checkList(t, "registry:"+x, f.corpus.Images)
 	mustBale(t, "verify", "registry:"+x)
 	// Unpacking the same bundle again reuses every blob.
 	res := mustBale(t, "unpack", "--to", "registry:"+x, filepath.Join(work, "b1.tar.zst"))

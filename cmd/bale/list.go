@@ -16,12 +16,11 @@ import (
 	"github.com/bale-project/bale/internal/units"
 )
 
-// listImage, listReferrer and listOutput are the rows and the --json document of `bale list`
+// listImage and listOutput are the rows and the --json document of `bale list`
 // (package listing: the writer renders the list member of a bundle from them).
 type (
-	listImage    = listing.Image
-	listReferrer = listing.Referrer
-	listOutput   = listing.Output
+	listImage  = listing.Image
+	listOutput = listing.Output
 )
 
 func listCommand() *cli.Command {

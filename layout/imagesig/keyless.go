@@ -155,7 +155,7 @@ func (kl *keyless) checkLayer(l layout.Descriptor, sig, raw []byte) error {
 	if rb, ok := l.Annotations[RekorAnnotation]; ok {
 		e, err := rekorEntry([]byte(rb))
 		if err != nil {
-			return fmt.Errorf("Rekor bundle annotation: %w", err)
+			return fmt.Errorf("the Rekor bundle annotation: %w", err)
 		}
 		vm.TlogEntries = []*protorekor.TransparencyLogEntry{e}
 	}
