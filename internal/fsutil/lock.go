@@ -80,11 +80,13 @@ func LockSwept(dir string) (func(), error) {
 			return nil, err
 		}
 	}
-	if err := setMark(f, markDirty); err == nil {
-		err = f.Sync()
-	} else {
+	if err := setMark(f, markDirty); err != nil {
 		unlock()
 		return nil, fmt.Errorf("marking %s: %w", f.Name(), err)
+	}
+	if err := f.Sync(); err != nil { // the dirty mark must be on the disk before any write
+		unlock()
+		return nil, fmt.Errorf("syncing %s: %w", f.Name(), err)
 	}
 	return func() {
 		setMark(f, markClean) // not synced: if it is lost, the next bale sweeps
