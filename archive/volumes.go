@@ -92,10 +92,11 @@ func writeVolumes(ctx context.Context, path string, c *catalog.Catalog, src layo
 	if err != nil {
 		return err
 	}
-	dbBytes, err := catalogBytes(c)
+	cf, err := writeCatalogFile(c)
 	if err != nil {
 		return err
 	}
+	defer cf.Close()
 	// The first volume: the catalog member and the list member.
 	first, err := sw.temp()
 	if err != nil {
@@ -106,7 +107,7 @@ func writeVolumes(ctx context.Context, path string, c *catalog.Catalog, src layo
 		return err
 	}
 	cm := newMemberWriter(cw, c)
-	if err := cm.file(CatalogName, 0o444, dbBytes); err != nil {
+	if err := cm.catalog(cf); err != nil {
 		cw.closeFrames()
 		return err
 	}

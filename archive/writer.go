@@ -81,10 +81,11 @@ func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Sour
 	if err != nil {
 		return err
 	}
-	dbBytes, err := catalogBytes(c)
+	cf, err := writeCatalogFile(c)
 	if err != nil {
 		return err
 	}
+	defer cf.Close()
 	fw, err := newFrameWriter(w, levelOf(opt))
 	if err != nil {
 		return err
@@ -95,7 +96,7 @@ func Write(ctx context.Context, w io.Writer, c *catalog.Catalog, src layout.Sour
 		}
 	}()
 	mw := newMemberWriter(fw, c)
-	if err := mw.file(CatalogName, 0o444, dbBytes); err != nil {
+	if err := mw.catalog(cf); err != nil {
 		return err
 	}
 	if err := mw.list(list); err != nil {
@@ -197,24 +198,50 @@ func writeData(ctx context.Context, mw memberWriter, c *catalog.Catalog, src lay
 	return mw.tw.Close()
 }
 
-func catalogBytes(c *catalog.Catalog) ([]byte, error) {
+// catalogFile is the catalog member of a bundle, written to a temporary file and copied into
+// the member from there: a bundle's catalog is not held in memory while it is written (32 MB
+// at 20,000 tags, #19).
+type catalogFile struct {
+	dir  string
+	f    *os.File
+	size int64
+}
+
+// writeCatalogFile writes c to a temporary file; Close removes it.
+func writeCatalogFile(c *catalog.Catalog) (cf *catalogFile, err error) {
 	dir, err := os.MkdirTemp("", "bale-catalog-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	p := filepath.Join(dir, "catalog.db")
 	if err := catalog.Write(p, c); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(p)
+	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > MaxCatalogSize {
-		return nil, fmt.Errorf("catalog of %d bytes exceeds %d", len(b), MaxCatalogSize)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
-	return b, nil
+	if fi.Size() > MaxCatalogSize {
+		f.Close()
+		return nil, fmt.Errorf("catalog of %d bytes exceeds %d", fi.Size(), MaxCatalogSize)
+	}
+	return &catalogFile{dir: dir, f: f, size: fi.Size()}, nil
+}
+
+// Close closes and removes the file.
+func (cf *catalogFile) Close() error {
+	cf.f.Close()
+	return os.RemoveAll(cf.dir)
 }
 
 // Links lists the link files of a bundle in member order: for each repository its _layers
@@ -287,6 +314,17 @@ func (m memberWriter) file(name string, mode int64, b []byte) error {
 	return nil
 }
 
+// catalog writes the catalog member, copied from cf.
+func (m memberWriter) catalog(cf *catalogFile) error {
+	if err := m.header(CatalogName, 0o444, cf.size); err != nil {
+		return fmt.Errorf("writing %s: %w", CatalogName, err)
+	}
+	if _, err := io.Copy(m.tw, io.NewSectionReader(cf.f, 0, cf.size)); err != nil {
+		return fmt.Errorf("writing %s: %w", CatalogName, err)
+	}
+	return nil
+}
+
 // list writes the list member b (none when nil) in a frame of its own: the frame is cut
 // right before its header, so that bale list decodes it without the catalog (§2.1).
 func (m memberWriter) list(b []byte) error {
@@ -336,10 +374,11 @@ func PredictSize(c *catalog.Catalog) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	dbBytes, err := catalogBytes(c)
+	cf, err := writeCatalogFile(c)
 	if err != nil {
 		return 0, err
 	}
+	defer cf.Close()
 	var buf bytes.Buffer
 	zw, err := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedDefault))
 	if err != nil {
@@ -347,7 +386,7 @@ func PredictSize(c *catalog.Catalog) (int64, error) {
 	}
 	tw := tar.NewWriter(zw)
 	mw := memberWriter{tw: tw, mtime: c.Meta.Created.UTC().Truncate(time.Second)}
-	if err := mw.file(CatalogName, 0o444, dbBytes); err != nil {
+	if err := mw.catalog(cf); err != nil {
 		return 0, err
 	}
 	if err := mw.list(list); err != nil {

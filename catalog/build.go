@@ -56,21 +56,25 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 			return nil, fmt.Errorf("the source holds no tagged images: %w", layout.ErrNotFound)
 		}
 	}
+	// Each image is recorded in the catalog as soon as it is read, and only its outline (the
+	// digests referrer discovery reads) is kept: a release of 20,000 tags is never held as
+	// parsed manifests, which were two thirds of the heap (#19).
+	b := &builder{c: New(), src: orig, configs: map[digest.Digest]configInfo{}}
 	var (
 		problems []ImageError
-		images   []layout.Resolved
-		configs  = map[digest.Digest]configInfo{}
+		images   []layout.Resolved // outlines
 	)
 	resolve := func(ref layout.Ref) {
 		img, err := layout.ResolveImage(src, ref, opt.Platforms)
 		if err == nil {
-			err = readConfigs(src, ref.Repo, img, configs)
+			err = readConfigs(src, ref.Repo, img, b.configs)
 		}
 		if err != nil {
 			problems = append(problems, ImageError{Ref: ref, Err: err})
 			return
 		}
-		images = append(images, layout.Resolved{Ref: ref, Image: img})
+		b.add(layout.MarkReferrers([]layout.Resolved{{Ref: ref, Image: img}})[0])
+		images = append(images, layout.Resolved{Ref: ref, Image: img.Outline()})
 	}
 	// Of every tag, cosign and referrers tags whose subject is an image are its referrers:
 	// discovery takes them (or leaves them out), so they are not resolved as images.
@@ -107,6 +111,7 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 			}
 		}
 	}
+	held = nil
 	for i, ref := range referrerTags {
 		if taken[i] {
 			continue
@@ -118,51 +123,20 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 		}
 		resolve(ref)
 	}
-	images = layout.MarkReferrers(images)
 	found, err := layout.FindReferrers(src, images, opt.Referrers)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range found {
-		if err := readConfigs(src, r.Ref.Repo, r.Image, configs); err != nil {
+		if err := readConfigs(src, r.Ref.Repo, r.Image, b.configs); err != nil {
 			return nil, fmt.Errorf("%s: %w", r.Ref, err)
 		}
+		b.add(r)
 	}
 	if len(problems) > 0 && (!opt.KeepGoing || len(images) == 0) {
 		return nil, &ImagesError{Images: problems}
 	}
-	// Every image is read: what the snapshot kept (every link of the storage, 20 MB at 20,000
-	// tags) goes before the catalog is made of the images.
-	src = orig
-	c := New()
-	var newest time.Time
-	for _, r := range append(images, found...) {
-		platforms := map[digest.Digest]layout.Platform{}
-		for _, m := range r.Image.Manifests() {
-			if m.Config != nil {
-				ci := configs[m.Config.Digest]
-				if ci.Created.After(newest) {
-					newest = ci.Created
-				}
-				if ci.OS != "" {
-					platforms[m.Digest] = layout.Platform{OS: ci.OS, Architecture: ci.Architecture, Variant: ci.Variant}
-				}
-			}
-		}
-		if r.Referrer {
-			c.AddReferrer(r.Ref.Repo, r.Image, platforms)
-		} else {
-			c.Add(r.Ref.Repo, r.Ref.Tag, r.Image, platforms)
-		}
-	}
-	// Non-distributable layers the source lacks are recorded, not carried.
-	for _, r := range append(images, found...) {
-		for _, b := range r.Image.Blobs() {
-			if layout.SkipAbsent(src, r.Ref.Repo, b) {
-				c.MarkNotCarried(b.Digest)
-			}
-		}
-	}
+	c, newest := b.c, b.newest
 	c.Settle()
 	if newest.IsZero() {
 		newest = time.Unix(0, 0)
@@ -172,6 +146,42 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 		return c, &ImagesError{Images: problems}
 	}
 	return c, nil
+}
+
+// builder records images in a catalog as FromSource reads them.
+type builder struct {
+	c       *Catalog
+	src     layout.Source // the source itself, not a snapshot: what SkipAbsent asks
+	configs map[digest.Digest]configInfo
+	newest  time.Time // the newest "created" of the configs of the images recorded
+}
+
+// add records r (as a referrer when r.Referrer), with the platforms and creation times of its
+// configs, which must be read, and marks the non-distributable layers the source lacks as
+// recorded, not carried.
+func (b *builder) add(r layout.Resolved) {
+	platforms := map[digest.Digest]layout.Platform{}
+	for _, m := range r.Image.Manifests() {
+		if m.Config != nil {
+			ci := b.configs[m.Config.Digest]
+			if ci.Created.After(b.newest) {
+				b.newest = ci.Created
+			}
+			if ci.OS != "" {
+				platforms[m.Digest] = layout.Platform{OS: ci.OS, Architecture: ci.Architecture, Variant: ci.Variant}
+			}
+		}
+	}
+	if r.Referrer {
+		b.c.AddReferrer(r.Ref.Repo, r.Image, platforms)
+	} else {
+		b.c.Add(r.Ref.Repo, r.Ref.Tag, r.Image, platforms)
+	}
+	for _, d := range r.Image.Blobs() {
+		if layout.SkipAbsent(b.src, r.Ref.Repo, d) {
+			b.c.MarkNotCarried(d.Digest)
+		}
+	}
 }
 
 // snapshotter is a source that offers a read view reading each link and manifest once

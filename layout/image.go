@@ -284,3 +284,18 @@ func (img *Image) ForPlatforms(ps []Platform) (*Image, error) {
 	}
 	return img.SelectPlatforms(ps)
 }
+
+// Outline returns img reduced to the media type, digest and subject of each of its manifests,
+// without their bytes or descriptors: what referrer discovery (FindReferrers) and the
+// referrers-tag filter read of an image, for a caller that keeps every image of a release
+// while it reads them one at a time.
+func (img *Image) Outline() *Image {
+	keep := func(m *Manifest) *Manifest {
+		return &Manifest{MediaType: m.MediaType, Digest: m.Digest, Subject: m.Subject}
+	}
+	out := &Image{Manifest: keep(img.Manifest), Children: make([]*Manifest, len(img.Children))}
+	for i, c := range img.Children {
+		out.Children[i] = keep(c)
+	}
+	return out
+}

@@ -182,6 +182,31 @@ func TestImageBlobsAndSize(t *testing.T) {
 	}
 }
 
+func TestImageOutline(t *testing.T) {
+	idx, _ := testImages(t)
+	subject := &layout.Descriptor{MediaType: layout.MediaTypeOCIManifest, Digest: layerA.digest(), Size: 1}
+	idx.Children[1].Subject = subject
+	o := idx.Outline()
+	want, got := idx.Manifests(), o.Manifests()
+	if len(got) != len(want) {
+		t.Fatalf("Outline has %d manifests, want %d", len(got), len(want))
+	}
+	for i, m := range got {
+		if m == want[i] {
+			t.Errorf("manifest %d of the outline is the image's own", i)
+		}
+		if m.Digest != want[i].Digest || m.MediaType != want[i].MediaType || m.Subject != want[i].Subject {
+			t.Errorf("manifest %d: outline %s %s %v, want %s %s %v", i, m.Digest, m.MediaType, m.Subject, want[i].Digest, want[i].MediaType, want[i].Subject)
+		}
+		if m.Raw != nil || m.Config != nil || m.Layers != nil || m.Manifests != nil {
+			t.Errorf("manifest %d of the outline keeps bytes or descriptors", i)
+		}
+	}
+	if got := o.Blobs(); len(got) != 0 {
+		t.Errorf("outline Blobs() = %v, want none", got)
+	}
+}
+
 // mapSource is a layout.Source over in-memory manifests and blobs.
 type mapSource struct {
 	manifests map[digest.Digest][]byte
