@@ -57,8 +57,8 @@ func FromSource(src layout.Source, refs []layout.Ref, opt BuildOptions) (*Catalo
 		}
 	}
 	// Each image is recorded in the catalog as soon as it is read, and only its outline (the
-	// digests referrer discovery reads) is kept: a release of 20,000 tags is never held as
-	// parsed manifests, which were two thirds of the heap (#19).
+	// digests referrer discovery reads) is kept: a release is not held as parsed manifests
+	// (#19: at 20,000 tags the live heap after reading every image went from 70 to 59 MiB).
 	b := &builder{c: New(), src: orig, configs: map[digest.Digest]configInfo{}}
 	var (
 		problems []ImageError
