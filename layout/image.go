@@ -290,12 +290,14 @@ func (img *Image) ForPlatforms(ps []Platform) (*Image, error) {
 // referrers-tag filter read of an image, for a caller that keeps every image of a release
 // while it reads them one at a time.
 func (img *Image) Outline() *Image {
-	keep := func(m *Manifest) *Manifest {
-		return &Manifest{MediaType: m.MediaType, Digest: m.Digest, Subject: m.Subject}
-	}
-	out := &Image{Manifest: keep(img.Manifest), Children: make([]*Manifest, len(img.Children))}
+	out := &Image{Manifest: img.Manifest.outline(), Children: make([]*Manifest, len(img.Children))}
 	for i, c := range img.Children {
-		out.Children[i] = keep(c)
+		out.Children[i] = c.outline()
 	}
 	return out
+}
+
+// outline is m reduced to its media type, digest and subject (Outline, skeletonOf).
+func (m *Manifest) outline() *Manifest {
+	return &Manifest{MediaType: m.MediaType, Digest: m.Digest, Subject: m.Subject}
 }

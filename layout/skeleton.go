@@ -42,7 +42,9 @@ func (bs *blobSizes) skeletonOf(img *Image) *Image {
 		return d
 	}
 	keep := func(m *Manifest) *Manifest {
-		return &Manifest{MediaType: m.MediaType, Digest: intern(m.Digest, int64(len(m.Raw))), Subject: m.Subject}
+		o := m.outline()
+		o.Digest = intern(m.Digest, int64(len(m.Raw)))
+		return o
 	}
 	s := &Image{Manifest: keep(img.Manifest), skel: &skeleton{needs: make([]digest.Digest, 0, len(descs))}}
 	for _, c := range img.Children {
