@@ -207,7 +207,8 @@ type catalogFile struct {
 	size int64
 }
 
-// writeCatalogFile writes c to a temporary file; Close removes it.
+// writeCatalogFile writes c to a temporary file and opens it, its name already removed where
+// the system allows; Close closes it (and removes it if its name is left).
 func writeCatalogFile(c *catalog.Catalog) (cf *catalogFile, err error) {
 	dir, err := os.MkdirTemp("", "bale-catalog-")
 	if err != nil {
@@ -235,12 +236,21 @@ func writeCatalogFile(c *catalog.Catalog) (cf *catalogFile, err error) {
 		f.Close()
 		return nil, fmt.Errorf("catalog of %d bytes exceeds %d", fi.Size(), MaxCatalogSize)
 	}
+	// From here on only the open file is read: its name goes now, so that a bundle write
+	// that is killed leaves nothing in $TMPDIR (an open file outlives its name). Where a
+	// file cannot be removed while it is open, Close removes it.
+	if os.RemoveAll(dir) == nil {
+		dir = ""
+	}
 	return &catalogFile{dir: dir, f: f, size: fi.Size()}, nil
 }
 
-// Close closes and removes the file.
+// Close closes the file, and removes it if writeCatalogFile could not.
 func (cf *catalogFile) Close() error {
-	cf.f.Close()
+	cf.f.Close() // opened read-only: nothing is lost
+	if cf.dir == "" {
+		return nil
+	}
 	return os.RemoveAll(cf.dir)
 }
 
