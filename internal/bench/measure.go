@@ -66,6 +66,10 @@ func execute(ctx context.Context, dir string, argv ...string) *run {
 	}
 	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
 	cmd.Dir = dir
+	// The command runs in a process group of its own, and a cancel (SIGINT to the bench) kills
+	// the group: killing GNU time alone left the command it runs (bale push, a server) behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	// stdout and stderr go to one buffer from two copying goroutines (stdout's is timed), so
 	// through one lock: bytes.Buffer.ReadFrom would lose the other's writes.
 	var out lockedBuffer

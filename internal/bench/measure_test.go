@@ -2,7 +2,13 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestExecuteFirstLine: execute records when the first line of stdout came out, apart from
@@ -14,5 +20,49 @@ func TestExecuteFirstLine(t *testing.T) {
 	}
 	if r.first <= 0 || r.first > r.secs-0.4 || r.out != "one\ntwo\n" {
 		t.Errorf("first line at %.3f s of %.3f s, output %q", r.first, r.secs, r.out)
+	}
+}
+
+// TestExecuteCancelKillsChildren: a cancel kills what the measured command started, not only
+// the command: a shell that starts a child and waits for it, as GNU time waits for bale.
+func TestExecuteCancelKillsChildren(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if b, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(b), "\n") {
+				break
+			}
+		}
+		cancel()
+	}()
+	start := time.Now()
+	r := execute(ctx, "", "sh", "-c", "sleep 20 & echo $! > "+pidFile+"; wait")
+	if r.ok() {
+		t.Fatalf("the run was not cancelled: %s", r.out)
+	}
+	// Killing only the shell left the sleep holding the output pipe: execute returned when
+	// the sleep ended.
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the cancelled run returned after %v", took.Round(time.Second))
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The child may take a moment to be reaped by init once it is killed.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(raw), ") Z ") {
+			return // gone, or a zombie: killed
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL) // the test started it
+			t.Fatalf("the child %d of the cancelled command is still running", pid)
+		}
 	}
 }
