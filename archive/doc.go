@@ -30,6 +30,9 @@ package archive
 import (
 	"errors"
 	"strconv"
+
+	"github.com/bale-project/bale/catalog"
+	"github.com/bale-project/bale/layout"
 )
 
 // CatalogName is the tar name of the catalog, always the first member.
@@ -53,3 +56,10 @@ const MaxCatalogSize = 256 << 20
 // ErrBundle reports a bundle that is malformed: wrong member order or type, unexpected names,
 // members that contradict the catalog.
 var ErrBundle = errors.New("malformed bundle")
+
+// Damaged reports whether err says that what bale read is damaged: a digest that does not
+// match, a malformed bundle, volume or catalog (bale's exit code 4).
+func Damaged(err error) bool {
+	return errors.Is(err, layout.ErrDigestMismatch) || errors.Is(err, ErrBundle) || errors.Is(err, ErrVolume) ||
+		errors.Is(err, catalog.ErrInconsistent) || errors.Is(err, catalog.ErrFormat) || errors.Is(err, layout.ErrInvalid)
+}

@@ -6,9 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 
@@ -17,64 +14,25 @@ import (
 )
 
 // Suffix ends the name of a signature file beside a bundle.
-const Suffix = ".sigstore.json"
+const Suffix = archive.SignatureSuffix
 
 // maxFiles bounds the signature files beside one bundle.
 const maxFiles = 99
 
 // Base is the path signature files of the bundle at path are named after: the bundle file,
 // or for a split bundle its first volume (PATH.001).
-func Base(path string) string {
-	if first := archive.FirstVolume(path); first != "" {
-		return first
-	}
-	return path
-}
+func Base(path string) string { return archive.SignatureBase(path) }
 
-// fileName is the name of signature file n of base: base.sigstore.json for 1, else
-// base.<n>.sigstore.json.
-func fileName(base string, n int) string {
-	if n == 1 {
-		return base + Suffix
-	}
-	return base + "." + strconv.Itoa(n) + Suffix
-}
-
-// Files returns the signature files beside the bundle at path, in order: <base>.sigstore.json
-// and <base>.<n>.sigstore.json (n from 2), where base is Base(path).
+// Files returns the signature files beside the bundle at path, in order (archive.SignatureFiles):
+// <base>.sigstore.json and <base>.<n>.sigstore.json (n from 2), where base is Base(path); more
+// than maxFiles of them is ErrUntrusted.
 func Files(path string) ([]string, error) {
-	base := Base(path)
-	entries, err := os.ReadDir(filepath.Dir(base))
+	out, err := archive.SignatureFiles(path)
 	if err != nil {
 		return nil, err
 	}
-	prefix := filepath.Base(base) + "."
-	type numbered struct {
-		n    int
-		path string
-	}
-	var found []numbered
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, Suffix) {
-			continue
-		}
-		mid := strings.TrimSuffix(strings.TrimPrefix(name, prefix), Suffix)
-		n := 1
-		if name != filepath.Base(base)+Suffix {
-			if n, err = strconv.Atoi(mid); err != nil || n < 2 || strconv.Itoa(n) != mid {
-				continue
-			}
-		}
-		found = append(found, numbered{n, filepath.Join(filepath.Dir(base), name)})
-	}
-	sort.Slice(found, func(i, j int) bool { return found[i].n < found[j].n })
-	if len(found) > maxFiles {
-		return nil, fmt.Errorf("%d signature files beside %s, more than %d: %w", len(found), base, maxFiles, ErrUntrusted)
-	}
-	out := make([]string, len(found))
-	for i, f := range found {
-		out[i] = f.path
+	if len(out) > maxFiles {
+		return nil, fmt.Errorf("%d signature files beside %s, more than %d: %w", len(out), Base(path), maxFiles, ErrUntrusted)
 	}
 	return out, nil
 }
@@ -205,7 +163,7 @@ func WriteFile(path string, sig []byte) (string, error) {
 			taken[e] = true
 		}
 		for n := 1; n <= maxFiles && target == ""; n++ {
-			if p := fileName(base, n); !taken[p] {
+			if p := archive.SignatureFileName(base, n); !taken[p] {
 				if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
 					target = p
 				}

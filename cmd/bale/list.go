@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -13,7 +11,7 @@ import (
 	"github.com/bale-project/bale/archive/bundlesig"
 	"github.com/bale-project/bale/archive/listing"
 	"github.com/bale-project/bale/catalog"
-	"github.com/bale-project/bale/internal/units"
+	"github.com/bale-project/bale/internal/listview"
 )
 
 // listImage and listOutput are the rows and the --json document of `bale list`
@@ -117,9 +115,9 @@ cut there, as with kubectl). --json is always whole.
 			}
 			width := 0
 			if !cx.Bool("wide") {
-				width = outputWidth(cx.App.Writer)
+				width = listview.OutputWidth(cx.App.Writer)
 			}
-			counts, err := writeListTables(cx.App.Writer, out.Images, width)
+			counts, err := listview.WriteTables(cx.App.Writer, out.Images, width)
 			if err != nil {
 				return err
 			}
@@ -129,79 +127,13 @@ cut there, as with kubectl). --json is always whole.
 	}
 }
 
-// printListSummary prints the lines after the tables of `bale list`: the counts (counts, from
-// the tables), blobs and bytes, the format, id and creation of a bundle or catalog file, a
-// patch's bases and removed tags, and the signatures that verified.
+// printListSummary prints the lines after the tables of `bale list` (listview.Summary), then
+// the signatures that verified.
 func printListSummary(w io.Writer, loc location, out listOutput, counts string, sigs []bundlesig.Signature) {
-	fmt.Fprintf(w, "%s, %d blobs, %s", counts, out.Blobs, units.Bytes(out.Bytes))
-	if out.Format != 0 {
-		fmt.Fprintf(w, "; %s format %d, id %s, created %s by bale %s",
-			loc.Kind, out.Format, out.ID, out.Created.Format(time.RFC3339), out.Bale)
-	}
-	fmt.Fprintln(w)
-	if len(out.Bases) > 0 {
-		what := "patch:"
-		if out.Additive {
-			what = "patch: the images above are what it adds to or moves in its bases;"
-		}
-		fmt.Fprintf(w, "%s carries %d of the blobs (%s); expects the others from:\n",
-			what, out.CarriedBlobs, units.Bytes(out.CarriedBytes))
-		for _, b := range out.Bases {
-			fmt.Fprintf(w, "  base %s  %s\n", b.ID, b.Name)
-		}
-		for _, r := range out.Removed {
-			fmt.Fprintf(w, "  removes tag %s\n", r)
-		}
-	}
+	listview.Summary(w, loc.Kind, out, counts)
 	if len(sigs) > 0 {
 		printSignatures(w, sigs)
 	}
-}
-
-// listColumns are the columns of the text output of `bale list`. REPOSITORY, TAG and
-// PLATFORMS shrink to fit the terminal; DIGEST is shortened by listRows, not by the fitting.
-var listColumns = []column{
-	{Header: "REPOSITORY", Min: 16, Shorten: shortenMiddle},
-	{Header: "TAG", Min: 12, Shorten: shortenMiddle},
-	{Header: "DIGEST"},
-	{Header: "TYPE"},
-	{Header: "PLATFORMS", Min: 11, Shorten: shortenPlatforms},
-	{Header: "SIZE"},
-	{Header: "REFERRERS", Min: 9, Shorten: shortenEnd},
-}
-
-// listRows are the cells of the text output, one row per image, in the order of
-// listColumns; short shows each digest in its short form.
-func listRows(images []listImage, short bool) [][]string {
-	rows := make([][]string, 0, len(images))
-	for _, im := range images {
-		rows = append(rows, listing.Cells(im, short))
-	}
-	return rows
-}
-
-// shortDigest is listing.ShortDigest.
-func shortDigest(d string) string { return listing.ShortDigest(d) }
-
-// shortenPlatforms cuts the end of a list of platforms but keeps its sparse note whole, or
-// else as "(sparse 1/2)", while there is room for it.
-func shortenPlatforms(s string, width int) string {
-	if runeWidth(s) <= width {
-		return s
-	}
-	list, note, ok := strings.Cut(s, " (sparse: ")
-	if !ok {
-		return shortenEnd(s, width)
-	}
-	var have, all int
-	if _, err := fmt.Sscanf(note, "%d of %d platforms)", &have, &all); err == nil {
-		for _, n := range []string{" (sparse: " + note, fmt.Sprintf(" (sparse %d/%d)", have, all)} {
-			if room := width - runeWidth(n); room >= 2 {
-				return shortenEnd(list, room) + n
-			}
-		}
-	}
-	return shortenEnd(s, width)
 }
 
 func listOf(loc location, c *catalog.Catalog) listOutput {

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/creack/pty"
+
+	"github.com/bale-project/bale/internal/listview"
 )
 
 // listLongTag is a tag of 128 characters, the longest the distribution spec allows.
@@ -87,7 +89,7 @@ func TestListWideAndTerminal(t *testing.T) {
 			t.Errorf("list --wide lacks %q:\n%s", s, wide)
 		}
 	}
-	if strings.Contains(wide, ellipsis) || !strings.Contains(wide, "13 images") {
+	if strings.Contains(wide, listview.Ellipsis) || !strings.Contains(wide, "13 images") {
 		t.Errorf("list --wide cut something or lost an image:\n%s", wide)
 	}
 
@@ -119,15 +121,15 @@ func TestListWideAndTerminal(t *testing.T) {
 			t.Errorf("list on a terminal lacks %q:\n%s", s, out)
 		}
 	}
-	if strings.Contains(out, listLongTag) || strings.Contains(out, listLongRepo) || strings.Contains(out, fullDigest) || strings.Count(out, ellipsis) < 2 {
+	if strings.Contains(out, listLongTag) || strings.Contains(out, listLongRepo) || strings.Contains(out, fullDigest) || strings.Count(out, listview.Ellipsis) < 2 {
 		t.Errorf("list on a terminal did not cut the long cells:\n%s", out)
 	}
 
-	if out := listOnTerminal(t, 100, "list", "--wide", loc); !strings.Contains(out, listLongTag) || !strings.Contains(out, fullDigest) || strings.Contains(out, ellipsis) {
+	if out := listOnTerminal(t, 100, "list", "--wide", loc); !strings.Contains(out, listLongTag) || !strings.Contains(out, fullDigest) || strings.Contains(out, listview.Ellipsis) {
 		t.Errorf("list --wide on a terminal cut something:\n%s", out)
 	}
 	// A wide terminal cuts nothing but the digests.
-	if out := listOnTerminal(t, 300, "list", loc); !strings.Contains(out, listLongTag) || !strings.Contains(out, listLongRepo) || strings.Contains(out, fullDigest) || strings.Contains(out, ellipsis) {
+	if out := listOnTerminal(t, 300, "list", loc); !strings.Contains(out, listLongTag) || !strings.Contains(out, listLongRepo) || strings.Contains(out, fullDigest) || strings.Contains(out, listview.Ellipsis) {
 		t.Errorf("list on a terminal of 300 columns:\n%s", out)
 	}
 }

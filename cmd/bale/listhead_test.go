@@ -18,10 +18,10 @@ import (
 	"github.com/bale-project/bale/internal/testenv"
 )
 
-// checkListHead checks that bale list of the format-5 bundle at path, from its list member,
-// prints what the catalog path prints of the same bundle (--from-catalog, and the bundle
-// recompressed by zstd, which has no seek table): the text off a terminal, the text on a
-// 120-column terminal (short digests, fitted columns), and --json (the location aside).
+// checkListHead checks that bale list of the unsigned format-5 bundle at path, from its list
+// member, prints what the catalog path prints of the same bundle (--from-catalog, and the
+// bundle recompressed by zstd, which has no seek table): the text off a terminal, the text on
+// a 120-column terminal (short digests, fitted columns), and --json (the location aside).
 func checkListHead(t *testing.T, path string) {
 	t.Helper()
 	testenv.Need(t, "zstd")
@@ -82,6 +82,23 @@ func TestListHeadShapes(t *testing.T) {
 // again), so that bale list reads the forged member from its frame.
 func forgeListFrame(t *testing.T, in, out string) {
 	t.Helper()
+	enc, _ := zstd.NewWriter(nil)
+	editListFrame(t, in, out, func(_, plain []byte) []byte {
+		j := bytes.Index(plain, []byte(`"tag":"`)) + len(`"tag":"`)
+		if plain[j] == 'x' {
+			plain[j] = 'y'
+		} else {
+			plain[j] = 'x'
+		}
+		return enc.EncodeAll(plain, nil)
+	})
+}
+
+// editListFrame writes to out the bundle at in with the frame that starts its list member
+// replaced by edit(frame, plain): the frame as it is compressed and decoded. The seek table
+// is rewritten for the new frame.
+func editListFrame(t *testing.T, in, out string, edit func(frame, plain []byte) []byte) {
+	t.Helper()
 	raw, err := os.ReadFile(in)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +107,6 @@ func forgeListFrame(t *testing.T, in, out string) {
 	tableStart := len(raw) - (8 + 8*n + 9)
 	dec, _ := zstd.NewReader(nil)
 	defer dec.Close()
-	enc, _ := zstd.NewWriter(nil)
 	var body []byte
 	var entries []byte
 	off, found := 0, false
@@ -104,13 +120,7 @@ func forgeListFrame(t *testing.T, in, out string) {
 			t.Fatal(err)
 		}
 		if hdr, err := tar.NewReader(bytes.NewReader(plain)).Next(); err == nil && hdr.Name == archive.ListName {
-			j := bytes.Index(plain, []byte(`"tag":"`)) + len(`"tag":"`)
-			if plain[j] == 'x' {
-				plain[j] = 'y'
-			} else {
-				plain[j] = 'x'
-			}
-			frame, found = enc.EncodeAll(plain, nil), true
+			frame, found = edit(bytes.Clone(frame), plain), true
 		}
 		body = append(body, frame...)
 		entries = binary.LittleEndian.AppendUint32(entries, uint32(len(frame)))

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -16,89 +14,6 @@ import (
 // kindOf is listing.KindOf.
 func kindOf(c *catalog.Catalog, repo, tag string, d digest.Digest) (kind layout.Kind, name, version string) {
 	return listing.KindOf(c, repo, tag, d)
-}
-
-// chartColumns and fileColumns are the columns of the CHART and FILE tables of `bale list`.
-var (
-	chartColumns = []column{
-		{Header: "CHART", Min: 12, Shorten: shortenMiddle},
-		{Header: "VERSION", Min: 8, Shorten: shortenMiddle},
-		{Header: "REPOSITORY", Min: 16, Shorten: shortenMiddle},
-		{Header: "DIGEST"},
-		{Header: "SIZE"},
-		{Header: "REFERRERS", Min: 9, Shorten: shortenEnd},
-	}
-	fileColumns = []column{
-		{Header: "FILE", Min: 16, Shorten: shortenMiddle},
-		{Header: "TAG", Min: 12, Shorten: shortenMiddle},
-		{Header: "DIGEST"},
-		{Header: "SIZE"},
-		{Header: "REFERRERS", Min: 9, Shorten: shortenEnd},
-	}
-)
-
-// writeListTables prints the text output of `bale list`: a table of the images, then one of
-// the Helm charts and one of the file artifacts when there are any, a blank line between
-// two tables; each without its REFERRERS column when nothing in it has referrers. width 0
-// prints every cell whole. It returns the counts for the summary line: "12 images, 2
-// charts, 3 files" (charts and files only when there are some).
-func writeListTables(w io.Writer, all []listImage, width int) (string, error) {
-	short := width > 0
-	byKind := map[layout.Kind][]listImage{}
-	for _, im := range all {
-		byKind[im.Kind] = append(byKind[im.Kind], im)
-	}
-	images, charts, files := byKind[layout.KindImage], byKind[layout.KindChart], byKind[layout.KindFile]
-	counts := fmt.Sprintf("%d images", len(images))
-	var tables []struct {
-		cols []column
-		rows [][]string
-		ims  []listImage
-	}
-	add := func(cols []column, rows [][]string, ims []listImage) {
-		tables = append(tables, struct {
-			cols []column
-			rows [][]string
-			ims  []listImage
-		}{cols, rows, ims})
-	}
-	if len(images) > 0 || (len(charts) == 0 && len(files) == 0) {
-		add(listColumns, listRows(images, short), images)
-	}
-	if len(charts) > 0 {
-		var rows [][]string
-		for _, im := range charts {
-			rows = append(rows, listing.Cells(im, short))
-		}
-		add(chartColumns, rows, charts)
-		counts += fmt.Sprintf(", %d charts", len(charts))
-	}
-	if len(files) > 0 {
-		var rows [][]string
-		for _, im := range files {
-			rows = append(rows, listing.Cells(im, short))
-		}
-		add(fileColumns, rows, files)
-		counts += fmt.Sprintf(", %d files", len(files))
-	}
-	for i, tb := range tables {
-		cols, rows := tb.cols, tb.rows
-		if !slices.ContainsFunc(tb.ims, func(im listImage) bool { return len(im.Kinds) > 0 }) {
-			cols = cols[:len(cols)-1] // no REFERRERS column when nothing has any
-			for j := range rows {
-				rows[j] = rows[j][:len(cols)]
-			}
-		}
-		if i > 0 {
-			if _, err := fmt.Fprintln(w); err != nil {
-				return "", err
-			}
-		}
-		if err := writeTable(w, cols, rows, width); err != nil {
-			return "", err
-		}
-	}
-	return counts, nil
 }
 
 // diffKindLine is the text of one tag of `bale diff` (sign "+", "-" or "~"): repo:tag for an

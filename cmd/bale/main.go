@@ -18,7 +18,6 @@ import (
 
 	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/archive/bundlesig"
-	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/imagesig"
 )
@@ -220,11 +219,8 @@ func exitCode(err error) int {
 }
 
 // isDamaged reports whether err says that what bale read is damaged: a digest that does not
-// match, a malformed bundle or catalog (exit 4).
-func isDamaged(err error) bool {
-	return errors.Is(err, layout.ErrDigestMismatch) || errors.Is(err, archive.ErrBundle) || errors.Is(err, archive.ErrVolume) ||
-		errors.Is(err, catalog.ErrInconsistent) || errors.Is(err, catalog.ErrFormat) || errors.Is(err, layout.ErrInvalid)
-}
+// match, a malformed bundle or catalog (exit 4): archive.Damaged.
+func isDamaged(err error) bool { return archive.Damaged(err) }
 
 // checkArgs checks that the command got n arguments (options after them were moved before
 // them by reorderArgs).

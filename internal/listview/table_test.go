@@ -1,10 +1,12 @@
-package main
+package listview
 
 import (
 	"bytes"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/bale-project/bale/archive/listing"
 )
 
 // TestColumnShorten: the cut keeps the head (shortenEnd) or the head and the tail
@@ -42,7 +44,7 @@ func TestColumnShorten(t *testing.T) {
 }
 
 // testColumns are list-like columns: two that shrink in the middle, two whole.
-var testColumns = []column{
+var testColumns = []Column{
 	{Header: "REPOSITORY", Min: 16, Shorten: shortenMiddle},
 	{Header: "TAG", Min: 12, Shorten: shortenMiddle},
 	{Header: "DIGEST"},
@@ -65,7 +67,7 @@ func TestColumnsFit(t *testing.T) {
 		name     string
 		width    int
 		maxWidth int  // no line wider (runes)
-		cut      bool // some cell carries the ellipsis
+		cut      bool // some cell carries the Ellipsis
 	}{
 		{"terminal of 100", 100, 100, true},
 		{"terminal of 80", 80, 80, true},
@@ -88,8 +90,8 @@ func TestColumnsFit(t *testing.T) {
 				t.Errorf("%s: line of %d runes, more than %d: %q", tc.name, n, tc.maxWidth, l)
 			}
 		}
-		if got := strings.Contains(out, ellipsis); got != tc.cut {
-			t.Errorf("%s: ellipsis %v, want %v:\n%s", tc.name, got, tc.cut, out)
+		if got := strings.Contains(out, Ellipsis); got != tc.cut {
+			t.Errorf("%s: Ellipsis %v, want %v:\n%s", tc.name, got, tc.cut, out)
 		}
 		for _, row := range rows {
 			for i, cell := range row {
@@ -117,7 +119,7 @@ func TestColumnsFit(t *testing.T) {
 // terminal), its short form on a terminal, and the sparse note.
 func TestListRowsWide(t *testing.T) {
 	d := "sha256:7ad081014c69692afc150e065d7f850ccfc4e52001f2dc4bb7ef83f1ca03b74f"
-	ims := []listImage{
+	ims := []listing.Image{
 		{Repo: "a/b", Tag: "rc_1", Digest: d, MediaType: "application/vnd.oci.image.manifest.v1+json", Platforms: []string{"linux/amd64"}, Size: 1843},
 		{Repo: "multiarch/pause", Digest: d, MediaType: "application/vnd.oci.image.index.v1+json", Platforms: []string{"linux/amd64"}, Absent: 1, Size: 4300},
 	}
@@ -129,7 +131,7 @@ func TestListRowsWide(t *testing.T) {
 	if wide[1][1] != "<pinned>" || wide[1][3] != "oci-index" || wide[1][4] != "linux/amd64 (sparse: 1 of 2 platforms)" || wide[0][5] != "1.8 KiB" {
 		t.Errorf("rows: %q", wide)
 	}
-	if got := shortDigest("abcdef0123456789"); got != "abcdef012345" {
+	if got := listing.ShortDigest("abcdef0123456789"); got != "abcdef012345" {
 		t.Errorf("shortDigest without an algorithm: %q", got)
 	}
 }

@@ -1,4 +1,8 @@
-package main
+// Package listview prints what `bale list` shows: text tables fitted to a terminal (or whole on
+// a pipe), the tables of a list member printed as its rows come, the --json document, and the
+// summary lines after them. It imports nothing heavier than the archive package, so that
+// package quicklist can list a bundle before the rest of bale initialises.
+package listview
 
 import (
 	"bufio"
@@ -11,25 +15,23 @@ import (
 	"text/tabwriter"
 	"unicode/utf8"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/bale-project/bale/internal/progress"
+	"golang.org/x/term"
 )
 
-// ellipsis marks where a cell was shortened; it is one rune and one column wide.
-const ellipsis = "…"
+// Ellipsis marks where a cell was shortened; it is one rune and one column wide.
+const Ellipsis = "…"
 
 // columnGap is the number of spaces between two columns of a text table.
 const columnGap = 2
 
-// column describes one column of a text table printed by writeTable.
-type column struct {
+// Column describes one column of a text table printed by writeTable.
+type Column struct {
 	// Header is the column's title, printed on the first line.
 	Header string
 	// Min is the narrowest (in runes) the column may be shrunk to; the header is never
 	// shortened, so a column is never narrower than its header either.
 	Min int
-	// Shorten returns s cut to at most width runes, marked with the ellipsis; nil keeps every
+	// Shorten returns s cut to at most width runes, marked with the Ellipsis; nil keeps every
 	// cell of the column whole (SIZE, TYPE).
 	Shorten func(s string, width int) string
 }
@@ -43,7 +45,7 @@ func shortenEnd(s string, width int) string {
 	if width < 1 {
 		return ""
 	}
-	return string(r[:width-1]) + ellipsis
+	return string(r[:width-1]) + Ellipsis
 }
 
 // shortenMiddle keeps the head and the tail of s: "v3.1.0-2024…-linux-arm64". Repository
@@ -58,7 +60,7 @@ func shortenMiddle(s string, width int) string {
 	}
 	tail := (width - 1) / 2
 	head := width - 1 - tail
-	return string(r[:head]) + ellipsis + string(r[len(r)-tail:])
+	return string(r[:head]) + Ellipsis + string(r[len(r)-tail:])
 }
 
 // runeWidth is the number of columns s takes: one per rune (repository names, tags, digests
@@ -66,7 +68,7 @@ func shortenMiddle(s string, width int) string {
 func runeWidth(s string) int { return utf8.RuneCountInString(s) }
 
 // columnWidths returns the width of each column: its widest cell, the header included.
-func columnWidths(cols []column, rows [][]string) []int {
+func columnWidths(cols []Column, rows [][]string) []int {
 	w := make([]int, len(cols))
 	for i, c := range cols {
 		w[i] = runeWidth(c.Header)
@@ -94,7 +96,7 @@ func tableWidth(widths []int) int {
 // fitColumns shortens the cells of rows so that no line of the table (header included) is
 // wider than width runes, and returns the new rows (rows itself is not changed): fitWidths of
 // the columns' widths, then shortenCell of every cell. width <= 0 keeps every cell whole.
-func fitColumns(cols []column, rows [][]string, width int) [][]string {
+func fitColumns(cols []Column, rows [][]string, width int) [][]string {
 	widths := columnWidths(cols, rows)
 	if width <= 0 || tableWidth(widths) <= width {
 		return rows
@@ -115,7 +117,7 @@ func fitColumns(cols []column, rows [][]string, width int) [][]string {
 // runes. Only the columns with a Shorten function shrink: the widest of them shrinks first,
 // one rune at a time, never below its Min nor its header. When even that is too wide, the
 // lines are as narrow as the minimums allow and no narrower. width <= 0 keeps widths.
-func fitWidths(cols []column, widths []int, width int) []int {
+func fitWidths(cols []Column, widths []int, width int) []int {
 	widths = slices.Clone(widths)
 	excess := tableWidth(widths) - width
 	if width <= 0 || excess <= 0 {
@@ -133,7 +135,7 @@ func fitWidths(cols []column, widths []int, width int) []int {
 			}
 		}
 		if widest < 0 {
-			break // every shrinkable column is at its minimum
+			break // every shrinkable Column is at its minimum
 		}
 		widths[widest]--
 	}
@@ -142,7 +144,7 @@ func fitWidths(cols []column, widths []int, width int) []int {
 
 // shortenCell is cell of column i cut to target runes by the column's Shorten, or cell
 // itself when it fits or the column keeps its cells whole.
-func shortenCell(cols []column, i int, cell string, target int) string {
+func shortenCell(cols []Column, i int, cell string, target int) string {
 	if i < len(cols) && cols[i].Shorten != nil && runeWidth(cell) > target {
 		return cols[i].Shorten(cell, target)
 	}
@@ -152,7 +154,7 @@ func shortenCell(cols []column, i int, cell string, target int) string {
 // writeTable prints the headers of cols and rows as aligned columns, two spaces apart, with
 // the cells shortened (fitColumns) so that the lines fit width; width <= 0 prints every cell
 // whole. A row has one cell per column.
-func writeTable(w io.Writer, cols []column, rows [][]string, width int) error {
+func writeTable(w io.Writer, cols []Column, rows [][]string, width int) error {
 	head := make([]string, len(cols))
 	for i, c := range cols {
 		head[i] = c.Header
@@ -175,16 +177,16 @@ func writeTable(w io.Writer, cols []column, rows [][]string, width int) error {
 	return nil
 }
 
-// outputWidth is the width a table printed to w should fit: the terminal's width (its window
+// OutputWidth is the width a table printed to w should fit: the terminal's width (its window
 // size, else $COLUMNS, else 80) when w is a terminal, 0 (print everything whole, as kubectl
 // and a pipe's reader expect) when it is not.
-func outputWidth(w io.Writer) int {
+func OutputWidth(w io.Writer) int {
 	f, ok := w.(*os.File)
-	if !ok || !progress.IsTerminal(f) {
+	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return 0
 	}
-	if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
-		return int(ws.Col)
+	if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+		return cols
 	}
 	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
 		return n
