@@ -21,7 +21,8 @@ import (
 // checkListHead checks that bale list of the unsigned format-5 bundle at path, from its list
 // member, prints what the catalog path prints of the same bundle (--from-catalog, and the
 // bundle recompressed by zstd, which has no seek table): the text off a terminal, the text on
-// a 120-column terminal (short digests, fitted columns), and --json (the location aside).
+// a 120-column terminal (short digests, fitted columns), and --json (the location aside);
+// and that it is listed early (checkQuickList).
 func checkListHead(t *testing.T, path string) {
 	t.Helper()
 	testenv.Need(t, "zstd")
@@ -39,6 +40,10 @@ func checkListHead(t *testing.T, path string) {
 		if recompressed := mustBale(t, append(args, flat)...).stdout; strings.ReplaceAll(recompressed, flat, path) != whole {
 			t.Errorf("bale %s of the bundle without a seek table:\n%s\nwant:\n%s", strings.Join(args, " "), recompressed, whole)
 		}
+		// Listed before the rest of bale initialises (package quicklist), byte for byte as the
+		// full command lists it; the bundle without a seek table only by the full command.
+		checkQuickList(t, true, append(args, path)...)
+		checkQuickList(t, false, append(args, flat)...)
 	}
 	if head, whole := runOnTerminal(t, "list", path), runOnTerminal(t, "list", "--from-catalog", path); head != whole {
 		t.Errorf("bale list on a terminal, from the list member:\n%s\nfrom the catalog:\n%s", head, whole)

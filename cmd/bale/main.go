@@ -18,6 +18,9 @@ import (
 
 	"github.com/bale-project/bale/archive"
 	"github.com/bale-project/bale/archive/bundlesig"
+	// `bale list BUNDLE` of an unsigned bundle runs from this package's init, before Helm,
+	// sigstore and the S3 SDK initialise (see its comment).
+	_ "github.com/bale-project/bale/internal/quicklist"
 	"github.com/bale-project/bale/layout"
 	"github.com/bale-project/bale/layout/imagesig"
 )
