@@ -2,6 +2,9 @@ package quicklist
 
 import (
 	"bytes"
+	"math"
+	"os"
+	"runtime/debug"
 	"testing"
 
 	"github.com/bale-project/bale/archive/bundlesig"
@@ -62,5 +65,31 @@ func TestRunLeavesOthers(t *testing.T) {
 		if _, done := Run(args, &out, &errb); done || out.Len()+errb.Len() > 0 {
 			t.Errorf("Run(%q): done %v, stdout %q, stderr %q", args, done, out.String(), errb.String())
 		}
+	}
+}
+
+// TestCollectLate: the early list makes the collector wait for listHeap, and puts Go's
+// settings back for the full command; with GOGC or GOMEMLIMIT set it changes nothing.
+func TestCollectLate(t *testing.T) {
+	for _, e := range []string{"GOGC", "GOMEMLIMIT"} {
+		if v, set := os.LookupEnv(e); set {
+			t.Setenv(e, v) // restored after the test
+			os.Unsetenv(e)
+		}
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	restore := collectLate()
+	if p, l := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1); p != -1 || l != listHeap {
+		t.Errorf("while listing: GC percent %d, memory limit %d; want -1, %d", p, l, listHeap)
+	}
+	restore()
+	if p, l := debug.SetGCPercent(100), debug.SetMemoryLimit(-1); p != 100 || l != math.MaxInt64 {
+		t.Errorf("restored: GC percent %d, memory limit %d; want 100, %d", p, l, int64(math.MaxInt64))
+	}
+	t.Setenv("GOGC", "50")
+	collectLate()
+	if p, l := debug.SetGCPercent(100), debug.SetMemoryLimit(-1); p != 100 || l != math.MaxInt64 {
+		t.Errorf("with GOGC set: GC percent %d, memory limit %d; want them untouched", p, l)
 	}
 }
