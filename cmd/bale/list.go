@@ -116,11 +116,7 @@ cut there, as with kubectl). --json is always whole.
 				enc.SetIndent("", "  ")
 				return enc.Encode(out)
 			}
-			width := 0
-			if !cx.Bool("wide") {
-				width = listview.OutputWidth(cx.App.Writer)
-			}
-			counts, err := listview.WriteTables(cx.App.Writer, out.Images, width)
+			counts, err := listview.WriteTables(cx.App.Writer, out.Images, listview.OutputWidth(cx.App.Writer, cx.Bool("wide")))
 			if err != nil {
 				return err
 			}

@@ -34,10 +34,7 @@ func listHead(cx *cli.Context, loc location) (done bool, err error) {
 	if err != nil {
 		return true, err
 	}
-	o := listview.Options{JSON: cx.Bool("json")}
-	if !cx.Bool("wide") {
-		o.Width = listview.OutputWidth(cx.App.Writer)
-	}
+	o := listview.Options{JSON: cx.Bool("json"), Width: listview.OutputWidth(cx.App.Writer, cx.Bool("wide"))}
 	if len(sigs) > 0 {
 		o.Signatures = sigs
 		o.SignatureLines = func(w io.Writer) { printSignatures(w, sigs) }

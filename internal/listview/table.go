@@ -179,10 +179,10 @@ func writeTable(w io.Writer, cols []Column, rows [][]string, width int) error {
 
 // OutputWidth is the width a table printed to w should fit: the terminal's width (its window
 // size, else $COLUMNS, else 80) when w is a terminal, 0 (print everything whole, as kubectl
-// and a pipe's reader expect) when it is not.
-func OutputWidth(w io.Writer) int {
+// and a pipe's reader expect) when it is not or wide (--wide) is set.
+func OutputWidth(w io.Writer, wide bool) int {
 	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if wide || !ok || !term.IsTerminal(int(f.Fd())) {
 		return 0
 	}
 	if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {

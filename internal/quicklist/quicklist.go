@@ -66,30 +66,29 @@ func Run(args []string, stdout, stderr io.Writer) (code int, done bool) {
 		return 0, false
 	}
 	restore := collectLate()
+	defer func() {
+		if !done {
+			restore() // the full command runs with Go's settings
+		}
+	}()
 	lh, err := archive.OpenListHead(path)
 	if err != nil {
-		restore()
 		return 0, false
 	}
 	defer lh.Close()
 	if len(lh.Signatures) > 0 {
-		restore()
 		return 0, false
 	}
 	if beside, err := archive.SignatureFiles(path); err != nil || len(beside) > 0 {
-		restore()
 		return 0, false
 	}
-	if !o.JSON && !wide {
-		o.Width = listview.OutputWidth(stdout)
-	}
+	o.Width = listview.OutputWidth(stdout, wide)
 	w := &counter{w: stdout}
 	err = listview.Head(w, "bundle:"+path, path, lh, o)
 	switch {
 	case err == nil:
 		return 0, true
 	case w.n == 0:
-		restore()
 		return 0, false // nothing written: the full command says what is wrong
 	}
 	fmt.Fprintf(stderr, "bale: %v\n", err)
