@@ -161,6 +161,12 @@ func TestListHeadSigned(t *testing.T) {
 	mustBale(t, "pack", "-o", beside, "dir:"+filepath.Join(dir, "src"))
 	mustBale(t, "sign", "--key", priv, beside)
 	for _, b := range []string{inside, beside} {
+		// Without --key the full command still lists it (its signatures need sigstore-go),
+		// not package quicklist, and names the signer.
+		checkQuickList(t, false, "list", b)
+		if out := mustBale(t, "list", b).stdout; !strings.Contains(out, "signed by") {
+			t.Errorf("bale list of the signed %s names no signer:\n%s", b, out)
+		}
 		head := mustBale(t, "list", "--key", pub, b).stdout
 		if whole := mustBale(t, "list", "--key", pub, "--from-catalog", b).stdout; head != whole || !strings.Contains(head, "signature") {
 			t.Errorf("bale list --key of %s from the list member:\n%s\nfrom the catalog:\n%s", b, head, whole)
