@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -217,23 +218,52 @@ func (c *Catalog) Carried(d digest.Digest) bool {
 
 // CarriedBlobs returns the digests of the blobs the bundle carries, sorted.
 func (c *Catalog) CarriedBlobs() []digest.Digest {
-	var out []digest.Digest
-	for _, d := range c.SortedBlobs() {
-		if c.Carried(d) {
-			out = append(out, d)
+	return c.sortedWhere(func(b *BlobRecord) bool { return b.Base == "" && !b.NotCarried })
+}
+
+// CarriedCount is len(c.CarriedBlobs()), without listing and sorting them.
+func (c *Catalog) CarriedCount() int {
+	n := 0
+	for _, b := range c.Blobs {
+		if b.Base == "" && !b.NotCarried {
+			n++
 		}
 	}
-	return out
+	return n
 }
 
 // ExpectedBlobs returns the digests of the blobs a patch expects from its bases, sorted.
 func (c *Catalog) ExpectedBlobs() []digest.Digest {
+	return c.sortedWhere(func(b *BlobRecord) bool { return b.Base != "" })
+}
+
+// blobEntry is a blob's digest with its record.
+type blobEntry struct {
+	digest digest.Digest
+	*BlobRecord
+}
+
+// sortedRecords returns every blob with its record, sorted by digest.
+func (c *Catalog) sortedRecords() []blobEntry {
+	out := make([]blobEntry, 0, len(c.Blobs))
+	for d, b := range c.Blobs {
+		out = append(out, blobEntry{d, b})
+	}
+	slices.SortFunc(out, func(a, b blobEntry) int { return strings.Compare(string(a.digest), string(b.digest)) })
+	return out
+}
+
+// sortedWhere returns the digests of the blobs keep accepts, sorted. It walks the map once
+// and sorts what it kept, rather than looking every digest up again in sorted order: at
+// 20,000 tags (100,000 blobs) those lookups miss the processor's caches (#19).
+func (c *Catalog) sortedWhere(keep func(*BlobRecord) bool) []digest.Digest {
 	var out []digest.Digest
-	for _, d := range c.SortedBlobs() {
-		if c.Blobs[d].Base != "" {
+	for d, b := range c.Blobs {
+		if keep(b) {
 			out = append(out, d)
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -251,13 +281,7 @@ func (c *Catalog) CarriedBytes() int64 {
 // NotCarriedBlobs returns the digests of the non-distributable layers no bundle carries,
 // sorted.
 func (c *Catalog) NotCarriedBlobs() []digest.Digest {
-	var out []digest.Digest
-	for _, d := range c.SortedBlobs() {
-		if c.Blobs[d].NotCarried {
-			out = append(out, d)
-		}
-	}
-	return out
+	return c.sortedWhere(func(b *BlobRecord) bool { return b.NotCarried })
 }
 
 // Descriptor returns the descriptor of blob d.
@@ -275,7 +299,7 @@ func (c *Catalog) SortedBlobs() []digest.Digest {
 	for d := range c.Blobs {
 		out = append(out, d)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	slices.Sort(out)
 	return out
 }
 

@@ -23,13 +23,13 @@ func (c *Catalog) ComputeID() string {
 	for _, e := range c.Entries() {
 		fmt.Fprintf(h, "ref %s %s %s\n", e.Repo, e.Tag, e.Digest)
 	}
-	for _, d := range c.SortedBlobs() {
-		if b := c.Blobs[d]; b.Base != "" {
-			fmt.Fprintf(h, "blob %s %d base %s\n", d, b.Size, b.Base)
+	for _, b := range c.sortedRecords() {
+		if b.Base != "" {
+			fmt.Fprintf(h, "blob %s %d base %s\n", b.digest, b.Size, b.Base)
 		} else if b.NotCarried {
-			fmt.Fprintf(h, "blob %s %d notcarried\n", d, b.Size)
+			fmt.Fprintf(h, "blob %s %d notcarried\n", b.digest, b.Size)
 		} else {
-			fmt.Fprintf(h, "blob %s %d\n", d, b.Size)
+			fmt.Fprintf(h, "blob %s %d\n", b.digest, b.Size)
 		}
 	}
 	for _, e := range c.Removals() {

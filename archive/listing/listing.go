@@ -134,7 +134,7 @@ func Group(images []Image) {
 // bundle's or a catalog file's, Format, Created and Bale left for the caller), its rows grouped.
 func Of(c *catalog.Catalog) Output {
 	out := Output{ID: c.Meta.ID, Blobs: len(c.Blobs), Bytes: c.TotalBlobBytes(), Images: []Image{},
-		Bases: c.Bases, Additive: c.Additive(), CarriedBlobs: len(c.CarriedBlobs()), CarriedBytes: c.CarriedBytes(),
+		Bases: c.Bases, Additive: c.Additive(), CarriedBlobs: c.CarriedCount(), CarriedBytes: c.CarriedBytes(),
 		Format: c.Meta.Format, Created: &c.Meta.Created, Bale: c.Meta.BaleVersion}
 	for _, e := range c.Removals() {
 		out.Removed = append(out.Removed, e.Repo+":"+e.Tag)

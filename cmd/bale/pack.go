@@ -225,10 +225,10 @@ Examples:
 			kind := "bundle"
 			if c.IsPatch() {
 				kind = fmt.Sprintf("patch (%d of %d blobs carried, the rest expected from %d base(s); %d tag removal(s))",
-					len(c.CarriedBlobs()), len(c.Blobs), len(c.Bases), len(c.Removals()))
+					c.CarriedCount(), len(c.Blobs), len(c.Bases), len(c.Removals()))
 			}
 			fmt.Fprintf(cx.App.ErrWriter, "packed %s (%d blobs, %s) from %s into %s (%s) in %.1fs\n%s id %s\n",
-				imagesSummary(c), len(c.CarriedBlobs()), units.Bytes(c.CarriedBytes()), loc, files, units.Bytes(size),
+				imagesSummary(c), c.CarriedCount(), units.Bytes(c.CarriedBytes()), loc, files, units.Bytes(size),
 				time.Since(start).Seconds(), kind, c.Meta.ID)
 			if skipped != nil {
 				return cli.Exit(fmt.Sprintf("bale: --keep-going: %v\nthe bundle holds every other image", skipped), exitPartial)

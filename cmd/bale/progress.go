@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -41,71 +42,97 @@ func copyProgress(t *progress.Tracker, platforms []layout.Platform) layout.CopyO
 // blobProgress feeds t from the blobs of bundles (pack, unpack): their bytes, and, off a
 // terminal, a line for each image once every blob it needs has gone by. begin takes the
 // catalogs, step each blob.
+//
+// A release has tens of thousands of images and five times as many blobs, so images and
+// blobs are numbered and the images that need each blob are kept in one flat table (#19):
+// no name string or slice per blob, and a single map, for the collector to walk.
 func blobProgress(t *progress.Tracker) (begin func([]*catalog.Catalog), step func(digest.Digest, int64)) {
 	var mu sync.Mutex
-	// Images by index in order (a release has tens of thousands: no name string per blob).
-	users := map[digest.Digest][]int32{} // blob -> images that need it
 	var (
-		order []string
-		left  []int32 // image -> blobs still to come
-		sizes []int64
+		blobIndex = map[digest.Digest]int32{} // blob -> its number
+		first     []int32                     // blob number -> where its images start in users
+		users     []int32                     // the images of each blob, blob after blob
+		gone      []bool                      // blob number -> already stepped
+		order     []string                    // image number -> name
+		left      []int32                     // image number -> blobs still to come
+		sizes     []int64                     // image number -> bytes of its blobs
 	)
 	begin = func(cats []*catalog.Catalog) {
 		var blobs int
 		var bytes int64
 		index := map[string]int32{}
+		var pairBlob, pairImage []int32 // (blob, image) in the order found
+		seen := map[digest.Digest]bool{}
 		for _, c := range cats {
-			blobs, bytes = blobs+len(c.CarriedBlobs()), bytes+c.CarriedBytes()
+			blobs, bytes = blobs+c.CarriedCount(), bytes+c.CarriedBytes()
 			for _, e := range c.Entries() {
 				name := e.Ref().String()
 				i, ok := index[name]
 				if !ok {
 					i = int32(len(left))
 					index[name] = i
-					left, sizes = append(left, 0), append(sizes, 0)
+					left, sizes, order = append(left, 0), append(sizes, 0), append(order, name)
 				}
-				seen := map[digest.Digest]bool{}
+				clear(seen)
 				for _, md := range c.ManifestClosure(e.Digest) {
 					ds := []digest.Digest{md}
 					if m := c.Manifests[md]; m != nil {
 						ds = append(ds, m.Blobs...)
 					}
 					for _, d := range ds {
-						if !seen[d] && c.Carried(d) {
-							seen[d] = true
-							users[d] = append(users[d], i)
-							left[i]++
-							sizes[i] += c.Blobs[d].Size
+						b := c.Blobs[d]
+						if seen[d] || b == nil || b.Base != "" || b.NotCarried {
+							continue
 						}
+						seen[d] = true
+						n, ok := blobIndex[d]
+						if !ok {
+							n = int32(len(blobIndex))
+							blobIndex[d] = n
+						}
+						pairBlob, pairImage = append(pairBlob, n), append(pairImage, i)
+						left[i]++
+						sizes[i] += b.Size
 					}
 				}
-				order = append(order, name)
 			}
 		}
+		// A counting sort of the pairs by blob: users[first[n]:first[n+1]] are blob n's images.
+		first = make([]int32, len(blobIndex)+1)
+		for _, n := range pairBlob {
+			first[n+1]++
+		}
+		for n := 1; n < len(first); n++ {
+			first[n] += first[n-1]
+		}
+		users = make([]int32, len(pairBlob))
+		next := slices.Clone(first[:len(blobIndex)])
+		for k, n := range pairBlob {
+			users[next[n]] = pairImage[k]
+			next[n]++
+		}
+		gone = make([]bool, len(blobIndex))
 		t.SetTotal(blobs, bytes)
 		t.Images(len(order))
-		for _, name := range order { // images with no blob of their own in these bundles
-			if left[index[name]] == 0 {
+		for i, name := range order { // images with no blob of their own in these bundles
+			if left[i] == 0 {
 				t.ImageDone(name, 0)
 			}
 		}
-		names := make([]string, len(left))
-		for name, i := range index {
-			names[i] = name
-		}
-		order = names // from here, an image's name by its index
 	}
 	step = func(d digest.Digest, size int64) {
 		t.Add(size)
 		t.Step()
 		mu.Lock()
 		var done []int32
-		for _, i := range users[d] {
-			if left[i]--; left[i] == 0 {
-				done = append(done, i)
+		if n, ok := blobIndex[d]; ok && !gone[n] {
+			gone[n] = true
+			for _, i := range users[first[n]:first[n+1]] {
+				if left[i]--; left[i] == 0 {
+					done = append(done, i)
+				}
 			}
 		}
-		delete(users, d)
 		mu.Unlock()
 		for _, i := range done {
 			t.ImageDone(order[i], sizes[i])

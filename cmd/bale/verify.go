@@ -109,7 +109,7 @@ Prints every problem found and exits non-zero if there is any.
 				return nil
 			}
 			fmt.Fprintf(cx.App.Writer, "%s: OK, %s, %d blobs (%s) verified\n",
-				loc, imagesSummary(c), len(c.CarriedBlobs()), units.Bytes(c.CarriedBytes()))
+				loc, imagesSummary(c), c.CarriedCount(), units.Bytes(c.CarriedBytes()))
 			if n := c.SparseIndexes(); n > 0 {
 				fmt.Fprintf(cx.App.Writer, "sparse: %d index(es) hold only some of their platforms' images (bale list shows which)\n", n)
 			}
@@ -172,7 +172,7 @@ type verifyOutput struct {
 func printVerifyJSON(cx *cli.Context, loc location, c *catalog.Catalog, sigs []bundlesig.Signature, problems []error) error {
 	out := verifyOutput{Location: loc.String(), OK: len(problems) == 0, Signatures: sigs, Problems: []string{}}
 	if c != nil {
-		out.ID, out.Images, out.Blobs, out.Bytes, out.Expected = c.Meta.ID, len(c.Entries()), len(c.CarriedBlobs()), c.CarriedBytes(), len(c.ExpectedBlobs())
+		out.ID, out.Images, out.Blobs, out.Bytes, out.Expected = c.Meta.ID, len(c.Entries()), c.CarriedCount(), c.CarriedBytes(), len(c.ExpectedBlobs())
 		out.Sparse = c.SparseIndexes()
 	}
 	for _, p := range problems {
