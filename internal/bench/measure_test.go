@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,5 +65,26 @@ func TestExecuteCancelKillsChildren(t *testing.T) {
 			syscall.Kill(pid, syscall.SIGKILL) // the test started it
 			t.Fatalf("the child %d of the cancelled command is still running", pid)
 		}
+	}
+}
+
+func TestGrowthRange(t *testing.T) {
+	for _, tc := range []struct {
+		small, big []float64
+		lo, hi     float64
+		ok         bool
+	}{
+		{[]float64{2.32, 2.33, 2.60}, []float64{9.54, 10.59, 11.65}, 9.54 / 2.60, 11.65 / 2.32, true},
+		{[]float64{2}, []float64{8, 9}, 0, 0, false},
+		{[]float64{1, 2}, []float64{8}, 0, 0, false},
+		{[]float64{0, 1}, []float64{4, 5}, 0, 0, false},
+	} {
+		lo, hi, ok := growthRange(tc.small, tc.big)
+		if ok != tc.ok || math.Abs(lo-tc.lo) > 1e-9 || math.Abs(hi-tc.hi) > 1e-9 {
+			t.Errorf("growthRange(%v, %v) = %v, %v, %v; want %v, %v, %v", tc.small, tc.big, lo, hi, ok, tc.lo, tc.hi, tc.ok)
+		}
+	}
+	if got := formatCPUs([]float64{2.3, 10.587}); got != "2.30, 10.59" {
+		t.Errorf("formatCPUs = %q", got)
 	}
 }
