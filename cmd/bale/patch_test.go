@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -269,6 +270,7 @@ func TestPatchRemoveTagsAndChain(t *testing.T) {
 	if !strings.Contains(res.stderr, "removed tag rel/old:v1") {
 		t.Errorf("unpack did not report the removal:\n%s", res.stderr)
 	}
+	checkImageLines(t, "unpack", res.stderr, r.corpus[0].Images, r.corpus[1].Images, r.corpus[2].Images)
 	checkList(t, "registry:"+x, r.corpus[2].Images)
 	mustBale(t, "verify", "registry:"+x)
 	checkServed(t, x, "", r.corpus[2].Images)
@@ -287,6 +289,36 @@ func TestPatchRemoveTagsAndChain(t *testing.T) {
 	}
 	if a, b := bundleInfoOf(t, siteDB).ID, bundleInfoOf(t, full).ID; a != b {
 		t.Errorf("the catalog of unpacked A has id %s, A's bundle %s", a, b)
+	}
+}
+
+// checkImageLines checks the progress lines of a command off a terminal ("unpack rel/app-0:v1
+// (1.8 MiB) 3/10"): one for each image the bundles record (the union of sets), each once,
+// counted 1 to n.
+func checkImageLines(t *testing.T, what, stderr string, sets ...[]imagetest.Image) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, set := range sets {
+		for _, img := range set {
+			want[img.Name()] = true
+		}
+	}
+	got := map[string]bool{}
+	for _, l := range strings.Split(stderr, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[0] != what || !strings.Contains(f[len(f)-1], "/") {
+			continue
+		}
+		if got[f[1]] || !want[f[1]] {
+			t.Errorf("progress line %q: a second line for %s, or an image the bundles do not record", l, f[1])
+		}
+		got[f[1]] = true
+		if c := fmt.Sprintf("%d/%d", len(got), len(want)); f[len(f)-1] != c {
+			t.Errorf("progress line %q: want the count %s", l, c)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%s logged %d images, want %d:\n%s", what, len(got), len(want), stderr)
 	}
 }
 
