@@ -88,3 +88,18 @@ func TestGrowthRange(t *testing.T) {
 		t.Errorf("formatCPUs = %q", got)
 	}
 }
+
+func TestScaleRunsFlag(t *testing.T) {
+	sizes, only := "500,2000", "pack"
+	for _, tc := range []struct {
+		runs int
+		ok   bool
+	}{{1, true}, {3, true}, {9, true}, {0, false}, {2, false}, {-1, false}} {
+		runs := tc.runs
+		b := &bench{}
+		err := scaleFlags{sizes: &sizes, only: &only, runs: &runs}.parse(b)
+		if (err == nil) != tc.ok || (tc.ok && b.scale.runs != tc.runs) {
+			t.Errorf("-scale-runs %d: err %v, runs %d", tc.runs, err, b.scale.runs)
+		}
+	}
+}

@@ -23,10 +23,9 @@ const (
 	scaleRSSTargetKB  = 256 << 10
 	scaleNewEvery     = 20 // every scaleNewEvery-th tag is new in the patch (5%)
 	// A command whose first run took less than scaleRepeatUnder seconds of CPU (serve-start
-	// too; not one with a server to set up: push, unpack-s3) runs scaleRepeat times, and its
-	// median run is reported. 35 s takes in unpack and copy at 20,000 tags (13-33 s), whose
-	// single runs spread by a third from run to run (#19, stop 29).
-	scaleRepeat      = 3
+	// too; not one with a server to set up: push, unpack-s3) runs -scale-runs times (3 unless
+	// asked), and its median run is reported. 35 s takes in unpack and copy at 20,000 tags
+	// (13-33 s), whose single runs spread by a third from run to run (#19, stop 29).
 	scaleRepeatUnder = 35.0
 )
 
@@ -34,16 +33,22 @@ const (
 type scaleConfig struct {
 	sizes []int           // tags of each pool, smallest first
 	only  map[string]bool // commands to run; empty: all
+	runs  int             // runs of each command that repeats (odd: its median is a run)
 }
 
 // scaleFlags holds the scale flags until they are parsed.
-type scaleFlags struct{ sizes, only *string }
+type scaleFlags struct {
+	sizes, only *string
+	runs        *int
+}
 
 // scaleFlagSet defines the scale flags on the default flag set.
 func scaleFlagSet() scaleFlags {
 	return scaleFlags{
 		sizes: flag.String("scale", "5000,20000", "scale row: the tags of the small and the big pool (a quick check: 500,2000)"),
 		only:  flag.String("scale-only", "", "scale row: comma-separated subset of "+strings.Join(scaleNames(), ",")),
+		runs: flag.Int("scale-runs", 3, fmt.Sprintf("scale row: runs at each size of a command whose first run takes under %.0f s of CPU, "+
+			"an odd number; the median decides (more runs narrow the spread of a shared machine, docs/performance.md stop 34)", scaleRepeatUnder)),
 	}
 }
 
@@ -60,6 +65,10 @@ func (f scaleFlags) parse(b *bench) error {
 	if len(b.scale.sizes) != 2 || b.scale.sizes[0] >= b.scale.sizes[1] {
 		return fmt.Errorf("-scale %q: want two sizes, the smaller first", *f.sizes)
 	}
+	if *f.runs < 1 || *f.runs%2 == 0 {
+		return fmt.Errorf("-scale-runs %d: want an odd number of runs, 1 or more", *f.runs)
+	}
+	b.scale.runs = *f.runs
 	for _, name := range strings.Split(*f.only, ",") {
 		if name = strings.TrimSpace(name); name == "" {
 			continue
@@ -160,7 +169,7 @@ func (b *bench) runScale() error {
 		"every %dth tag a two-platform manifest list or index; the base of diff and pack --base is the pool without every %dth tag (5%%). "+
 		"CPU is user+sys of the command; ms/tag is that CPU over the big size's tags. Each command ran at both sizes before the next command, its runs alternating small and big. "+
 		"A command whose first run took under %.0f s of CPU (serve-start included; push and unpack-s3, which need a server, not) ran %d times: its median run by CPU is shown, every run in brackets. \"runs allow\" is the least and the most growth of any run at the big size against any at the small one: how far the machine's spread reaches; the medians' growth alone decides the row.",
-		joinInts(sizes), scaleSharedPer, scalePayloadMin, scalePayloadMax, scaleIndexEvery, scaleNewEvery, scaleRepeatUnder, scaleRepeat))
+		joinInts(sizes), scaleSharedPer, scalePayloadMin, scalePayloadMax, scaleIndexEvery, scaleNewEvery, scaleRepeatUnder, b.scale.runs))
 	if b.dropCaches {
 		b.header = append(b.header, "-drop-caches: before each scale command the kernel's page, dentry and inode caches were dropped and its inputs read back.")
 	}
@@ -291,7 +300,7 @@ func (b *bench) scaleRun(c scaleCmd, s *scaleSet) (*run, error) {
 
 // rounds runs once on each set in turn (once leaves its load average in s.loads[name]); then,
 // if again, another round on each set whose first run took under scaleRepeatUnder seconds of
-// CPU, until such a set has had scaleRepeat runs. The sizes alternate, rather than one size
+// CPU, until such a set has had -scale-runs runs. The sizes alternate, rather than one size
 // being repeated back to back, so that a drift of the machine over the minutes of a command
 // weighs on both sides alike. Each set's result (s.results[name]) is its median run by CPU,
 // with that run's load average left in s.loads[name]: one run of a command of a second or less
@@ -299,7 +308,7 @@ func (b *bench) scaleRun(c scaleCmd, s *scaleSet) (*run, error) {
 func (b *bench) rounds(sets []*scaleSet, name string, again bool, once func(s *scaleSet) (*run, error)) error {
 	runs := make([][]*run, len(sets))
 	loads := map[*run]string{}
-	for round := range scaleRepeat {
+	for round := range b.scale.runs {
 		for i, s := range sets {
 			if round > 0 && (!again || !runs[i][0].ok() || runs[i][0].cpu >= scaleRepeatUnder) {
 				continue
