@@ -62,6 +62,7 @@ func blobProgress(t *progress.Tracker) (begin func([]*catalog.Catalog), step fun
 		var bytes int64
 		index := map[string]int32{}
 		var pairBlob, pairImage []int32 // (blob, image) in the order found
+		var blobSize []int64            // blob number -> its size
 		seen := map[digest.Digest]bool{}
 		for _, c := range cats {
 			blobs, bytes = blobs+c.CarriedCount(), bytes+c.CarriedBytes()
@@ -89,10 +90,9 @@ func blobProgress(t *progress.Tracker) (begin func([]*catalog.Catalog), step fun
 						if !ok {
 							n = int32(len(blobIndex))
 							blobIndex[d] = n
+							blobSize = append(blobSize, b.Size)
 						}
 						pairBlob, pairImage = append(pairBlob, n), append(pairImage, i)
-						left[i]++
-						sizes[i] += b.Size
 					}
 				}
 			}
@@ -111,6 +111,21 @@ func blobProgress(t *progress.Tracker) (begin func([]*catalog.Catalog), step fun
 			users[next[n]] = pairImage[k]
 			next[n]++
 		}
+		// An image recorded by two of the bundles, both carrying one of its blobs, needs
+		// the blob once: each blob's images, sorted, without repeats.
+		kept := int32(0)
+		for n := range len(blobIndex) {
+			seg := users[first[n]:first[n+1]]
+			slices.Sort(seg)
+			seg = slices.Compact(seg)
+			for _, i := range seg {
+				left[i]++
+				sizes[i] += blobSize[n]
+			}
+			first[n] = kept
+			kept += int32(copy(users[kept:], seg))
+		}
+		first[len(blobIndex)], users = kept, users[:kept]
 		gone = make([]bool, len(blobIndex))
 		t.SetTotal(blobs, bytes)
 		t.Images(len(order))

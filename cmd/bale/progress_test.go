@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/bale-project/bale/catalog"
 	"github.com/bale-project/bale/internal/progress"
+	"github.com/bale-project/bale/internal/units"
 	"github.com/bale-project/bale/layout/registry"
 )
 
@@ -63,10 +65,17 @@ func TestBlobProgressShapes(t *testing.T) {
 			if want := fmt.Sprintf("%d/%d", len(logged), len(names)); !strings.HasSuffix(l, " "+want) || logged[name] != 1 {
 				t.Errorf("progress line %q: want it once, ending %s", l, want)
 			}
-			for _, d := range needs[name] {
+			var size int64
+			for _, d := range slices.Compact(slices.Sorted(slices.Values(needs[name]))) {
 				if c.Carried(d) && !stepped[d] {
 					t.Errorf("%s logged before its blob %s went by", name, d)
 				}
+				if c.Carried(d) {
+					size += c.Blobs[d].Size
+				}
+			}
+			if want := "(" + units.Bytes(size) + ")"; f[2]+" "+f[3] != want {
+				t.Errorf("progress line %q: want the size %s, the blobs it needs once", l, want)
 			}
 		}
 	}
