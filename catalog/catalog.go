@@ -126,6 +126,10 @@ type BlobRecord struct {
 	NotCarried bool `json:"notCarried,omitempty"`
 }
 
+// Carried reports whether the bundle itself carries the blob: not from a base, and not a
+// non-distributable layer left out.
+func (b *BlobRecord) Carried() bool { return b.Base == "" && !b.NotCarried }
+
 // Base describes a bundle, catalog or location a patch was made against.
 type Base struct {
 	ID    string `json:"-"`

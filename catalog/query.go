@@ -213,19 +213,19 @@ func (c *Catalog) RepoLayers(repo string) []digest.Digest {
 // Carried reports whether the bundle itself carries blob d.
 func (c *Catalog) Carried(d digest.Digest) bool {
 	b := c.Blobs[d]
-	return b != nil && b.Base == "" && !b.NotCarried
+	return b != nil && b.Carried()
 }
 
 // CarriedBlobs returns the digests of the blobs the bundle carries, sorted.
 func (c *Catalog) CarriedBlobs() []digest.Digest {
-	return c.sortedWhere(func(b *BlobRecord) bool { return b.Base == "" && !b.NotCarried })
+	return c.sortedWhere((*BlobRecord).Carried)
 }
 
 // CarriedCount is len(c.CarriedBlobs()), without listing and sorting them.
 func (c *Catalog) CarriedCount() int {
 	n := 0
 	for _, b := range c.Blobs {
-		if b.Base == "" && !b.NotCarried {
+		if b.Carried() {
 			n++
 		}
 	}
@@ -271,7 +271,7 @@ func (c *Catalog) sortedWhere(keep func(*BlobRecord) bool) []digest.Digest {
 func (c *Catalog) CarriedBytes() int64 {
 	var n int64
 	for _, b := range c.Blobs {
-		if b.Base == "" && !b.NotCarried {
+		if b.Carried() {
 			n += b.Size
 		}
 	}

@@ -63,7 +63,6 @@ func blobProgress(t *progress.Tracker) (begin func([]*catalog.Catalog), step fun
 		index := map[string]int32{}
 		var pairBlob, pairImage []int32 // (blob, image) in the order found
 		var blobSize []int64            // blob number -> its size
-		seen := map[digest.Digest]bool{}
 		for _, c := range cats {
 			blobs, bytes = blobs+c.CarriedCount(), bytes+c.CarriedBytes()
 			for _, e := range c.Entries() {
@@ -74,7 +73,6 @@ func blobProgress(t *progress.Tracker) (begin func([]*catalog.Catalog), step fun
 					index[name] = i
 					left, sizes, order = append(left, 0), append(sizes, 0), append(order, name)
 				}
-				clear(seen)
 				for _, md := range c.ManifestClosure(e.Digest) {
 					ds := []digest.Digest{md}
 					if m := c.Manifests[md]; m != nil {
@@ -82,10 +80,9 @@ func blobProgress(t *progress.Tracker) (begin func([]*catalog.Catalog), step fun
 					}
 					for _, d := range ds {
 						b := c.Blobs[d]
-						if seen[d] || b == nil || b.Base != "" || b.NotCarried {
+						if b == nil || !b.Carried() {
 							continue
 						}
-						seen[d] = true
 						n, ok := blobIndex[d]
 						if !ok {
 							n = int32(len(blobIndex))
@@ -111,8 +108,8 @@ func blobProgress(t *progress.Tracker) (begin func([]*catalog.Catalog), step fun
 			users[next[n]] = pairImage[k]
 			next[n]++
 		}
-		// An image recorded by two of the bundles, both carrying one of its blobs, needs
-		// the blob once: each blob's images, sorted, without repeats.
+		// An image needs each blob once, however often its manifests name it and however many
+		// of the bundles record the image: each blob's images, sorted, without repeats.
 		kept := int32(0)
 		for n := range len(blobIndex) {
 			seg := users[first[n]:first[n+1]]

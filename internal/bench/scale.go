@@ -48,7 +48,7 @@ func scaleFlagSet() scaleFlags {
 		sizes: flag.String("scale", "5000,20000", "scale row: the tags of the small and the big pool (a quick check: 500,2000)"),
 		only:  flag.String("scale-only", "", "scale row: comma-separated subset of "+strings.Join(scaleNames(), ",")),
 		runs: flag.Int("scale-runs", 3, fmt.Sprintf("scale row: runs at each size of a command whose first run takes under %.0f s of CPU, "+
-			"an odd number; the median decides (more runs narrow the spread of a shared machine, docs/performance.md stop 34)", scaleRepeatUnder)),
+			"an odd number; the median decides (on a shared machine more runs narrow its spread only a little, docs/performance.md stop 34)", scaleRepeatUnder)),
 	}
 }
 
